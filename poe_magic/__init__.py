@@ -1,0 +1,56 @@
+"""poe_magic: the Poe API as a first-class citizen of Jupyter notebooks.
+
+``%load_ext poe_magic`` gives the ``%%poe`` cell magic and the ``%poe`` line magic; the
+same features are plain functions here (``poe_magic.ask``, ``compare``, ``models``, ...).
+Public names are imported on first use, so ``%load_ext`` stays fast (no pandas,
+matplotlib, ipywidgets or fastapi_poe at load time).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._errors import *  # noqa: F403  (small, dependency-free)
+from ._errors import __all__ as _error_names
+from .config import settings
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported lazily by __getattr__)
+_LAZY: dict[str, str] = {
+    "ask": "poe_magic.api",
+    "last_reply": "poe_magic.api",
+    "Reply": "poe_magic.reply",
+    "local_server": "poe_magic.testing",
+    "start_local_server": "poe_magic.testing",
+}
+
+__all__ = ["settings", "load_ipython_extension", "unload_ipython_extension", *_LAZY, *_error_names]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'poe_magic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext poe_magic``: register ``%poe`` / ``%%poe``."""
+    from .magics import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext poe_magic``: remove the magics again."""
+    from .magics import unload
+
+    unload(ipython)

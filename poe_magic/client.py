@@ -1,0 +1,265 @@
+"""Run requests on the private loop and consume them on the calling (kernel) thread.
+
+A :class:`LiveStream` pumps one request's events from the loop thread into a thread-safe
+queue; :func:`consume` drains that queue on the caller's thread, folds events into a
+:class:`~poe_magic.reply.Reply` and feeds a display sink. Waiting on a queue with short
+timeouts, rather than awaiting in the kernel's own loop, is what lets Ctrl-C land at once.
+Several streams may share one queue (events are tagged), which is how compare runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from typing import Any, Callable, Hashable, Iterable, Optional, Protocol
+
+from . import _errors as E
+from . import transport
+from ._loop import LoopThread, shared_loop
+from .config import Settings, settings as default_settings
+from .render import Throttle
+from .reply import Reply
+from .transport import Message, PoeRequest, Retrying
+
+POLL_INTERVAL = 0.05  # seconds the consumer blocks at most; bounds Ctrl-C latency
+
+
+class _Done:
+    """Marks the end of one tagged stream (carrying its error, if any)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Optional[BaseException] = None) -> None:
+        self.error = error
+
+
+class LiveStream:
+    """One request running on the loop thread, its events tagged onto ``events``."""
+
+    def __init__(
+        self,
+        request: PoeRequest,
+        *,
+        settings: Settings = default_settings,
+        events: Optional["queue.SimpleQueue[tuple[Hashable, Any]]"] = None,
+        tag: Hashable = 0,
+        loop: Optional[LoopThread] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
+        self.request = request
+        self.settings = settings
+        self.events = events if events is not None else queue.SimpleQueue()
+        self.tag = tag
+        self.timeout = timeout  # overall seconds for this request, or None
+        self.finished = threading.Event()
+        self._deadline_error: Optional[E.PoeMagicError] = None
+        self._future = (loop or shared_loop()).submit(self._pump())
+
+    async def _pump(self) -> None:
+        put, tag = self.events.put, self.tag
+        task = asyncio.current_task()
+        assert task is not None
+        clock = {"last": time.monotonic(), "first": False}
+        watchdog = asyncio.ensure_future(self._watch(task, clock))
+        error: Optional[BaseException] = None
+        try:
+            async for event in transport.stream(self.request, self.settings):
+                clock["last"] = time.monotonic()
+                if type(event) is Retrying:
+                    clock["first"] = False
+                else:
+                    clock["first"] = True
+                put((tag, event))
+        except asyncio.CancelledError:
+            error = self._deadline_error or E.StreamInterrupted("the request was cancelled")
+        except BaseException as exc:  # delivered to the consumer, never lost on this thread
+            error = exc
+        finally:
+            watchdog.cancel()
+            put((tag, _Done(error)))
+            self.finished.set()
+
+    async def _watch(self, task: "asyncio.Task[Any]", clock: dict[str, Any]) -> None:
+        """Cancel the stream when it waits too long for its first chunk or between chunks."""
+        s, started = self.settings, time.monotonic()
+        model = self.request.model
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if self.timeout is not None and now - started > self.timeout:
+                message = f"{model} did not finish within {self.timeout:g} s; partial answer kept"
+            elif not clock["first"] and now - clock["last"] > s.first_token_timeout:
+                message = f"{model} sent nothing for {s.first_token_timeout:g} s (first-token timeout)"
+            elif clock["first"] and now - clock["last"] > s.stall_timeout:
+                message = f"{model} stalled: no data for {s.stall_timeout:g} s; partial answer kept"
+            else:
+                continue
+            self._deadline_error = E.PoeTimeoutError(message, model=model)
+            task.cancel()
+            return
+
+    def cancel(self, wait: float = 1.0) -> None:
+        """Cancel the request on the loop thread and wait (briefly) until it has stopped."""
+        self._future.cancel()
+        self.finished.wait(wait)
+
+
+class Sink(Protocol):
+    """Where a live answer goes: a notebook display, a terminal, or nowhere."""
+
+    def start(self, reply: Reply) -> None: ...
+    def update(self, reply: Reply) -> None: ...
+    def status(self, reply: Reply, text: str) -> None: ...
+    def finish(self, reply: Reply) -> None: ...
+
+
+class Accumulator:
+    """Folds one stream's events into its Reply."""
+
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.parts: list[str] = []
+        self.done = False
+        self.notice = ""  # e.g. "retrying in 2 s"
+
+    def apply(self, event: Any) -> bool:
+        """Apply one event; return True when the visible text changed."""
+        kind = type(event)
+        if kind is _Done:
+            self.finish(event.error)
+            return True
+        if kind is Retrying:
+            self.reply.retries = event.attempt
+            self.notice = f"{event.error} · retrying in {event.delay:.1f} s (try {event.attempt + 1})"
+            return True
+        text = getattr(event, "text", "")
+        if getattr(event, "attachment", None) is not None:
+            self.reply.attachments.append(event.attachment)
+        if getattr(event, "tool_calls", None):
+            self.reply.tool_calls.extend(event.tool_calls)
+        if getattr(event, "is_suggested_reply", False) or not (text or getattr(event, "is_replace_response", False)):
+            return getattr(event, "attachment", None) is not None
+        if self.reply.time_to_first_token is None:
+            self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
+            self.notice = ""
+        if event.is_replace_response:
+            self.parts = [text]
+        else:
+            self.parts.append(text)
+        return True
+
+    def text(self) -> str:
+        if len(self.parts) > 1:
+            self.parts = ["".join(self.parts)]
+        return self.parts[0] if self.parts else ""
+
+    def finish(self, error: Optional[BaseException]) -> None:
+        self.done = True
+        self.reply.text = self.text()
+        self.reply.elapsed = time.perf_counter() - self.reply._t0
+        self.notice = ""
+        if isinstance(error, E.StreamInterrupted):
+            self.reply.interrupted = True
+        elif isinstance(error, E.PoeMagicError):
+            self.reply.error = error
+        elif error is not None:
+            raise error  # a bug: surface it with its traceback
+
+
+def consume(streams: dict[Hashable, Accumulator], events: "queue.SimpleQueue[Any]",
+            on_change: Callable[[set[Hashable]], None], cancel: Callable[[], None]) -> bool:
+    """Drain ``events`` until every stream is done; call ``on_change`` with the tags that
+    changed after each batch (and with an empty set when idle, so throttled sinks flush).
+    Returns False when interrupted by Ctrl-C (the streams are cancelled, text kept)."""
+    pending = {tag for tag, acc in streams.items() if not acc.done}
+    get, get_nowait, Empty = events.get, events.get_nowait, queue.Empty
+    try:
+        while pending:
+            try:
+                batch = [get(timeout=POLL_INTERVAL)]
+            except Empty:
+                on_change(set())
+                continue
+            try:
+                while len(batch) < 4096:
+                    batch.append(get_nowait())
+            except Empty:
+                pass
+            changed: set[Hashable] = set()
+            for tag, event in batch:
+                acc = streams[tag]
+                if acc.apply(event):
+                    changed.add(tag)
+                if acc.done:
+                    pending.discard(tag)
+            on_change(changed)
+        return True
+    except KeyboardInterrupt:
+        cancel()
+        for acc in streams.values():
+            if not acc.done:
+                acc.finish(E.StreamInterrupted("interrupted by the user"))
+        return False
+
+
+def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = default_settings,
+        timeout: Optional[float] = None) -> Reply:
+    """Stream one request into ``sink`` and return the finished Reply (never raises for
+    API errors: they are on ``reply.error``)."""
+    reply = Reply(model=request.model, prompt=prompt, params=dict(request.params))
+    reply.system = next((m.content for m in request.messages if m.role == "system"), None)
+    acc = Accumulator(reply)
+    sink.start(reply)
+    stream = LiveStream(request, settings=settings, timeout=timeout)
+
+    throttle = Throttle(settings.throttle_interval)
+    dirty = False
+
+    def changed(tags: set[Hashable]) -> None:
+        nonlocal dirty
+        dirty = dirty or bool(tags)
+        if acc.done or not throttle.ready():
+            return
+        if acc.notice:
+            sink.status(reply, acc.notice)
+        elif dirty:
+            reply.text = acc.text()  # joined only when shown: O(n) per update, not per chunk
+            sink.update(reply)
+            dirty = False
+
+    consume({0: acc}, stream.events, changed, stream.cancel)
+    sink.finish(reply)
+    return reply
+
+
+def build_request(prompt: str, model: str, *, system: Optional[str] = None,
+                  history: Iterable[Message] = (), temperature: Optional[float] = None,
+                  stop: Optional[list[str]] = None, params: Optional[dict[str, Any]] = None,
+                  attachments: Optional[list[Any]] = None) -> PoeRequest:
+    """A request from its parts; validates what the server would reject anyway."""
+    if not prompt or not prompt.strip():
+        raise E.PoeUsageError("the prompt is empty; write a question in the cell (nothing was sent)")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise E.PoeUsageError(f"--temperature must be between 0 and 2, got {temperature:g}")
+    messages: list[Message] = []
+    if system:
+        messages.append(Message("system", system))
+    messages.extend(history)
+    messages.append(Message("user", prompt, attachments=list(attachments or [])))
+    return PoeRequest(model=model, messages=messages, temperature=temperature,
+                      stop=list(stop or []), params=dict(params or {}))
+
+
+def resolve_model(model: Optional[str], settings: Settings = default_settings) -> str:
+    """The model to use: the one named, else the default; one-line error when neither."""
+    name = (model or settings.default_model or "").strip()
+    if not name:
+        raise E.PoeUsageError(
+            "no model given and no default set: write %%poe MODEL, or %poe use MODEL, "
+            "or %config PoeMagics.default_model = 'Claude-Sonnet-4'"
+        )
+    if any(c.isspace() for c in name) or "/" in name:
+        raise E.PoeUsageError(f"invalid model name {name!r}: model names have no spaces or slashes")
+    return name

@@ -1,0 +1,93 @@
+"""``%%poe`` and ``%poe``: thin glue from notebook text to the Python API.
+
+Options are declared with IPython's ``magic_arguments`` (so ``%%poe?`` lists them and bad
+options are a one-line ``UsageError``); settings are traitlets (``%config PoeMagics...``).
+The work happens in :mod:`poe_magic.magics.cell` (the cell magic) and in the subcommand
+functions registered in :mod:`poe_magic.magics.commands` (``%poe models``, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Int, Unicode, observe
+
+from ..config import settings
+
+
+@magics_class
+class PoeMagics(Magics):
+    """Talk to Poe models from notebook cells."""
+
+    default_model = Unicode("", help="Model used when a cell names none.").tag(config=True)
+    base_url = Unicode("", help="Server root (default: $POE_BASE_URL, else https://api.poe.com).").tag(config=True)
+    throttle_interval = Float(0.05, help="Seconds between live display updates.").tag(config=True)
+    connect_timeout = Float(10.0, help="Seconds to open a connection.").tag(config=True)
+    first_token_timeout = Float(120.0, help="Seconds to wait for the first token.").tag(config=True)
+    stall_timeout = Float(120.0, help="Seconds of silence allowed between chunks.").tag(config=True)
+    max_retries = Int(3, help="Retries of rate-limit/server errors before the first token.").tag(config=True)
+    cache = Bool(False, help="Reuse identical earlier answers from the on-disk cache.").tag(config=True)
+    max_tool_rounds = Int(5, help="Cap on tool-call rounds per request.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        # Only what the user configured overrides settings made from Python before loading.
+        for name in self.config.get("PoeMagics", {}):
+            if hasattr(settings, name):
+                setattr(settings, name, getattr(self, name))
+
+    @observe(*[name for name in ("default_model", "base_url", "throttle_interval", "connect_timeout",
+                                 "first_token_timeout", "stall_timeout", "max_retries", "cache",
+                                 "max_tool_rounds")])
+    def _push_setting(self, change: dict[str, Any]) -> None:
+        setattr(settings, change["name"], change["new"])
+
+    @magic_arguments()
+    @argument("models", nargs="*", metavar="MODEL",
+              help="model to ask (default: PoeMagics.default_model); several models are compared side by side")
+    @argument("-o", "--output", metavar="NAME", help="store the Reply in this variable")
+    @argument("-s", "--system", metavar="TEXT", help="system prompt")
+    @argument("-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 2")
+    @argument("--stop", action="append", metavar="SEQ", help="stop sequence (repeatable)")
+    @argument("-p", "--param", action="append", metavar="KEY=VALUE",
+              help="model parameter, value parsed as JSON when it parses, e.g. --param thinking_budget=2048 (repeatable)")
+    @argument("--timeout", type=float, metavar="S", help="give up on a model after S seconds (partial text kept)")
+    @argument("-f", "--format", default="markdown", choices=["markdown", "text"],
+              help="how to show the answer (default markdown)")
+    @line_cell_magic
+    def poe(self, line: str, cell: Optional[str] = None) -> Any:
+        """Send the cell to a Poe model and stream the answer as Markdown.
+
+        Examples::
+
+            %%poe Claude-Sonnet-4
+            Explain list comprehensions in two sentences.
+
+            %%poe GPT-5 -o answer -s "Answer in French" -t 0.2
+            What is a closure?
+
+            %poe GPT-5 what is 2+2?        (one-line question)
+            %poe help                      (all subcommands)
+
+        The last Reply is ``_poe`` in the notebook and ``poe_magic.last_reply()``.
+        """
+        from . import cell as cell_module
+        from . import commands
+
+        if cell is None:
+            return commands.dispatch(self, line)
+        args = parse_argstring(self.poe, line)
+        return cell_module.run_cell(self, args, cell)
+
+
+def load(ipython: Any) -> None:
+    ipython.register_magics(PoeMagics(shell=ipython))
+
+
+def unload(ipython: Any) -> None:
+    magics = ipython.magics_manager.magics
+    magics["line"].pop("poe", None)
+    magics["cell"].pop("poe", None)
+    ipython.magics_manager.registry.pop("PoeMagics", None)

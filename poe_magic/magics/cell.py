@@ -1,0 +1,56 @@
+"""What a ``%%poe`` cell does: parsed options in, a streamed Reply out."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from typing import Any, Optional
+
+from .. import _errors as E
+
+
+def parse_params(pairs: Optional[list[str]]) -> dict[str, Any]:
+    """``["thinking_budget=2048", "style=terse"]`` -> ``{"thinking_budget": 2048, "style": "terse"}``."""
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.replace("_", "").replace("-", "").isalnum():
+            raise E.PoeUsageError(f"--param expects KEY=VALUE, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except ValueError:
+            params[key] = raw
+    return params
+
+
+def store(magics: Any, reply: Any, name: Optional[str]) -> None:
+    """Make the reply reachable as ``_poe`` (always) and under ``-o NAME``."""
+    namespace = magics.shell.user_ns
+    namespace["_poe"] = reply
+    if name:
+        if not name.isidentifier():
+            raise E.PoeUsageError(f"-o needs a Python variable name, got {name!r}")
+        namespace[name] = reply
+
+
+def run_cell(magics: Any, args: Namespace, body: str) -> None:
+    from ..api import raise_for, send
+
+    if args.output and not args.output.isidentifier():
+        raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
+    if len(args.models) > 1:
+        raise E.PoeUsageError("comparing several models is not available yet; name one model")
+    model = args.models[0] if args.models else None
+    reply = send(
+        body,
+        model,
+        system=args.system,
+        temperature=args.temperature,
+        stop=args.stop,
+        params=parse_params(args.param),
+        timeout=args.timeout,
+        format=args.format,
+    )
+    store(magics, reply, args.output)
+    raise_for(reply)

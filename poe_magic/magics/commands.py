@@ -1,0 +1,84 @@
+"""``%poe SUBCOMMAND ...`` and ``%poe MODEL question``: the line magic's dispatcher.
+
+Subcommands live in the module of their feature and are imported only when used, so
+``%load_ext`` stays light. Each is ``fn(magics, argline) -> object to display or None``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from .. import _errors as E
+from ..config import settings
+
+#: subcommand -> ("module", "function", one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "help": ("poe_magic.magics.commands", "help_command", "list the subcommands"),
+    "login": ("poe_magic.magics.commands", "login_command", "enter the API key (kept in memory only)"),
+    "logout": ("poe_magic.magics.commands", "logout_command", "forget the key entered with %poe login"),
+    "config": ("poe_magic.magics.commands", "config_command", "show the settings (key masked)"),
+}
+
+
+def dispatch(magics: Any, line: str) -> Any:
+    word, _, rest = line.strip().partition(" ")
+    if not word:
+        return help_command(magics, "")
+    entry = SUBCOMMANDS.get(word)
+    if entry is None:
+        return ask_line(magics, word, rest.strip())
+    module, function, _ = entry
+    fn: Callable[[Any, str], Any] = getattr(importlib.import_module(module), function)
+    return fn(magics, rest.strip())
+
+
+def ask_line(magics: Any, model: str, question: str) -> None:
+    """``%poe MODEL question``: a one-line question to MODEL."""
+    from ..api import raise_for, send
+    from .cell import store
+
+    if not question:
+        raise E.PoeUsageError(
+            f"unknown subcommand {model!r}; %poe help lists them, or ask with %poe MODEL question"
+        )
+    reply = send(question, model)
+    store(magics, reply, None)
+    raise_for(reply)
+
+
+def help_command(magics: Any, arg: str) -> Any:
+    from IPython.display import Markdown
+
+    rows = "\n".join(f"| `%poe {name}` | {text} |" for name, (_, _, text) in sorted(SUBCOMMANDS.items()))
+    return Markdown(
+        "**poe_magic**: `%%poe MODEL [options]` sends the cell to MODEL (`%%poe?` lists options); "
+        "`%poe MODEL question` asks a one-liner.\n\n| subcommand | what it does |\n|---|---|\n" + rows
+    )
+
+
+def login_command(magics: Any, arg: str) -> None:
+    import getpass
+
+    if arg:
+        raise E.PoeUsageError("%poe login takes no argument: it asks for the key (never type a key into a cell)")
+    key = getpass.getpass("Poe API key (kept in memory for this kernel only): ")
+    if not key.strip():
+        raise E.ConfigError("no key entered; nothing changed")
+    settings.set_api_key(key)
+    print("API key set for this kernel session:", settings.public()["api_key"])
+
+
+def logout_command(magics: Any, arg: str) -> None:
+    settings.set_api_key(None)
+    print("Forgot the key entered with %poe login" + (" (POE_API_KEY still set)" if settings.has_api_key else ""))
+
+
+def config_command(magics: Any, arg: str) -> Any:
+    from IPython.display import Markdown
+
+    rows = "\n".join(f"| `{k}` | `{v!r}` |" for k, v in settings.public().items())
+    return Markdown(
+        "| setting | value |\n|---|---|\n" + rows
+        + "\n\nChange with `%config PoeMagics.<setting> = ...` or `poe_magic.settings.<setting> = ...`"
+    )

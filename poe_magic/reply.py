@@ -1,0 +1,89 @@
+"""The Reply: one model's answer to one prompt, live while streaming, inspectable after."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from ._errors import PoeMagicError
+
+
+@dataclass(eq=False)
+class Reply:
+    """What a model answered, how long it took and what it cost.
+
+    ``text`` grows while the answer streams. After the stream ends, ``error`` is None on
+    success, ``interrupted`` tells whether the user stopped it, and the partial text is kept
+    either way.
+    """
+
+    model: str
+    prompt: str
+    text: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time_to_first_token: Optional[float] = None  # seconds
+    elapsed: Optional[float] = None  # seconds, set when the stream ends
+    error: Optional[PoeMagicError] = None
+    interrupted: bool = False
+    attachments: list[Any] = field(default_factory=list)  # files/images the model returned
+    points: Optional[int] = None  # points this call spent, when known
+    tool_calls: list[Any] = field(default_factory=list)
+    retries: int = 0
+    cached: bool = False  # served from the on-disk cache, no points spent
+    thread: Optional[str] = None  # conversation name when sent with --chat
+    system: Optional[str] = None
+    params: dict[str, Any] = field(default_factory=dict)
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.interrupted
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.error is not None:
+            return "error"
+        if self.elapsed is None:
+            return "streaming"
+        return "ok"
+
+    def footer(self) -> str:
+        """One line: model, timings, points, and what went wrong if anything did."""
+        bits = [self.model]
+        if self.cached:
+            bits.append("from cache, 0 points")
+        if self.elapsed is not None and not self.cached:
+            bits.append(f"{self.elapsed:.2f} s")
+            if self.time_to_first_token is not None:
+                bits.append(f"first token {self.time_to_first_token:.2f} s")
+        if self.points is not None and not self.cached:
+            bits.append(f"{self.points:,} points")
+        if self.retries:
+            bits.append(f"{self.retries} retr{'y' if self.retries == 1 else 'ies'}")
+        if self.interrupted:
+            bits.append(f"⏹ interrupted, partial answer kept ({len(self.text):,} chars)")
+        elif self.error is not None:
+            bits.append(f"⚠ {type(self.error).__name__}: {self.error}")
+        return " · ".join(bits)
+
+    def _repr_markdown_(self) -> str:
+        return closed_markdown(self.text) + f"\n\n<sub>{self.footer()}</sub>"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        preview = self.text[:60].replace("\n", " ")
+        more = "…" if len(self.text) > 60 else ""
+        return f"<Reply {self.model} {self.status} {len(self.text)} chars: {preview!r}{more}>"
+
+
+def closed_markdown(text: str) -> str:
+    """Close a code fence left open by a partial answer, so what follows renders normally."""
+    if text.count("```") % 2:
+        return text + "\n```"
+    return text

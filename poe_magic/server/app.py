@@ -1,0 +1,145 @@
+"""The local Poe-compatible app: fastapi_poe bots behind the real API's auth and errors.
+
+``build_app`` serves every bot at ``/bot/{name}`` with ``fastapi_poe.make_app`` and wraps it
+in :class:`PoeGate`, a plain ASGI middleware (no per-chunk overhead on streams) that does
+what the real service does in front of the bots: checks the Bearer key, answers unknown bots
+with 404, replies with the real ``{"error": {"code", "type", "message"}}`` shape, and logs
+every request so tests can count them. Planned faults (``/_local/faults``) let tests make
+the next request to a path fail with a chosen status.
+
+Routes under ``/_local/`` are this server's own (request log, faults, reset); everything
+else mirrors ``shared/POE_API.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Awaitable, Callable, Optional
+
+import fastapi_poe as fp
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .bots import make_bots
+from .state import Fault, RequestRecord, ServerState
+
+Scope = dict[str, Any]
+ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+
+#: paths that need no key, as on the real API
+PUBLIC_PATHS = ("/v1/models", "/_local/health")
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_points",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "server_error",
+    502: "upstream_error",
+    529: "overloaded_error",
+}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"code": status, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
+
+
+async def _send_json(send: Callable[..., Awaitable[Any]], status: int, body: dict[str, Any],
+                     headers: Optional[dict[str, str]] = None) -> None:
+    payload = json.dumps(body).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class PoeGate:
+    """ASGI middleware: auth, unknown bots, planned faults, request log."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        bot = path[len("/bot/"):] if path.startswith("/bot/") else None
+        record = RequestRecord(time=time.time(), method=scope["method"], path=path, bot=bot)
+        self.state.record(record)
+
+        async def logged_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+            await send(message)
+
+        if not path.startswith(PUBLIC_PATHS):
+            if not self._authorized(scope):
+                await _send_json(logged_send, 401, error_body(401, "Invalid API key"),
+                                 {"WWW-Authenticate": "Bearer"})
+                return
+            record.authorized = True
+        if bot is not None and bot not in self.state.bots:
+            await _send_json(logged_send, 404, error_body(404, f"Model '{bot}' not found"))
+            return
+        fault = self.state.take_fault(path)
+        if fault is not None:
+            body = fault.body or error_body(fault.status, f"simulated error {fault.status}")
+            await _send_json(logged_send, fault.status, body, fault.headers)
+            return
+        await self.app(scope, receive, logged_send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                return scheme.lower() == "bearer" and token.strip() == self.state.api_key
+        return False
+
+
+def build_app(state: ServerState) -> Any:
+    """The ASGI app: bots, API routes and the local admin routes, behind PoeGate."""
+    logging.getLogger("uvicorn.default").setLevel(logging.ERROR)  # fastapi_poe's logger: no "bot name not set" banners
+    bots = make_bots(state)
+    state.bots = {bot.name: bot for bot in bots}
+    app = FastAPI(title="poe_magic local Poe-compatible server")
+    fp.make_app(bots, allow_without_key=True, app=app)  # PoeGate checks the key instead
+    _add_local_routes(app, state)
+    # each API area adds its own routes here: add_routes(app, state)
+    return PoeGate(app, state)
+
+
+def _add_local_routes(app: FastAPI, state: ServerState) -> None:
+    @app.get("/_local/health")
+    async def health() -> dict[str, Any]:
+        return {"ok": True, "bots": sorted(state.bots)}
+
+    @app.get("/_local/requests")
+    async def requests() -> list[dict[str, Any]]:
+        with state.lock:
+            return [vars(r).copy() for r in state.requests]
+
+    @app.post("/_local/reset")
+    async def reset() -> dict[str, Any]:
+        with state.lock:
+            state.requests.clear()
+            state.faults.clear()
+        return {"ok": True}
+
+    @app.post("/_local/faults")
+    async def add_fault(request: Request) -> JSONResponse:
+        data = await request.json()
+        try:
+            fault = Fault(path=str(data["path"]), status=int(data["status"]), count=int(data.get("count", 1)),
+                          body=data.get("body"), headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()})
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse(error_body(400, f"bad fault: {exc}"), status_code=400)
+        with state.lock:
+            state.faults.append(fault)
+        return JSONResponse({"ok": True})

@@ -1,0 +1,125 @@
+"""Run code in a real ipykernel and collect every message it publishes.
+
+Used by the kernel tests and the benchmarks: a cell's outputs, display updates, errors and
+timings come from the kernel's own iopub messages, exactly what a frontend would see.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class CellResult:
+    """Everything one execution published, in order."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def elapsed(self) -> float:
+        return self.finished - self.started
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["header"]["msg_type"] in types]
+
+    @property
+    def stdout(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
+
+    @property
+    def error(self) -> Optional[dict[str, Any]]:
+        errors = self.of_type("error")
+        return errors[-1]["content"] if errors else None
+
+    @property
+    def update_count(self) -> int:
+        return len(self.of_type("update_display_data"))
+
+    def displays(self) -> dict[str, dict[str, Any]]:
+        """Final data of each display_id (after all updates), plus unnamed displays by index."""
+        shown: dict[str, dict[str, Any]] = {}
+        for i, m in enumerate(self.of_type("display_data", "update_display_data", "execute_result")):
+            content = m["content"]
+            key = content.get("transient", {}).get("display_id") or f"#{i}"
+            shown[key] = content["data"]
+        return shown
+
+    def markdown(self) -> list[str]:
+        return [d["text/markdown"] for d in self.displays().values() if "text/markdown" in d]
+
+    def all_text(self) -> str:
+        """Every byte the kernel sent for this cell, for leak checks."""
+        import json
+
+        return json.dumps(self.messages, default=str) + json.dumps(self.reply, default=str)
+
+
+class Kernel:
+    """A real IPython kernel in a subprocess."""
+
+    def __init__(self, env: Optional[dict[str, str]] = None) -> None:
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.start_kernel(env={**os.environ, **(env or {})})
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def submit(self, code: str) -> str:
+        return self.client.execute(code, store_history=True, allow_stdin=False)
+
+    def collect(self, msg_id: str, timeout: float = 120.0) -> CellResult:
+        result = CellResult(started=time.perf_counter())
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"cell did not finish in {timeout} s")
+            try:
+                msg = self.client.get_iopub_msg(timeout=remaining)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            result.messages.append(msg)
+            if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        result.finished = time.perf_counter()
+        result.reply = self.client.get_shell_msg(timeout=30)["content"]
+        return result
+
+    def run(self, code: str, timeout: float = 120.0) -> CellResult:
+        return self.collect(self.submit(code), timeout)
+
+    def run_ok(self, code: str, timeout: float = 120.0) -> CellResult:
+        """Run and fail loudly (with the kernel's traceback) if the cell errored."""
+        result = self.run(code, timeout)
+        if result.error:
+            raise AssertionError("cell failed:\n" + "\n".join(result.error["traceback"]))
+        return result
+
+    def interrupt(self) -> None:
+        self.manager.interrupt_kernel()
+
+    def value(self, expression: str) -> Any:
+        """Evaluate an expression in the kernel and return it (via JSON)."""
+        import json
+
+        result = self.run_ok(f"import json as _j; print(_j.dumps({expression}))")
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

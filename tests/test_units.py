@@ -1,0 +1,120 @@
+"""Unit tests: settings, key masking and scrubbing, option parsing, the loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from poe_magic import _errors as E
+from poe_magic._loop import LoopThread
+from poe_magic.client import build_request, resolve_model
+from poe_magic.config import Settings, mask_key, scrub, settings
+from poe_magic.magics.cell import parse_params
+from poe_magic.reply import Reply, closed_markdown
+
+FAKE_KEY = "pk-FAKE-0123456789abcdefWXYZ"
+
+
+def test_mask_key_shows_only_prefix_and_last_four() -> None:
+    assert mask_key(FAKE_KEY) == "pk-…WXYZ"
+    assert mask_key("short") == "…****"
+    assert mask_key(None) == ""
+
+
+def test_scrub_removes_the_current_key_and_bearer_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POE_API_KEY", FAKE_KEY)
+    text = scrub(f"failed with key {FAKE_KEY}; header Authorization: Bearer abcdefghijklmnop")
+    assert FAKE_KEY not in text and "abcdefghijklmnop" not in text
+    assert "pk-…WXYZ" in text
+
+
+def test_errors_are_one_line_and_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POE_API_KEY", FAKE_KEY)
+    err = E.ServerError(f"boom\n  with {FAKE_KEY}\n")
+    assert "\n" not in str(err) and FAKE_KEY not in str(err)
+    assert err._render_traceback_() == [f"\x1b[31mServerError\x1b[0m: {err}"]
+
+
+def test_settings_key_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    monkeypatch.delenv("POE_API_KEY", raising=False)
+    with pytest.raises(E.ConfigError, match="POE_API_KEY"):
+        s.api_key()
+    monkeypatch.setenv("POE_API_KEY", FAKE_KEY)
+    assert s.api_key() == FAKE_KEY
+    s.set_api_key("pk-other-key-1234567")
+    assert s.api_key() == "pk-other-key-1234567"
+    assert FAKE_KEY not in repr(s) and "pk-other-key-1234567" not in repr(s)
+    assert s.public()["api_key"] == "pk-…4567"
+
+
+def test_settings_root_and_bot_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Settings()
+    monkeypatch.delenv("POE_BASE_URL", raising=False)
+    assert s.bot_url == "https://api.poe.com/bot/"
+    monkeypatch.setenv("POE_BASE_URL", "http://127.0.0.1:9/")
+    assert s.root == "http://127.0.0.1:9" and s.bot_url == "http://127.0.0.1:9/bot/"
+    s.base_url = "http://localhost:1"
+    assert s.root == "http://localhost:1"
+
+
+def test_parse_params_json_values_and_errors() -> None:
+    assert parse_params(["thinking_budget=2048", "style=terse", "flags=[1,2]", "on=true"]) == {
+        "thinking_budget": 2048, "style": "terse", "flags": [1, 2], "on": True}
+    for bad in ["novalue", "=3", "a b=1"]:
+        with pytest.raises(E.PoeUsageError, match="--param"):
+            parse_params([bad])
+
+
+def test_resolve_model_and_build_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "default_model", "")
+    with pytest.raises(E.PoeUsageError, match="no model"):
+        resolve_model(None)
+    monkeypatch.setattr(settings, "default_model", "GPT-5")
+    assert resolve_model(None) == "GPT-5" and resolve_model("Grok-4") == "Grok-4"
+    with pytest.raises(E.PoeUsageError, match="invalid model name"):
+        resolve_model("bad name")
+    with pytest.raises(E.PoeUsageError, match="empty"):
+        build_request("  \n", "GPT-5")
+    with pytest.raises(E.PoeUsageError, match="temperature"):
+        build_request("hi", "GPT-5", temperature=3)
+    request = build_request("hi", "GPT-5", system="be brief", stop=["END"])
+    assert [m.role for m in request.messages] == ["system", "user"] and request.stop == ["END"]
+
+
+def test_reply_footer_and_markdown() -> None:
+    reply = Reply(model="GPT-5", prompt="p", text="```python\nx = 1", elapsed=1.234, time_to_first_token=0.2)
+    reply.points = 1200
+    assert reply.footer() == "GPT-5 · 1.23 s · first token 0.20 s · 1,200 points"
+    assert closed_markdown(reply.text).endswith("\n```")
+    reply.interrupted = True
+    assert "interrupted" in reply.footer() and reply.status == "interrupted"
+
+
+def test_loop_thread_runs_cancels_and_stops() -> None:
+    loop = LoopThread("test-loop")
+    before = threading.active_count()
+    assert loop.run(asyncio.sleep(0, result=42)) == 42
+    assert threading.active_count() == before + 1
+
+    started = threading.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    future = loop.submit(forever())
+    assert started.wait(5)
+    assert loop.pending_tasks() == 1
+    future.cancel()
+    deadline = time.monotonic() + 5
+    while loop.pending_tasks() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert loop.pending_tasks() == 0
+    loop.stop()
+    assert not loop.running and threading.active_count() == before
+    assert loop.run(asyncio.sleep(0, result="restarted")) == "restarted"  # restarts on demand
+    loop.stop()
