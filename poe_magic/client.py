@@ -25,6 +25,23 @@ from .transport import Message, PoeRequest, Retrying
 
 POLL_INTERVAL = 0.05  # seconds the consumer blocks at most; bounds Ctrl-C latency
 
+#: called with each request before it is sent (budget guard, ...); raise to refuse it
+preflight_checks: list[Callable[[PoeRequest], None]] = []
+#: called with each finished Reply before its final display (points spent, ...)
+reply_finishers: list[Callable[[Reply], None]] = []
+
+
+def preflight(request: PoeRequest) -> None:
+    """Run every registered check; one raises a PoeMagicError to refuse the request."""
+    for check in list(preflight_checks):
+        check(request)
+
+
+def finish_reply(reply: Reply) -> None:
+    """Let every registered finisher complete the Reply (e.g. fill ``points``)."""
+    for finisher in list(reply_finishers):
+        finisher(reply)
+
 
 class _Done:
     """Marks the end of one tagged stream (carrying its error, if any)."""
@@ -208,6 +225,7 @@ def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = de
         timeout: Optional[float] = None) -> Reply:
     """Stream one request into ``sink`` and return the finished Reply (never raises for
     API errors: they are on ``reply.error``)."""
+    preflight(request)
     reply = Reply(model=request.model, prompt=prompt, params=dict(request.params))
     reply.system = next((m.content for m in request.messages if m.role == "system"), None)
     acc = Accumulator(reply)
@@ -230,6 +248,7 @@ def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = de
             dirty = False
 
     consume({0: acc}, stream.events, changed, stream.cancel)
+    finish_reply(reply)
     sink.finish(reply)
     return reply
 

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import urllib.request
 from contextlib import contextmanager
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 from .config import mask_key, settings
 
@@ -81,13 +81,14 @@ class LocalServer:
                 self.process.wait(5)
 
 
-def start(key: Optional[str] = None, *, timeout: float = 30.0) -> LocalServer:
-    """Start a server process and wait until it accepts requests."""
+def start(key: Optional[str] = None, *, args: Sequence[str] = (), timeout: float = 30.0) -> LocalServer:
+    """Start a server process and wait until it accepts requests; ``args`` are extra
+    ``python -m poe_magic.server`` options."""
     key = key or "local-" + secrets.token_hex(12)
     log = tempfile.NamedTemporaryFile("w", prefix="poe_magic_server_", suffix=".log", delete=False)
     env = dict(os.environ, POE_LOCAL_SERVER_KEY=key, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "poe_magic.server", "--port", "0", "--parent-pid", str(os.getpid())],
+        [sys.executable, "-m", "poe_magic.server", "--port", "0", "--parent-pid", str(os.getpid()), *args],
         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=env,
     )
     log.close()
@@ -118,10 +119,11 @@ def _wait_ready(process: subprocess.Popen[str], timeout: float) -> Optional[str]
 
 
 @contextmanager
-def local_server(key: Optional[str] = None, *, activate: bool = False) -> Iterator[LocalServer]:
+def local_server(key: Optional[str] = None, *, args: Sequence[str] = (),
+                 activate: bool = False) -> Iterator[LocalServer]:
     """``with local_server() as srv:`` a fresh server for the block; ``activate=True`` also
     points this process at it for the block."""
-    server = start(key)
+    server = start(key, args=args)
     saved = {name: os.environ.get(name) for name in ("POE_BASE_URL", "POE_API_KEY")}
     try:
         if activate:
