@@ -22,6 +22,9 @@ _LAZY: dict[str, str] = {
     "ask": "poe_magic.api",
     "last_reply": "poe_magic.api",
     "Reply": "poe_magic.reply",
+    "compare": "poe_magic.compare",
+    "Comparison": "poe_magic.compare",
+    "last_comparison": "poe_magic.compare",
     "local_server": "poe_magic.testing",
     "start_local_server": "poe_magic.testing",
 }

@@ -54,6 +54,9 @@ class PoeMagics(Magics):
     @argument("-p", "--param", action="append", metavar="KEY=VALUE",
               help="model parameter, value parsed as JSON when it parses, e.g. --param thinking_budget=2048 (repeatable)")
     @argument("--timeout", type=float, metavar="S", help="give up on a model after S seconds (partial text kept)")
+    @argument("--compare", action="store_true",
+              help="compare side by side: the models named, else the comparison set (%%poe use A B C)")
+    @argument("--runs", type=int, default=1, metavar="N", help="compare: run each model N times (median, spread)")
     @argument("-f", "--format", default="markdown", choices=["markdown", "text"],
               help="how to show the answer (default markdown)")
     @line_cell_magic

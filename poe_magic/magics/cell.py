@@ -39,8 +39,10 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
 
     if args.output and not args.output.isidentifier():
         raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
-    if len(args.models) > 1:
-        raise E.PoeUsageError("comparing several models is not available yet; name one model")
+    if len(args.models) > 1 or args.compare or args.runs != 1:
+        from .compare_cell import run_compare_cell
+
+        return run_compare_cell(magics, args, body)
     model = args.models[0] if args.models else None
     reply = send(
         body,

@@ -241,4 +241,12 @@ def make_bots(state: ServerState) -> list[LocalBot]:
     bots: list[LocalBot] = [cls(name, state) for name, cls in LOCAL_BOTS.items()]
     for name, owner, cost, delay, description in SIMULATED_MODELS:
         bots.append(SimulatedModel(name, state, owner=owner, cost=cost, delay=delay, description=description))
+    from .fault_bots import make_fault_bots  # late: it builds on LocalBot above
+    bots.extend(make_fault_bots(state))
+    from .paced_bots import make_paced_bots  # SlowBot-1..8 for comparisons
+    bots.extend(make_paced_bots(state))
+    from .catalog import media_bots  # image/video/audio stand-ins listed in /v1/models
+    bots.extend(media_bots(state))
+    from .tool_bot import ToolBot  # calls the tools it is offered (tool-calling tests)
+    bots.append(ToolBot("ToolBot", state))
     return bots

@@ -1,0 +1,306 @@
+"""Side-by-side columns for a :class:`~poe_magic.compare.Comparison`.
+
+In a kernel, one display is updated in place (throttled by the caller) with an HTML grid:
+one column per model with a header, at most four per row (more wrap to the next row), each
+showing its model's answer as rendered Markdown, or its one-line error. The last update is a
+static rendering (every final answer plus the summary table, inline styles only, no script),
+so a saved notebook shows the comparison in nbviewer, on GitHub or after nbconvert.
+
+Markdown to HTML: no package of the runtime set converts Markdown, so ``mistune`` is used when
+it can be imported (it ships with nbconvert, which jupyter_server requires: any environment
+that serves notebooks has it) and each answer falls back to escaped ``<pre>`` text otherwise.
+Model output is never trusted as HTML: raw HTML in an answer is escaped and unsafe links are
+neutralised (``mistune``'s ``escape=True``). While streaming, only the unfinished last block of
+an answer is re-rendered (:class:`LiveMarkdown`), so an update costs O(new text), not O(answer).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable, Optional, TextIO
+
+from .reply import Reply, closed_markdown
+
+if TYPE_CHECKING:
+    from .compare import Comparison
+
+Bundle = dict[str, Any]
+
+# -- Markdown -> HTML ---------------------------------------------------------------------------
+
+_converter: Optional[Callable[[str], str]] = None
+
+
+def pre_html(text: str) -> str:
+    """The answer as escaped, wrapped preformatted text (format "text", or no mistune)."""
+    return f'<pre style="white-space:pre-wrap;margin:6px 0">{html.escape(text)}</pre>'
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown answer -> HTML with raw HTML escaped (mistune), or escaped ``<pre>`` text."""
+    global _converter
+    if _converter is None:
+        try:
+            import mistune
+
+            _converter = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+        except Exception:  # not installed (or an API we do not know): plain text still reads well
+            _converter = pre_html
+    return _converter(text)  # type: ignore[return-value]
+
+
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+
+
+class LiveMarkdown:
+    """Renders a growing answer, caching the HTML of its finished blocks.
+
+    A block is finished once a later non-indented line follows a blank line outside a code
+    fence; only the text after the last finished block is rendered again on each call. The
+    result can differ from a full render in rare cases (e.g. a loose list split in two), which
+    is why the final display renders the whole answer once.
+    """
+
+    def __init__(self, render: Callable[[str], str] = markdown_to_html) -> None:
+        self.render = render
+        self._done = ""  # finished text, rendered into _html
+        self._html: list[str] = []
+
+    def __call__(self, text: str) -> str:
+        if not text.startswith(self._done):  # the model replaced its answer
+            self._done, self._html = "", []
+        cut = self._boundary(text)
+        if cut > len(self._done):
+            self._html.append(self.render(text[len(self._done):cut]))
+            self._done = text[:cut]
+        tail = text[len(self._done):]
+        return "".join(self._html) + (self.render(closed_markdown(tail)) if tail.strip() else "")
+
+    def _boundary(self, text: str) -> int:
+        """Offset of the last block start after ``_done`` (``len(_done)`` when none)."""
+        pos = cut = len(self._done)
+        fence: Optional[str] = None
+        after_blank = False
+        for line in text[pos:].splitlines(keepends=True):
+            if not line.endswith("\n"):
+                break  # the last line is still growing
+            marker = _FENCE.match(line)
+            if fence is not None:
+                if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence) \
+                        and not line.strip().strip(fence[0]):
+                    fence = None
+            elif not line.strip():
+                after_blank = True
+            else:
+                if after_blank and not line[0].isspace():
+                    cut = pos
+                after_blank = False
+                if marker:
+                    fence = marker.group(1)
+            pos += len(line)
+        return cut
+
+
+# -- HTML pieces -------------------------------------------------------------------------------
+
+_BORDER = "var(--jp-border-color2, #d0d7de)"
+_GRID = ("display:grid;gap:12px;align-items:start;"
+         # at most 4 columns per row, fewer on a narrow page; more models wrap to new rows
+         "grid-template-columns:repeat(auto-fit,minmax(max(220px,calc(25% - 9px)),1fr))")
+_COLUMN = f"border:1px solid {_BORDER};border-radius:6px;min-width:0;overflow:hidden"
+_HEADER = ("display:flex;justify-content:space-between;gap:8px;padding:4px 8px;"
+           "background:var(--jp-layout-color2, rgba(127,127,127,.12));"
+           f"border-bottom:1px solid {_BORDER}")
+_BODY = "padding:2px 10px;overflow-x:auto;overflow-wrap:anywhere"
+_ERROR = "margin:6px 10px;padding:4px 6px;border-radius:4px;color:#b42318;background:rgba(180,35,24,.08)"
+
+
+def _seconds(value: Optional[float]) -> str:
+    return "" if value is None else f"{value:.2f} s"
+
+
+def column_status(reply: Reply, notice: str = "") -> str:
+    """The right-hand side of a column header: what the model is doing or how it went."""
+    if reply.elapsed is None:
+        if notice:
+            return notice
+        if reply.time_to_first_token is None:
+            return "waiting for the first token…"
+        return f"streaming… {len(reply.text):,} chars"
+    if reply.interrupted:
+        return f"⏹ interrupted · {_seconds(reply.elapsed)}"
+    if reply.error is not None:
+        return f"⚠ failed · {_seconds(reply.elapsed)}"
+    return f"✓ {_seconds(reply.elapsed)}"
+
+
+def column_html(model: str, body: str, status: str, error: Optional[BaseException] = None) -> str:
+    """One model's column: header (name, status), rendered answer, one-line error if any."""
+    error_line = (f'<div style="{_ERROR}">⚠ {html.escape(type(error).__name__)}: {html.escape(str(error))}</div>'
+                  if error is not None else "")
+    return (f'<div style="{_COLUMN}"><div style="{_HEADER}"><b>{html.escape(model)}</b>'
+            f'<span style="opacity:.75;white-space:nowrap">{html.escape(status)}</span></div>'
+            f'<div style="{_BODY}">{body}</div>{error_line}</div>')
+
+
+def grid_html(columns: list[str], caption: str = "") -> str:
+    head = f'<div style="margin:0 0 6px;opacity:.75">{html.escape(caption)}</div>' if caption else ""
+    return f'<div class="poe-compare">{head}<div style="{_GRID}">{"".join(columns)}</div></div>'
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "s":
+        return f"{value:.2f} s"
+    return f"{value:,}" if kind == "n" else html.escape(str(value))
+
+
+def summary_html(comparison: "Comparison") -> str:
+    """The summary table: per model first token, total time, chars, tokens/points when
+    known, status (with median and spread when there were several runs)."""
+    rows = comparison.rows()
+    runs = comparison.runs > 1
+    cols: list[tuple[str, str, str]] = [("model", "model", "t"), ("status", "status", "t"),
+                                        ("time_to_first_token", "first token", "s"), ("elapsed", "total", "s"),
+                                        ("chars", "chars", "n")]
+    cols += [(key, label, "n") for key, label in (("tokens", "tokens"), ("points", "points"))
+             if any(r[key] is not None for r in rows)]
+    if runs:
+        cols += [("runs", "runs", "n"), ("time_to_first_token_spread", "first token spread", "s"),
+                 ("elapsed_spread", "total spread", "s")]
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r[key], kind)}</td>" for key, _, kind in cols) + "</tr>"
+                   for r in rows)
+    note = (f'<caption style="caption-side:bottom;text-align:left;opacity:.7">times are medians over '
+            f'{comparison.runs} runs; spread = slowest − fastest</caption>' if runs else "")
+    return f'<table style="margin-top:10px">{note}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _caption(comparison: "Comparison", round_no: Optional[int] = None) -> str:
+    bits = [f"{len(comparison.models)} models"]
+    if comparison.runs > 1:
+        shown = comparison.rounds_done if round_no is None else round_no + 1
+        bits.append(f"run {shown} of {comparison.runs}" + (" (last run shown)" if round_no is None else ""))
+    if comparison.interrupted:
+        bits.append("interrupted: partial answers kept")
+    return " · ".join(bits)
+
+
+def static_html(comparison: "Comparison") -> str:
+    """The finished comparison: every final answer in its column, then the summary table."""
+    render = pre_html if comparison.format == "text" else markdown_to_html
+    columns = [column_html(m, render(closed_markdown(r.text)), column_status(r), r.error)
+               for m, r in comparison.replies.items()]
+    return grid_html(columns, _caption(comparison)) + summary_html(comparison)
+
+
+def plain_text(comparison: "Comparison") -> str:
+    """The finished comparison as text (terminals, text-only frontends)."""
+    parts = []
+    for model, reply in comparison.replies.items():
+        parts.append(f"== {model} ==\n{reply.text}\n-- {reply.footer()}")
+    return "\n\n".join(parts)
+
+
+# -- views -------------------------------------------------------------------------------------
+
+class NotebookView:
+    """The live side-by-side display: one display updated in place, static at the end."""
+
+    def __init__(self, fmt: str = "markdown") -> None:
+        self.fmt = fmt
+        self.updates = 0  # display messages sent
+        self.busy: list[float] = []  # kernel seconds spent per update (render + send)
+        self._handle: Any = None
+        self._live: dict[str, Callable[[str], str]] = {}
+        self._columns: dict[str, str] = {}
+        self._caption = ""
+
+    def _renderer(self) -> Callable[[str], str]:
+        return pre_html if self.fmt == "text" else LiveMarkdown()
+
+    def _column(self, model: str, reply: Reply, notice: str = "") -> None:
+        self._columns[model] = column_html(model, self._live[model](reply.text), column_status(reply, notice),
+                                           reply.error)
+
+    def _send(self, data: str, plain: str) -> None:
+        from IPython.display import display
+
+        bundle = {"text/html": data, "text/plain": plain}
+        if self._handle is None:
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+            self.updates += 1
+
+    def start_round(self, comparison: "Comparison", round_no: int) -> None:
+        self._caption = _caption(comparison, round_no)
+        self._live = {m: self._renderer() for m in comparison.models}
+        for model in comparison.models:
+            self._columns[model] = column_html(model, "", "waiting for the first token…")
+        self._show(comparison)
+
+    def update(self, comparison: "Comparison", changed: set[str], notices: dict[str, str]) -> None:
+        started = time.perf_counter()
+        replies = comparison.replies
+        for model in changed | set(notices):
+            self._column(model, replies[model], notices.get(model, ""))
+        self._show(comparison)
+        self.busy.append(time.perf_counter() - started)
+
+    def _show(self, comparison: "Comparison") -> None:
+        self._send(grid_html(list(self._columns.values()), self._caption),
+                   f"Comparing {', '.join(comparison.models)}… (the live view needs an HTML frontend)")
+
+    def finish(self, comparison: "Comparison") -> None:
+        if self._handle is not None:  # always the exact final state, last
+            self._send(static_html(comparison), plain_text(comparison))
+
+
+class TerminalView:
+    """Outside a notebook: prints each answer when its model finishes, then a summary."""
+
+    def __init__(self, out: Optional[TextIO] = None) -> None:
+        self.out = out or sys.stdout
+        self._printed: set[str] = set()
+
+    def start_round(self, comparison: "Comparison", round_no: int) -> None:
+        self._printed = set()
+        run = f" (run {round_no + 1} of {comparison.runs})" if comparison.runs > 1 else ""
+        self.out.write(f"Comparing {', '.join(comparison.models)}{run}…\n")
+        self.out.flush()
+
+    def update(self, comparison: "Comparison", changed: set[str], notices: dict[str, str]) -> None:
+        for model, reply in comparison.replies.items():
+            if reply.elapsed is not None and model not in self._printed:
+                self._printed.add(model)
+                self.out.write(f"\n== {model} ==\n{reply.text}\n-- {reply.footer()}\n")
+        self.out.flush()
+
+    def finish(self, comparison: "Comparison") -> None:
+        self.update(comparison, set(), {})
+        for row in comparison.rows():
+            self.out.write(f"{row['model']}: {row['status']}, first token {_cell(row['time_to_first_token'], 's')}, "
+                           f"total {_cell(row['elapsed'], 's')}, {row['chars']:,} chars\n")
+        self.out.flush()
+
+
+class SilentView:
+    """Shows nothing (``stream=False``)."""
+
+    def start_round(self, comparison: "Comparison", round_no: int) -> None: ...
+    def update(self, comparison: "Comparison", changed: set[str], notices: dict[str, str]) -> None: ...
+    def finish(self, comparison: "Comparison") -> None: ...
+
+
+def default_view(stream: bool = True, fmt: str = "markdown") -> Any:
+    """The right view for where we run."""
+    from .render import in_kernel
+
+    if not stream:
+        return SilentView()
+    return NotebookView(fmt) if in_kernel() else TerminalView()

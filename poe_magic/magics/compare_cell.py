@@ -1,0 +1,36 @@
+"""What a comparing ``%%poe`` cell does (several models, ``--compare`` or ``--runs N``)."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from typing import Any
+
+from .. import _errors as E
+
+
+def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
+    """Compare the cell's prompt across the models named (else the comparison set); the
+    Comparison becomes ``_poe`` (and ``-o NAME``). Raises one line when interrupted, or when
+    every model failed (each column shows why)."""
+    from ..api import raise_for
+    from ..compare import compare
+    from .cell import parse_params, store
+
+    if getattr(args, "chat", None):
+        raise E.PoeUsageError("--chat continues one conversation; it cannot be combined with a comparison")
+    models = args.models
+    if not models and not args.compare:  # `%%poe --runs 3`: the default model, N times
+        from ..client import resolve_model
+
+        models = [resolve_model(None)]
+    try:
+        comparison = compare(body, models, runs=args.runs, timeout=args.timeout, format=args.format,
+                             system=args.system, temperature=args.temperature, stop=args.stop,
+                             params=parse_params(args.param))
+    except E.StreamInterrupted as stopped:
+        store(magics, getattr(stopped, "comparison", None), args.output)
+        raise
+    store(magics, comparison, args.output)
+    replies = list(comparison.replies.values())
+    if replies and all(r.error is not None for r in replies):
+        raise_for(replies[0])  # nothing worked (a bad key, ...): the cell should say so
