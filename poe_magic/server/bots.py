@@ -247,6 +247,8 @@ def make_bots(state: ServerState) -> list[LocalBot]:
     bots.extend(make_paced_bots(state))
     from .catalog import media_bots  # image/video/audio stand-ins listed in /v1/models
     bots.extend(media_bots(state))
+    from .media_bots import make_media_bots  # ImageBot, FileReaderBot (attachments both ways)
+    bots.extend(make_media_bots(state))
     from .tool_bot import ToolBot  # calls the tools it is offered (tool-calling tests)
     bots.append(ToolBot("ToolBot", state))
     return bots
