@@ -1,0 +1,1 @@
+"""poe_magic benchmarks: ``python -m benchmarks`` (see ``__main__.py``)."""

@@ -1,0 +1,69 @@
+"""Streaming overhead: a ``%%poe`` cell in a real kernel vs the raw async fastapi_poe client.
+
+Both consume the same 20,000-chunk ChunkBot stream (100,000 characters) from the local server,
+which runs in its own process. The cell is timed as a frontend sees it (execute request sent
+to kernel idle), so it includes the kernel, the private loop thread, the queue and every
+throttled display update; the baseline is ``fastapi_poe.get_bot_response`` in a plain asyncio
+loop doing nothing but collecting text. Runs alternate and the medians are compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .common import Row, kernel, median, row, server, spread, timed
+
+CHUNKS = 20_000
+SIZE = 5  # ChunkBot's default: 4 digits and a space
+PROMPT = f"chunks={CHUNKS} size={SIZE}"
+REPEATS = 5
+
+
+def raw_client(url: str, key: str) -> tuple[float, int]:
+    """Seconds the raw async client takes to consume the stream, and the characters it got."""
+    import fastapi_poe as fp
+
+    async def consume() -> int:
+        parts: list[str] = []
+        message = fp.ProtocolMessage(role="user", content=PROMPT)
+        async for partial in fp.get_bot_response([message], bot_name="ChunkBot", api_key=key,
+                                                 base_url=url + "/bot/"):
+            parts.append(partial.text)
+        return len("".join(parts))
+
+    return timed(lambda: asyncio.run(consume()))
+
+
+def run() -> list[Row]:
+    cell_times: list[float] = []
+    raw_times: list[float] = []
+    updates: list[int] = []
+    reply_times: list[float] = []
+    with server() as srv, kernel(srv) as k:
+        k.run_ok("%%poe ChunkBot\nchunks=200")  # warm-up: imports fastapi_poe, opens the connection
+        raw_client(srv.url, srv.key)
+        for _ in range(REPEATS):
+            raw_seconds, raw_chars = raw_client(srv.url, srv.key)
+            result = k.run_ok(f"%%poe ChunkBot -o _bench\n{PROMPT}")
+            chars, reply_elapsed = k.value("[len(_bench.text), _bench.elapsed]")
+            if chars != raw_chars or chars != CHUNKS * SIZE:
+                raise AssertionError(f"streams differ: cell got {chars} chars, raw client {raw_chars}")
+            raw_times.append(raw_seconds)
+            cell_times.append(result.elapsed)
+            updates.append(result.update_count)
+            reply_times.append(reply_elapsed)
+
+    cell, raw = median(cell_times), median(raw_times)
+    count = int(median([float(u) for u in updates]))
+    rate = median([u / t for u, t in zip(updates, cell_times)])
+    what = f"{CHUNKS:,}-chunk ChunkBot stream ({CHUNKS * SIZE:,} chars), local server in its own process"
+    return [
+        row("streaming", "%%poe cell wall time vs raw async fastapi_poe client", cell, baseline=raw,
+            goal="<= 1.1x", notes=f"{what}; median of {REPEATS} alternating runs; cell {spread(cell_times)}, "
+                                  f"raw {spread(raw_times)}; in-kernel Reply.elapsed median {median(reply_times):.3f} s"),
+        row("streaming", "display updates per cell", count, unit="updates",
+            notes=f"throttle 50 ms; per run: {', '.join(map(str, updates))}"),
+        row("streaming", "display updates per second", rate, goal="<= 21", unit="/s",
+            notes="at most ~20/s by design (50 ms throttle) plus the exact final update"),
+    ]
+
