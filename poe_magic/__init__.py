@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "compare": "poe_magic.compare",
     "Comparison": "poe_magic.compare",
     "last_comparison": "poe_magic.compare",
+    "ToolCall": "poe_magic.tools",
+    "tool_schema": "poe_magic.tools",
     "local_server": "poe_magic.testing",
     "start_local_server": "poe_magic.testing",
 }

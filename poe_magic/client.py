@@ -140,6 +140,7 @@ class Accumulator:
         self.parts: list[str] = []
         self.done = False
         self.notice = ""  # e.g. "retrying in 2 s"
+        self.tool_requests: dict[int, dict[str, Any]] = {}  # index -> tool call being streamed
 
     def apply(self, event: Any) -> bool:
         """Apply one event; return True when the visible text changed."""
@@ -152,20 +153,47 @@ class Accumulator:
             self.notice = f"{event.error} · retrying in {event.delay:.1f} s (try {event.attempt + 1})"
             return True
         text = getattr(event, "text", "")
+        if not text and getattr(event, "data", None) is not None:
+            text = self._apply_chunk(event.data)
         if getattr(event, "attachment", None) is not None:
             self.reply.attachments.append(event.attachment)
-        if getattr(event, "tool_calls", None):
-            self.reply.tool_calls.extend(event.tool_calls)
         if getattr(event, "is_suggested_reply", False) or not (text or getattr(event, "is_replace_response", False)):
             return getattr(event, "attachment", None) is not None
         if self.reply.time_to_first_token is None:
             self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
+        if self.notice:
             self.notice = ""
         if event.is_replace_response:
             self.parts = [text]
         else:
             self.parts.append(text)
         return True
+
+    def _apply_chunk(self, data: Any) -> str:
+        """An OpenAI-style chunk in a ``json`` event (how models stream when sent tools):
+        fold its tool-call deltas into ``tool_requests``; return its text content."""
+        choices = data.get("choices") if isinstance(data, dict) else None
+        if not choices or not isinstance(choices[0], dict):
+            return ""
+        delta = choices[0].get("delta") or {}
+        for piece in delta.get("tool_calls") or []:
+            index, function = piece.get("index", 0), piece.get("function") or {}
+            call = self.tool_requests.get(index)
+            if call is None:
+                if not function.get("name"):
+                    continue  # like fastapi_poe: a call's first chunk must name the function
+                call = self.tool_requests[index] = {
+                    "id": piece.get("id") or f"call_{index}", "type": piece.get("type") or "function",
+                    "function": {"name": function["name"], "arguments": ""}}
+                if self.reply.time_to_first_token is None:
+                    self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
+            call["function"]["arguments"] += function.get("arguments") or ""
+        content = delta.get("content")
+        return content if isinstance(content, str) else ""
+
+    def requested_tool_calls(self) -> list[dict[str, Any]]:
+        """The complete tool calls the model asked for, OpenAI-shaped, in call order."""
+        return [self.tool_requests[i] for i in sorted(self.tool_requests)]
 
     def text(self) -> str:
         if len(self.parts) > 1:
@@ -226,12 +254,28 @@ def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = de
     """Stream one request into ``sink`` and return the finished Reply (never raises for
     API errors: they are on ``reply.error``)."""
     preflight(request)
+    reply = new_reply(request, prompt)
+    sink.start(reply)
+    stream_into(request, Accumulator(reply), sink, settings=settings, timeout=timeout)
+    finish_reply(reply)
+    sink.finish(reply)
+    return reply
+
+
+def new_reply(request: PoeRequest, prompt: str) -> Reply:
+    """An empty Reply for ``request``, its clock started."""
     reply = Reply(model=request.model, prompt=prompt, params=dict(request.params))
     reply.system = next((m.content for m in request.messages if m.role == "system"), None)
-    acc = Accumulator(reply)
-    sink.start(reply)
-    stream = LiveStream(request, settings=settings, timeout=timeout)
+    return reply
 
+
+def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: Settings = default_settings,
+                timeout: Optional[float] = None) -> bool:
+    """Stream one request into ``acc`` (its Reply) with throttled ``sink`` updates; no
+    start/finish calls, so several requests can share one Reply and display (tool rounds).
+    Returns False when interrupted by Ctrl-C."""
+    reply = acc.reply
+    stream = LiveStream(request, settings=settings, timeout=timeout)
     throttle = Throttle(settings.throttle_interval)
     dirty = False
 
@@ -247,10 +291,7 @@ def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = de
             sink.update(reply)
             dirty = False
 
-    consume({0: acc}, stream.events, changed, stream.cancel)
-    finish_reply(reply)
-    sink.finish(reply)
-    return reply
+    return consume({0: acc}, stream.events, changed, stream.cancel)
 
 
 def build_request(prompt: str, model: str, *, system: Optional[str] = None,

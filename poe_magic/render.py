@@ -119,7 +119,8 @@ class TerminalSink:
     def status(self, reply: Reply, text: str) -> None:
         if text != self._status:
             self._status = text
-            self.out.write(f"[{text}]\n")
+            newline = "\n" if self._printed and not self._printed.endswith("\n") else ""  # e.g. between tool calls
+            self.out.write(f"{newline}[{text}]\n")
             self.out.flush()
 
     def finish(self, reply: Reply) -> None:

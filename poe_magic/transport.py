@@ -46,9 +46,10 @@ class PoeRequest:
     temperature: Optional[float] = None
     stop: list[str] = field(default_factory=list)
     params: dict[str, Any] = field(default_factory=dict)  # the bot's custom parameters
-    tools: Optional[list[Any]] = None  # fastapi_poe ToolDefinition list
-    tool_calls: Optional[list[Any]] = None
-    tool_results: Optional[list[Any]] = None
+    # Tool calling, as plain OpenAI-shaped dicts (converted to fastapi_poe models when sent):
+    tools: Optional[list[dict[str, Any]]] = None  # {"type": "function", "function": {name, description, parameters}}
+    tool_calls: Optional[list[dict[str, Any]]] = None  # earlier rounds' calls: {id, type, function: {name, arguments}}
+    tool_results: Optional[list[dict[str, Any]]] = None  # their results: {role: "tool", name, tool_call_id, content}
 
 
 @dataclass
@@ -129,6 +130,7 @@ def build_query(request: PoeRequest) -> Any:
 async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union[Any, Retrying]]:
     """Yield fastapi_poe messages (``.text``, ``.is_replace_response``, ``.attachment``, ...)
     and :class:`Retrying` notices; raise a :class:`~poe_magic._errors.PoeMagicError`."""
+    import fastapi_poe as fp
     from fastapi_poe.client import stream_request_base
 
     key = settings.api_key()
@@ -144,9 +146,9 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
                 request=query,
                 bot_name=request.model,
                 api_key=key,
-                tools=request.tools,
-                tool_calls=request.tool_calls,
-                tool_results=request.tool_results,
+                tools=_as_models(fp.ToolDefinition, request.tools),
+                tool_calls=_as_models(fp.ToolCallDefinition, request.tool_calls),
+                tool_results=_as_models(fp.ToolResultDefinition, request.tool_results),
                 session=client,
                 on_error=_quiet_on_error,
                 num_tries=1,  # we retry ourselves, and only before the first token
@@ -165,6 +167,13 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
             delay = _retry_delay(error, attempt, settings)
             yield Retrying(attempt, delay, error)
             await asyncio.sleep(delay)
+
+
+def _as_models(model: Any, items: Optional[list[Any]]) -> Optional[list[Any]]:
+    """Plain dicts -> fastapi_poe pydantic models (which ``stream_request_base`` dumps)."""
+    if items is None:
+        return None
+    return [model.model_validate(item) if isinstance(item, dict) else item for item in items]
 
 
 def _retry_delay(error: E.PoeMagicError, attempt: int, settings: Settings) -> float:

@@ -21,6 +21,7 @@ class CellResult:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     reply: dict[str, Any] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)  # input() prompts answered (run_with_input)
     started: float = 0.0
     finished: float = 0.0
 
@@ -77,16 +78,21 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def submit(self, code: str) -> str:
-        return self.client.execute(code, store_history=True, allow_stdin=False)
+    def submit(self, code: str, allow_stdin: bool = False) -> str:
+        return self.client.execute(code, store_history=True, allow_stdin=allow_stdin)
 
-    def collect(self, msg_id: str, timeout: float = 120.0) -> CellResult:
+    def collect(self, msg_id: str, timeout: float = 120.0, answers: Optional[list[str]] = None) -> CellResult:
+        """Gather the cell's messages; with ``answers``, reply to its ``input()`` prompts in
+        order (an empty answer once they run out), recording each prompt on ``.prompts``."""
         result = CellResult(started=time.perf_counter())
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"cell did not finish in {timeout} s")
+            if answers is not None:
+                self._answer_input(result, answers)
+                remaining = min(remaining, 0.05)
             try:
                 msg = self.client.get_iopub_msg(timeout=remaining)
             except queue.Empty:
@@ -102,6 +108,19 @@ class Kernel:
 
     def run(self, code: str, timeout: float = 120.0) -> CellResult:
         return self.collect(self.submit(code), timeout)
+
+    def run_with_input(self, code: str, answers: list[str], timeout: float = 120.0) -> CellResult:
+        """Run with stdin allowed, typing ``answers`` into the cell's ``input()`` prompts."""
+        return self.collect(self.submit(code, allow_stdin=True), timeout, answers=list(answers))
+
+    def _answer_input(self, result: CellResult, answers: list[str]) -> None:
+        try:
+            msg = self.client.get_stdin_msg(timeout=0.01)
+        except queue.Empty:
+            return
+        if msg["header"]["msg_type"] == "input_request":
+            result.prompts.append(msg["content"]["prompt"])
+            self.client.input(answers.pop(0) if answers else "")
 
     def run_ok(self, code: str, timeout: float = 120.0) -> CellResult:
         """Run and fail loudly (with the kernel's traceback) if the cell errored."""

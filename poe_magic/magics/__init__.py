@@ -59,6 +59,8 @@ class PoeMagics(Magics):
     @argument("--runs", type=int, default=1, metavar="N", help="compare: run each model N times (median, spread)")
     @argument("-f", "--format", default="markdown", choices=["markdown", "text"],
               help="how to show the answer (default markdown)")
+    @argument("--tools", metavar="F,G", help="let the model call these notebook functions (comma-separated names)")
+    @argument("--confirm", action="store_true", help="with --tools: ask Yes/No before each tool call")
     @line_cell_magic
     def poe(self, line: str, cell: Optional[str] = None) -> Any:
         """Send the cell to a Poe model and stream the answer as Markdown.

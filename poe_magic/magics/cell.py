@@ -34,11 +34,26 @@ def store(magics: Any, reply: Any, name: Optional[str]) -> None:
         namespace[name] = reply
 
 
+def tool_options(magics: Any, args: Namespace) -> dict[str, Any]:
+    """``--tools f,g`` / ``--confirm`` -> send()'s ``tools=`` / ``confirm=`` (names looked up
+    in the notebook's namespace; a one-line error for unknown names, nothing sent)."""
+    from ..tool_loop import tool_set
+    from ..tools import resolve_names
+
+    if not args.tools:
+        tool_set(None, args.confirm)  # --confirm alone: one-line error
+        return {}
+    if len(args.models) > 1 or args.compare or args.runs != 1:
+        raise E.PoeUsageError("--tools works with one model, not with comparisons (nothing was sent)")
+    return {"tools": resolve_names(args.tools, magics.shell.user_ns), "confirm": args.confirm}
+
+
 def run_cell(magics: Any, args: Namespace, body: str) -> None:
     from ..api import raise_for, send
 
     if args.output and not args.output.isidentifier():
         raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
+    tools = tool_options(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
         from .compare_cell import run_compare_cell
 
@@ -53,6 +68,7 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
         params=parse_params(args.param),
         timeout=args.timeout,
         format=args.format,
+        **tools,
     )
     store(magics, reply, args.output)
     raise_for(reply)
