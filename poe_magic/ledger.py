@@ -1,0 +1,228 @@
+"""The session ledger and the budget guard: what each call of this kernel cost, and a cap.
+
+Imported by :mod:`poe_magic.api`, so it sees every call from the kernel's first one. It hooks
+into the client twice:
+
+- a *reply finisher* (before the answer's final display) finds the points the call spent by
+  matching new points-history entries (same bot, inside the call's time window, not claimed by
+  an earlier call) with ONE small request, sets ``Reply.points`` (the footer shows it) and
+  records the call;
+- a *preflight check* refuses a call once the session's spend has reached the budget
+  (:class:`~poe_magic.BudgetExceededError`, one line) unless forced.
+
+A cost the history did not show yet (the real API may list an entry late) stays unknown and
+is filled in later by :func:`reconcile`. Light on purpose: no pandas until a table is asked for.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from . import _errors as E
+from . import client
+from .reply import Reply
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LOOKUP_LIMIT = 20  # newest history entries read after each call: one small request
+LOOKUP_TIMEOUT = 5.0  # seconds; a slow lookup leaves the cost unknown, never blocks the answer
+# An entry is stamped while its request runs; the slack absorbs clock differences. It stays
+# small so a quick call of the same model right after this one is not mistaken for it.
+EARLY_SLACK_US = 2_000_000
+LATE_SLACK_US = 500_000
+WARN_AT = (0.8, 1.0)  # budget shares that print a one-line warning (once each)
+
+
+@dataclass
+class Call:
+    """One finished call of this kernel."""
+
+    time: datetime  # when it started (UTC)
+    model: str
+    points: Optional[int]  # None: not found in the history (yet)
+    chars: int
+    elapsed: Optional[float]
+    status: str
+    ended_us: int  # Unix µs when it finished (end of its matching window)
+    requests: str = "one"  # "several" when the reply took several requests (tool rounds)
+    query_ids: list[str] = field(default_factory=list)
+
+    @property
+    def started_us(self) -> int:
+        return int(self.time.timestamp() * 1_000_000)
+
+
+calls: list[Call] = []
+_claimed: set[str] = set()  # history entries already matched to a call
+_budget: Optional[int] = None
+_warned: set[float] = set()
+_force: contextvars.ContextVar[bool] = contextvars.ContextVar("poe_magic_budget_force", default=False)
+
+
+# -- budget ----------------------------------------------------------------------------
+def set_budget(points: Optional[int]) -> None:
+    """Cap this session's spend at ``points`` (None: no cap). Calls made before count too."""
+    global _budget
+    if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 0):
+        raise E.PoeUsageError(f"the budget must be a whole number of points >= 0, got {points!r}")
+    _budget = points
+    _warned.clear()
+
+
+def budget() -> Optional[int]:
+    """The session budget in points, or None."""
+    return _budget
+
+
+def session_spend() -> int:
+    """Points spent by this kernel's calls so far (calls whose cost is unknown count 0)."""
+    return sum(call.points or 0 for call in calls)
+
+
+def budget_status() -> str:
+    """One line: spend, calls, and the budget with its share used."""
+    text = f"{session_spend():,} points spent by {len(calls)} call{'s' * (len(calls) != 1)} this session"
+    unknown = sum(1 for call in calls if call.points is None)
+    if unknown:
+        text += f" ({unknown} not yet in the points history)"
+    if _budget is not None:
+        share = session_spend() / _budget if _budget else 1.0
+        text += f"; budget {_budget:,} points ({share:.0%} used)"
+    return text
+
+
+@contextmanager
+def budget_override(force: bool = True) -> Iterator[None]:
+    """Calls inside this block may start even when the budget is spent (``--force``)."""
+    token = _force.set(force)
+    try:
+        yield
+    finally:
+        _force.reset(token)
+
+
+def check_budget(request: Any) -> None:
+    """Preflight check: refuse the request when the session spend has reached the budget."""
+    if _budget is None or _force.get():
+        return
+    if session_spend() < _budget and any(c.points is None and c.status == "ok" for c in calls):
+        reconcile()  # an unknown cost might be what reaches the budget
+    spent = session_spend()
+    if spent >= _budget:
+        raise E.BudgetExceededError(
+            f"session budget of {_budget:,} points reached ({spent:,} spent); {request.model} was not asked. "
+            "Raise it with %poe budget N, or add --force (force=True in Python)", model=request.model)
+
+
+def _warn_if_near() -> None:
+    if not _budget:
+        return
+    share = session_spend() / _budget
+    for level in WARN_AT:
+        if share >= level and level not in _warned:
+            _warned.update(x for x in WARN_AT if x <= level)
+            what = "reached: further calls will be refused (--force overrides)" if level >= 1 else "nearly spent"
+            print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:.0%})",
+                  file=sys.stderr, flush=True)
+            return
+
+
+# -- cost per call ----------------------------------------------------------------------
+def _recent_entries(limit: int) -> list[dict[str, Any]]:
+    from .usage import history_page  # late: httpx client, pages
+
+    entries, _ = history_page(limit=limit, timeout=LOOKUP_TIMEOUT, retry=False)
+    return entries
+
+
+def _match(call: Call, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The unclaimed entries of ``call``'s bot inside its time window: all of them when the
+    reply took several requests (tool rounds), else the one stamped nearest its end."""
+    start, end = call.started_us - EARLY_SLACK_US, call.ended_us + LATE_SLACK_US
+    found = [e for e in entries if e.get("bot_name") == call.model and e.get("query_id") not in _claimed
+             and isinstance(e.get("creation_time"), int) and start <= e["creation_time"] <= end]
+    if call.requests == "one" and len(found) > 1:
+        found = [min(found, key=lambda e: abs(e["creation_time"] - call.ended_us))]
+    return found
+
+
+def _claim(call: Call, found: list[dict[str, Any]]) -> None:
+    call.points = sum(int(e.get("cost_points") or 0) for e in found)
+    call.query_ids = [e["query_id"] for e in found]
+    _claimed.update(call.query_ids)
+
+
+def record(reply: Reply) -> None:
+    """Reply finisher: find what the call cost, set ``reply.points``, add it to the ledger."""
+    started = reply.started_at.astimezone(timezone.utc)
+    ended = started.timestamp() + reply.elapsed if reply.elapsed is not None else time.time()
+    call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
+                status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one")
+    if reply.cached:
+        call.points = 0
+    else:
+        try:
+            found = _match(call, _recent_entries(LOOKUP_LIMIT))
+        except E.PoeMagicError:  # no key, server down, rate limited: the cost stays unknown
+            found = []
+        if found:
+            _claim(call, found)
+        elif not reply.ok and not reply.text:
+            call.points = 0  # failed before answering: nothing to charge
+    if call.points is not None and reply.points is None:
+        reply.points = call.points
+    calls.append(call)
+    _warn_if_near()
+
+
+def reconcile() -> int:
+    """Look for the costs still unknown in the newest history page; returns how many were found."""
+    pending = [call for call in calls if call.points is None]
+    if not pending:
+        return 0
+    try:
+        entries = _recent_entries(100)
+    except E.PoeMagicError:
+        return 0
+    found_count = 0
+    for call in pending:
+        found = _match(call, entries)
+        if found:
+            _claim(call, found)
+            found_count += 1
+    return found_count
+
+
+def session_ledger() -> "pd.DataFrame":
+    """This kernel's calls as a DataFrame: time, model, points, chars, elapsed, status."""
+    import pandas as pd
+
+    reconcile()
+    frame = pd.DataFrame({
+        "time": pd.to_datetime([c.time for c in calls], utc=True),
+        "model": pd.array([c.model for c in calls], dtype="string"),
+        "points": pd.array([c.points for c in calls], dtype="Int64"),
+        "chars": pd.array([c.chars for c in calls], dtype="int64"),
+        "elapsed": pd.array([c.elapsed for c in calls], dtype="Float64"),
+        "status": pd.array([c.status for c in calls], dtype="string"),
+    })
+    frame.attrs["summary"] = budget_status()
+    return frame
+
+
+def register() -> None:
+    """Hook into the client (idempotent)."""
+    if check_budget not in client.preflight_checks:
+        client.preflight_checks.append(check_budget)
+    if record not in client.reply_finishers:
+        client.reply_finishers.append(record)
+
+
+register()

@@ -1,0 +1,83 @@
+"""``%poe balance / history / session / budget``: thin parsers over usage, plots and ledger."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from datetime import timedelta
+from typing import Any
+
+from .. import _errors as E
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one PoeUsageError line instead of exiting."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise E.PoeUsageError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
+
+
+def _history_parser() -> _Parser:
+    parser = _Parser(prog="%poe history", add_help=False)
+    parser.add_argument("--days", type=float, metavar="N", help="only the last N days (default: all cached, ~30)")
+    parser.add_argument("--by", choices=["bot", "day", "type"], default="bot", help="how to group the table")
+    parser.add_argument("--refresh", action="store_true", help="rebuild the local cache from the server")
+    return parser
+
+
+def balance_command(magics: Any, arg: str) -> None:
+    """``%poe balance``: the account's points balance."""
+    from ..usage import current_balance
+
+    if arg:
+        raise E.PoeUsageError("%poe balance takes no argument")
+    print(f"Balance: {current_balance():,} points")
+
+
+def history_command(magics: Any, arg: str) -> None:
+    """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
+    from IPython.display import Markdown, display
+
+    from ..plots import plot_spending
+    from ..usage import points_history, spending_summary
+
+    args = _history_parser().parse_args(shlex.split(arg))
+    if args.days is not None and args.days <= 0:
+        raise E.PoeUsageError(f"--days must be a positive number, got {args.days:g}")
+    since = timedelta(days=args.days) if args.days is not None else None
+    frame = points_history(since=since, refresh=args.refresh)
+    period = f"last {args.days:g} days" if args.days is not None else "all history"
+    if frame.empty:
+        display(Markdown(f"**Points history** ({period}): no spending."))
+        return
+    first, last = frame["creation_time"].iloc[-1], frame["creation_time"].iloc[0]
+    display(Markdown(f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
+                     f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"))
+    display(spending_summary(frame, by=args.by))
+    plot_spending(frame, by="type" if args.by == "type" else "day")  # daily bars stacked by bot
+
+
+def session_command(magics: Any, arg: str) -> Any:
+    """``%poe session``: this kernel's calls (time, model, points, chars, elapsed)."""
+    from ..ledger import session_ledger
+
+    if arg:
+        raise E.PoeUsageError("%poe session takes no argument")
+    frame = session_ledger()
+    print(frame.attrs["summary"])
+    return frame
+
+
+def budget_command(magics: Any, arg: str) -> None:
+    """``%poe budget N`` sets the session budget, ``%poe budget off`` removes it,
+    ``%poe budget`` shows it."""
+    from ..ledger import budget_status, set_budget
+
+    word = arg.strip().replace(",", "").replace("_", "")
+    if word in ("off", "none"):
+        set_budget(None)
+    elif word:
+        if not word.isdigit():
+            raise E.PoeUsageError(f"%poe budget takes a whole number of points (or off), got {arg.strip()!r}")
+        set_budget(int(word))
+    print(budget_status())

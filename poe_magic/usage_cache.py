@@ -1,0 +1,189 @@
+"""On-disk cache of an account's points history, so a second look costs one request.
+
+One JSON file per account under ``settings.home/cache/points_history/``, named by a hash of
+the server root and the API key (the key itself is never written). The file holds the entries
+as columns (faster to write and read than a list of dicts: ~40 ms each way for 100,000
+entries), newest first, in the server's order: a contiguous run of the server's history with
+no gaps, from the newest entry seen down to the oldest one fetched. ``complete`` says the run
+reaches the end of what the server had.
+
+Files are replaced atomically (write a temporary file, then rename), so a crash leaves the old
+cache, never half of a new one. A file that cannot be read is reported in one line and
+rebuilt; the call that found it still succeeds. This module imports no pandas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from .config import Settings, settings as default_settings
+
+FORMAT = 1
+#: the fields every entry has; anything else the server sends is kept as an extra column
+REQUIRED = ("creation_time", "bot_name", "query_id", "usage_type", "cost_points")
+
+
+def account_id(settings: Settings = default_settings) -> str:
+    """A stable name for (server, key) that does not reveal the key."""
+    digest = hashlib.sha256(f"{settings.root}\n{settings.api_key()}".encode()).hexdigest()
+    return digest[:24]
+
+
+@dataclass
+class Snapshot:
+    """A gap-free run of the history, newest first, stored as columns."""
+
+    columns: dict[str, list[Any]] = field(default_factory=lambda: {name: [] for name in REQUIRED})
+    complete: bool = False  # the run reaches the oldest entry the server had
+    saved_at: float = 0.0
+    _ids: Optional[set[str]] = field(default=None, repr=False)
+    version: int = 0  # bumped on every change (lets callers memoise what they derive)
+
+    def __len__(self) -> int:
+        return len(self.columns["query_id"])
+
+    @property
+    def ids(self) -> set[str]:
+        if self._ids is None:
+            self._ids = set(self.columns["query_id"])
+        return self._ids
+
+    @property
+    def newest(self) -> Optional[tuple[str, int]]:
+        """(query_id, creation_time) of the newest entry, or None when empty."""
+        return (self.columns["query_id"][0], self.columns["creation_time"][0]) if len(self) else None
+
+    @property
+    def oldest(self) -> Optional[tuple[str, int]]:
+        return (self.columns["query_id"][-1], self.columns["creation_time"][-1]) if len(self) else None
+
+    def add(self, entries: list[dict[str, Any]], *, newer: bool) -> int:
+        """Put ``entries`` (newest first, as the server sends them) above (``newer``) or
+        below the run, skipping ids already present; returns how many were new."""
+        ids = self.ids
+        fresh = []
+        for entry in entries:
+            query_id = entry["query_id"]
+            if query_id not in ids:
+                ids.add(query_id)
+                fresh.append(entry)
+        if not fresh:
+            return 0
+        size = len(self)
+        names = list(self.columns) + sorted({k for e in fresh for k in e} - set(self.columns))
+        for name in names:
+            old = self.columns.get(name)
+            if old is None:
+                old = [None] * size
+            new = [e.get(name) for e in fresh]
+            self.columns[name] = new + old if newer else old + new
+        self.version += 1
+        return len(fresh)
+
+
+Reporter = Callable[[str], None]
+
+
+def report_to_stderr(message: str) -> None:
+    print(f"poe_magic: {message}", file=sys.stderr, flush=True)
+
+
+class HistoryCache:
+    """The cache file of one account, with an in-process copy so repeated calls in one
+    kernel do not re-read the file."""
+
+    _memo: dict[Path, tuple[tuple[int, int], Snapshot]] = {}
+
+    def __init__(self, account: str, *, home: Optional[Path] = None, report: Reporter = report_to_stderr) -> None:
+        base = home if home is not None else default_settings.home
+        self.path = Path(base) / "cache" / "points_history" / f"{account}.json"
+        self.report = report
+
+    def _stamp(self) -> Optional[tuple[int, int]]:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def load(self) -> Snapshot:
+        """The cached run, or an empty one (missing file; corrupt file: reported once)."""
+        stamp = self._stamp()
+        if stamp is None:
+            return Snapshot()
+        memo = self._memo.get(self.path)
+        if memo is not None and memo[0] == stamp:
+            return memo[1]
+        try:
+            snapshot = _parse(self.path.read_bytes())
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            reason = str(exc).split("\n")[0][:120] or type(exc).__name__
+            self.report(f"the points-history cache {self.path} is unreadable ({reason}); rebuilding it")
+            self.discard()
+            return Snapshot()
+        self._memo[self.path] = (stamp, snapshot)
+        return snapshot
+
+    def save(self, snapshot: Snapshot) -> bool:
+        """Write the run atomically; a failure (disk full, read-only home) is reported, not raised."""
+        snapshot.saved_at = time.time()
+        body = {"format": FORMAT, "complete": snapshot.complete, "saved_at": snapshot.saved_at,
+                "count": len(snapshot), "columns": snapshot.columns}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=self.path.parent)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(body, fh, separators=(",", ":"))
+                os.replace(tmp, self.path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as exc:
+            self.report(f"could not save the points-history cache to {self.path} ({exc.strerror or exc})")
+            return False
+        stamp = self._stamp()
+        if stamp is not None:
+            self._memo[self.path] = (stamp, snapshot)
+        return True
+
+    def discard(self) -> None:
+        """Forget the cache (file and in-process copy)."""
+        self._memo.pop(self.path, None)
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
+def _parse(raw: bytes) -> Snapshot:
+    """A Snapshot from the file's bytes; ValueError/TypeError/KeyError when it is not one."""
+    body = json.loads(raw)
+    if not isinstance(body, dict) or body.get("format") != FORMAT:
+        raise ValueError(f"not a format-{FORMAT} history cache")
+    columns = body["columns"]
+    if not isinstance(columns, dict) or any(name not in columns for name in REQUIRED):
+        raise ValueError("missing columns")
+    sizes = {len(values) for values in columns.values()}
+    if len(sizes) != 1 or sizes != {body["count"]}:
+        raise ValueError("columns of different lengths")
+    ids = columns["query_id"]
+    if len(set(ids)) != len(ids) or not all(isinstance(t, int) for t in columns["creation_time"]):
+        raise ValueError("duplicate ids or bad times")
+    snapshot = Snapshot(columns=columns, complete=bool(body["complete"]), saved_at=float(body["saved_at"]))
+    return snapshot
+
+
+def times_in(snapshot: Snapshot, start: Optional[int], stop: Optional[int]) -> Iterable[int]:
+    """Creation times in [start, stop) (microseconds), for counting without pandas."""
+    for t in snapshot.columns["creation_time"]:
+        if (start is None or t >= start) and (stop is None or t < stop):
+            yield t
