@@ -21,7 +21,12 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "ask": "poe_magic.api",
     "last_reply": "poe_magic.api",
+    "send": "poe_magic.api",
     "Reply": "poe_magic.reply",
+    "list_threads": "poe_magic.threads",
+    "get_thread": "poe_magic.threads",
+    "reset_thread": "poe_magic.threads",
+    "clear_cache": "poe_magic.cache",
     "compare": "poe_magic.compare",
     "Comparison": "poe_magic.compare",
     "last_comparison": "poe_magic.compare",
@@ -29,6 +34,19 @@ _LAZY: dict[str, str] = {
     "tool_schema": "poe_magic.tools",
     "local_server": "poe_magic.testing",
     "start_local_server": "poe_magic.testing",
+    "models": "poe_magic.catalog",
+    "model_table": "poe_magic.catalog_view",
+    "use": "poe_magic.aliases",
+    "alias": "poe_magic.aliases",
+    "model_picker": "poe_magic.widgets",
+    "chat": "poe_magic.widgets",
+    "current_balance": "poe_magic.usage",
+    "points_history": "poe_magic.usage",
+    "spending_summary": "poe_magic.usage",
+    "plot_spending": "poe_magic.plots",
+    "set_budget": "poe_magic.ledger",
+    "session_ledger": "poe_magic.ledger",
+    "session_spend": "poe_magic.ledger",
 }
 
 __all__ = ["settings", "load_ipython_extension", "unload_ipython_extension", *_LAZY, *_error_names]

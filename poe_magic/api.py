@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from . import _errors as E
+from . import ledger  # counts every call from the kernel's start (cost per call, budget guard)
+from . import attachments, media, threads
+from . import cache as answer_cache
+from .attachments import Attach
 from .client import build_request, resolve_model, run
 from .config import settings
+from .formats import after_reply, check_format
 from .render import default_sink
 from .reply import Reply
+from .threads import Chat
 from .tool_loop import Confirm, run_with_tools, tool_set
 from .tools import Tools
 
@@ -57,8 +63,12 @@ def ask(
     timeout: Optional[float] = None,
     format: str = "markdown",
     stream: bool = True,
+    chat: Chat = None,
+    attach: Attach = None,
+    cache: Optional[bool] = None,
     tools: Optional[Tools] = None,
     confirm: Confirm = False,
+    force: bool = False,
 ) -> Reply:
     """Send ``prompt`` to ``model`` (or the default model) and return the Reply.
 
@@ -66,30 +76,61 @@ def ask(
     printed as it arrives; ``stream=False`` shows nothing. API failures raise a one-line
     :class:`~poe_magic.PoeMagicError` whose ``.reply`` keeps any partial answer.
 
+    ``chat="name"`` (or ``True`` for the thread ``default``) continues a conversation: its
+    earlier turns are sent as history (see :mod:`poe_magic.threads`). ``attach="plot.png"``
+    (or a list of paths) uploads files with the prompt. ``cache=True`` answers an identical
+    earlier request from the on-disk cache (``None``: ``settings.cache``). ``format`` is
+    ``markdown``, ``text``, ``html`` or ``code`` (the code goes into a new cell below).
+
     ``tools=[f, g]`` (or ``{"name": f}``) lets the model call these functions; they run on
     this thread, each call shown as it happens and kept on ``reply.tool_calls``.
     ``confirm=True`` asks Yes/No before each call (or pass ``confirm=function(call) -> bool``).
+    ``force=True`` sends even when the session budget (``set_budget``) is spent.
     """
     reply = send(prompt, model, system=system, temperature=temperature, stop=stop, params=params,
-                 timeout=timeout, format=format, stream=stream, tools=tools, confirm=confirm)
+                 timeout=timeout, format=format, stream=stream, chat=chat, attach=attach, cache=cache,
+                 tools=tools, confirm=confirm, force=force)
     raise_for(reply)
     return reply
 
 
-def send(prompt: str, model: Optional[str] = None, *, timeout: Optional[float] = None,
-         format: str = "markdown", stream: bool = True, tools: Optional[Tools] = None,
-         confirm: Confirm = False, **request_options: Any) -> Reply:
+def send(prompt: str, model: Optional[str] = None, *, chat: Chat = None, attach: Attach = None,
+         cache: Optional[bool] = None, timeout: Optional[float] = None, format: str = "markdown",
+         stream: bool = True, tools: Optional[Tools] = None, confirm: Confirm = False, force: bool = False,
+         **request_options: Any) -> Reply:
     """Like :func:`ask`, but API failures stay on ``reply.error`` instead of raising.
-    Bad input (no model, empty prompt, no key) still raises before anything is sent.
-    ``request_options`` are :func:`~poe_magic.client.build_request`'s (system, temperature, ...)."""
+    Bad input (no model, empty prompt, no key, a missing file) still raises before anything
+    is sent. ``request_options`` are :func:`~poe_magic.client.build_request`'s (system, ...)."""
+    check_format(format)
+    if timeout is not None and timeout <= 0:
+        raise E.PoeUsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
     toolset = tool_set(tools, confirm)
-    name = resolve_model(model)
-    request = build_request(prompt, name, **request_options)
+    model, request_options = threads.continue_thread(chat, model, request_options)
+    request = build_request(prompt, resolve_model(model), attachments=attachments.prepare(attach),
+                            **request_options)
     settings.api_key()  # fail before drawing anything when there is no key
-    if toolset is not None:
-        reply = run_with_tools(request, toolset, default_sink(format, stream), prompt=prompt,
-                               confirm=confirm, timeout=timeout)
-    else:
-        reply = run(request, default_sink(format, stream), prompt=prompt, timeout=timeout)
+    sink = default_sink(format, stream)
+    key = answer_cache.key_for(request, cache) if toolset is None else None
+    with ledger.budget_override(force):
+        reply = _answer(request, sink, prompt=prompt, key=key, toolset=toolset, confirm=confirm, timeout=timeout)
+    media.present(reply, sink)
+    after_reply(format, reply)
+    threads.record(chat, request, reply)
     remember(reply)
+    return reply
+
+
+def _answer(request: Any, sink: Any, *, prompt: str, key: Optional[str], toolset: Any, confirm: Confirm,
+            timeout: Optional[float]) -> Reply:
+    """From the cache when it holds this request, else from the model (files uploaded first)."""
+    reply = answer_cache.load(key, request, prompt)
+    if reply is not None:
+        sink.start(reply)
+        sink.finish(reply)
+        return reply
+    live = attachments.with_uploads(request)
+    if toolset is not None:
+        return run_with_tools(live, toolset, sink, prompt=prompt, confirm=confirm, timeout=timeout)
+    reply = run(live, sink, prompt=prompt, timeout=timeout)
+    answer_cache.save(key, reply)
     return reply

@@ -55,6 +55,14 @@ class Settings:
         return self.root + "/bot/"
 
     @property
+    def upload_url(self) -> str:
+        """What fastapi_poe's ``upload_file`` calls ``base_url``: the real service takes uploads
+        on www.quora.com, any other server (e.g. the local one) at ``{root}/poe_api/``."""
+        if self.root == DEFAULT_BASE_URL:
+            return "https://www.quora.com/poe_api/"
+        return self.root + "/poe_api/"
+
+    @property
     def home(self) -> Path:
         return Path(os.environ.get("POE_MAGIC_HOME") or Path.home() / ".poe_magic")
 
@@ -97,12 +105,21 @@ def mask_key(key: Optional[str]) -> str:
     return f"{key[:3]}…{key[-4:]}"
 
 
-_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{6,}", re.IGNORECASE)
+# A credential-looking value after "Bearer "/"Basic " (one with a digit, or long), or any value
+# after api_key=, token:, "Authorization": ... (headers and URLs a server or proxy echoes in errors).
+_SECRET = re.compile(
+    r"""(?: (\b(?:bearer|basic)(?:\s+|%20|\+)) (?=[A-Za-z._~+/=-]*[0-9]|[A-Za-z0-9._~+/=-]{12})
+          | (\b(?:api[_-]?key|access[_-]?key|token|secret|password|authorization)["']?\s*[=:]\s*["']?
+             (?!bearer\b|basic\b)) )
+        [A-Za-z0-9._~+/=-]{6,}""",
+    re.IGNORECASE | re.VERBOSE,
+)
 
 
 def scrub(text: str) -> str:
-    """Remove every known key (and any Bearer token) from text before it is shown."""
+    """Mask every known key, and any credential-looking value after Bearer, api_key=,
+    Authorization: ..., in text before it is shown."""
     for key in {settings._api_key, os.environ.get("POE_API_KEY")}:
         if key and len(key) >= 4 and key in text:
             text = text.replace(key, mask_key(key))
-    return _BEARER.sub(lambda m: m.group(1) + "…", text)
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)

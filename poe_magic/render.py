@@ -95,6 +95,11 @@ class NotebookSink:
     def finish(self, reply: Reply) -> None:
         self._show(reply.text, reply.footer())
 
+    def redraw(self, text: str, footer: str) -> None:
+        """Show ``text`` in place of the answer (e.g. its image links, once the images are
+        embedded below, replaced by a note)."""
+        self._show(text, footer)
+
 
 class TerminalSink:
     """Prints the answer as plain text while it streams (terminal IPython, scripts)."""

@@ -1,27 +1,32 @@
 """The only module that talks to fastapi_poe and HTTP.
 
 It turns a :class:`PoeRequest` into fastapi_poe's ``QueryRequest``, streams the bot's
-messages, maps every failure onto :mod:`poe_magic._errors`, and retries what is safe to
-retry (429, 5xx, connection errors) *before the first token only*: after text has streamed a
-retry would repeat it.
+messages, maps every failure onto :mod:`poe_magic._errors` (the mapping itself lives in
+:mod:`poe_magic._failures`), and retries what is safe to retry (429, 5xx, connection errors,
+connect timeouts) *before the first token only*: after text has streamed a retry would repeat
+it. Between tries it yields :class:`Retrying` so the display can say "retrying in 2 s".
 
 fastapi_poe hides the HTTP status of a failure (401, 402, 404 and 429 all become
-``BotError``). A response event hook on our own ``httpx.AsyncClient`` records the status and
-error body into a per-task context variable, so the mapping sees the real cause without an
-extra request. One client per event loop also reuses connections across requests.
+``BotError``). A response event hook on our own ``httpx.AsyncClient`` records the status,
+``Retry-After`` and error body into a per-task context variable, so the mapping sees the real
+cause without an extra request. The same hook notices fastapi_poe's "no 'done' event" report,
+which it otherwise swallows (a cut-short answer would pass for a complete one). One client
+per event loop also reuses connections across requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
-import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Optional, Union
 
 import httpx
 
 from . import _errors as E
+from ._failures import ended_early, map_error, retry_delay, server_message
 from .config import Settings
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
@@ -56,9 +61,15 @@ class PoeRequest:
 class Retrying:
     """Yielded between attempts so the display can say "retrying in Ns"."""
 
-    attempt: int
-    delay: float
-    error: E.PoeMagicError
+    attempt: int  # 1 for the first retry
+    delay: float  # seconds until it starts
+    error: E.PoeMagicError  # what failed
+    limit: int = 0  # settings.max_retries when it was sent
+
+    def notice(self) -> str:
+        """The status line shown while waiting: what failed and when the retry starts."""
+        of = f" of {self.limit}" if self.limit else ""
+        return f"{self.error.what} · retrying in {round(self.delay, 1):g} s (retry {self.attempt}{of})"
 
 
 _response_info: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("poe_response_info")
@@ -68,6 +79,8 @@ _clients: dict[int, httpx.AsyncClient] = {}
 async def _record_response(response: httpx.Response) -> None:
     info = _response_info.get(None)
     if info is None:
+        return
+    if _is_error_report(response.request, info):
         return
     info["status"] = response.status_code
     info["retry_after"] = response.headers.get("retry-after")
@@ -79,14 +92,30 @@ async def _record_response(response: httpx.Response) -> None:
             info["body"] = ""
 
 
+def _is_error_report(request: httpx.Request, info: dict[str, Any]) -> bool:
+    """fastapi_poe POSTs ``report_error`` to the bot when the protocol goes wrong; note the one
+    that means the stream ended without its ``done`` event (the answer was cut short)."""
+    try:
+        body = request.content
+    except httpx.RequestNotRead:
+        return False
+    if b'"report_error"' not in body[:200]:
+        return False
+    if b"without sending 'done'" in body:  # fastapi_poe 0.0.83's wording
+        info["no_done"] = True
+    return True
+
+
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """The shared client of the running loop (created on first use on that loop)."""
     loop_id = id(asyncio.get_running_loop())
     client = _clients.get(loop_id)
-    if client is None or client.is_closed:
-        timeout = httpx.Timeout(
-            connect=settings.connect_timeout, read=None, write=60.0, pool=settings.connect_timeout
-        )
+    # no read timeout: the client's watchdog applies first-token and stall timeouts instead
+    timeout = httpx.Timeout(connect=settings.connect_timeout, read=None, write=60.0, pool=settings.connect_timeout)
+    if client is not None and not client.is_closed:
+        if client.timeout != timeout:
+            client.timeout = timeout  # the user changed a timeout setting since the client was made
+    else:
         client = httpx.AsyncClient(
             timeout=timeout,
             event_hooks={"response": [_record_response]},
@@ -133,6 +162,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
     import fastapi_poe as fp
     from fastapi_poe.client import stream_request_base
 
+    check_model_name(request.model)
     key = settings.api_key()
     query = build_query(request)
     client = http_client(settings)
@@ -140,33 +170,61 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
     while True:
         info: dict[str, Any] = {}
         _response_info.set(info)
-        streamed = False
+        streamed = False  # content reached the caller: from now on a retry would repeat it
+        messages = stream_request_base(
+            request=query,
+            bot_name=request.model,
+            api_key=key,
+            tools=_as_models(fp.ToolDefinition, request.tools),
+            tool_calls=_as_models(fp.ToolCallDefinition, request.tool_calls),
+            tool_results=_as_models(fp.ToolResultDefinition, request.tool_results),
+            session=client,
+            on_error=_quiet_on_error,
+            num_tries=1,  # we retry ourselves, and only before the first token
+            base_url=settings.bot_url,
+        )
         try:
-            async for message in stream_request_base(
-                request=query,
-                bot_name=request.model,
-                api_key=key,
-                tools=_as_models(fp.ToolDefinition, request.tools),
-                tool_calls=_as_models(fp.ToolCallDefinition, request.tool_calls),
-                tool_results=_as_models(fp.ToolResultDefinition, request.tool_results),
-                session=client,
-                on_error=_quiet_on_error,
-                num_tries=1,  # we retry ourselves, and only before the first token
-                base_url=settings.bot_url,
-            ):
-                streamed = True
-                yield message
-            return
+            async with contextlib.aclosing(messages):  # closes the HTTP response at once on cancel
+                async for message in messages:
+                    streamed = streamed or is_content(message)
+                    yield message
+            if not info.get("no_done"):
+                return
+            error = ended_early(request.model)
         except (asyncio.CancelledError, GeneratorExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped below
-            error = map_error(exc, info, request.model, settings.root)
-            if streamed or not error.retryable or attempt >= settings.max_retries:
-                raise error from None
-            attempt += 1
-            delay = _retry_delay(error, attempt, settings)
-            yield Retrying(attempt, delay, error)
-            await asyncio.sleep(delay)
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped
+            error = map_error(exc, info, request.model, settings.root, settings.connect_timeout)
+        # Raised outside the except block, so no chain leads back to httpx objects.
+        delay = None
+        if not streamed and error.retryable and attempt < settings.max_retries:
+            delay = retry_delay(error, attempt + 1, settings.retry_backoff)
+        if delay is None:
+            if attempt:
+                error.amend(f"gave up after {attempt} retr{'y' if attempt == 1 else 'ies'}")
+            raise error
+        attempt += 1
+        yield Retrying(attempt, delay, error, settings.max_retries)
+        await asyncio.sleep(delay)
+
+
+def is_content(message: Any) -> bool:
+    """Whether a streamed message carries answer content (text, data, a file, tool calls),
+    as opposed to metadata: once content has reached the caller, a retry would repeat it."""
+    return bool(getattr(message, "text", "") or getattr(message, "is_replace_response", False)
+                or getattr(message, "attachment", None) is not None or getattr(message, "data", None)
+                or getattr(message, "tool_calls", None))
+
+
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a name that would make a malformed URL (spaces, slashes, ``?``, ``..``)."""
+    if not _MODEL_NAME.fullmatch(name or ""):
+        raise E.PoeUsageError(
+            f"invalid model name {name!r}: model names are letters, digits, '-', '_' and '.' "
+            "(no spaces or slashes), e.g. Claude-Sonnet-4; nothing was sent")
 
 
 def _as_models(model: Any, items: Optional[list[Any]]) -> Optional[list[Any]]:
@@ -176,103 +234,38 @@ def _as_models(model: Any, items: Optional[list[Any]]) -> Optional[list[Any]]:
     return [model.model_validate(item) if isinstance(item, dict) else item for item in items]
 
 
-def _retry_delay(error: E.PoeMagicError, attempt: int, settings: Settings) -> float:
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        return max(0.0, min(float(retry_after), 120.0))
-    return settings.retry_backoff * (2 ** (attempt - 1))
+_server_message = server_message  # the human part of an error body (used by upload errors)
 
 
-def _server_message(body: str) -> str:
-    """The human part of an error body: real API JSON, FastAPI's, or plain text."""
+async def upload(data: bytes, name: str, settings: Settings) -> Any:
+    """Upload one file with fastapi_poe's ``upload_file``; return its ``Attachment``
+    (``url``, ``content_type``, ``name``), ready to ride on a message."""
+    import fastapi_poe as fp
+
     try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
-        return body.strip()[:300]
-    if isinstance(data, dict):
-        err = data.get("error")
-        if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-        for key in ("detail", "message", "text"):
-            if data.get(key):
-                return str(data[key])
-    return body.strip()[:300]
+        # no session=: upload_file closes the client it is given, so it must not be the shared one
+        return await fp.upload_file(file=data, file_name=name, api_key=settings.api_key(),
+                                    on_error=_quiet_on_error, num_tries=1, base_url=settings.upload_url)
+    except Exception as exc:  # noqa: BLE001 - every failure is mapped below
+        raise _upload_error(exc, name, settings.upload_url) from None
 
 
-def _parse_retry_after(value: Optional[str]) -> Optional[float]:
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return None
-
-
-_STATUS_ERRORS: dict[int, tuple[type, str]] = {
-    401: (E.AuthError, "the server rejected the API key (401); check POE_API_KEY or run %poe login"),
-    402: (E.InsufficientPointsError, "not enough points for {model} (402); top up or pick a cheaper model"),
-    403: (E.ForbiddenError, "access to {model} is forbidden for this key (403)"),
-    404: (E.UnknownModelError, "unknown model '{model}' (404); see %poe models"),
-    408: (E.PoeTimeoutError, "the server timed out answering {model} (408); try again"),
-    413: (E.RequestTooLargeError, "the request to {model} is too large (413); shorten the prompt or attachments"),
-    429: (E.RateLimitError, "rate limited by the server (429) while asking {model}"),
-}
-
-
-def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str) -> E.PoeMagicError:
-    """Turn whatever fastapi_poe/httpx raised into one of our one-line errors."""
-    if isinstance(exc, E.PoeMagicError):
-        return exc
-    status = info.get("status")
-    retry_after = _parse_retry_after(info.get("retry_after"))
-    detail = _server_message(info.get("body", "")) if info.get("body") else ""
-    if status in _STATUS_ERRORS:
-        cls, text = _STATUS_ERRORS[status]
-        message = text.format(model=model)
-        if detail and status not in (401,):
-            message += f": {detail}"
-        if cls is E.PoeTimeoutError:
-            return E.PoeTimeoutError(message, model=model)
-        return cls(message, model=model, status=status, retry_after=retry_after)
-    if status is not None and status >= 500:
-        return E.ServerError(
-            f"server error {status} from {model}" + (f": {detail}" if detail else ""),
-            model=model,
-            status=status,
-            retry_after=retry_after,
-        )
-    cause = exc.__cause__ or exc
-    if isinstance(cause, httpx.ConnectError):
-        return E.ServerError(f"cannot connect to {root} (is the server running?)", model=model, status=None)
-    if isinstance(cause, httpx.TimeoutException):
-        return E.PoeTimeoutError(f"timed out talking to {root} while asking {model}", model=model)
-    if isinstance(cause, (httpx.RemoteProtocolError, httpx.ReadError)):
-        return E.ServerError(f"the connection to {model} dropped mid-answer", model=model, status=None)
-    return _bot_error(exc, model)
-
-
-def _bot_error(exc: BaseException, model: str) -> E.PoeMagicError:
-    """An ``error`` event sent inside the stream: JSON with text, error_type, allow_retry."""
-    text = str(exc)
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        return E.ServerError(f"{model} failed: {text or type(exc).__name__}", model=model, status=None)
-    message = str(data.get("text") or "the bot reported an error")
-    kind = data.get("error_type")
-    if kind == "insufficient_fund":
-        return E.InsufficientPointsError(f"not enough points for {model}: {message}", model=model)
-    if kind == "user_message_too_long":
-        return E.RequestTooLargeError(f"the message is too long for {model}: {message}", model=model)
-    if kind == "rate_limit" or "rate limit" in message.lower():
-        return E.RateLimitError(f"rate limited while asking {model}: {message}", model=model)
-    error = E.ServerError(f"{model} failed: {message}", model=model, status=None)
-    error.retryable = bool(data.get("allow_retry", True))
-    return error
+def _upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
+    """fastapi_poe reports a refused upload as ``AttachmentUploadError("401 Unauthorized: body")``."""
+    status_text, _, detail = str(exc).partition(": ")
+    status = int(status_text[:3]) if status_text[:3].isdigit() else None
+    if status == 401:
+        return E.AuthError(f"the server rejected the API key (401) while uploading {name!r}", status=401)
+    if status == 413:
+        return E.RequestTooLargeError(f"{name!r} is too large to upload (413)", status=413)
+    if status is not None:
+        detail = _server_message(detail.strip().removeprefix("b'").removesuffix("'"))
+        return E.PoeAPIError(f"uploading {name!r} failed ({status}): {detail}", status=status)
+    if isinstance(exc, httpx.ConnectError):
+        return E.ServerError(f"cannot connect to {url} to upload {name!r} (is the server running?)", status=None)
+    if isinstance(exc, httpx.TimeoutException):
+        return E.PoeTimeoutError(f"timed out uploading {name!r} to {url}")
+    return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", status=None)
 
 
 async def close_clients() -> None:

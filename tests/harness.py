@@ -71,9 +71,11 @@ class CellResult:
 class Kernel:
     """A real IPython kernel in a subprocess."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None) -> None:
+    def __init__(self, env: Optional[dict[str, str]] = None, log: Any = None) -> None:
+        """``log``: an open file that receives the kernel process's own stdout and stderr."""
         self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel(env={**os.environ, **(env or {})})
+        streams = {"stdout": log, "stderr": log} if log is not None else {}
+        self.manager.start_kernel(env={**os.environ, **(env or {})}, **streams)
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
@@ -103,7 +105,10 @@ class Kernel:
             if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
         result.finished = time.perf_counter()
-        result.reply = self.client.get_shell_msg(timeout=30)["content"]
+        reply = self.client.get_shell_msg(timeout=30)
+        while reply["parent_header"].get("msg_id") != msg_id:  # e.g. a spare kernel_info_reply from wait_for_ready
+            reply = self.client.get_shell_msg(timeout=30)
+        result.reply = reply["content"]
         return result
 
     def run(self, code: str, timeout: float = 120.0) -> CellResult:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, Unicode, observe
 
 from ..config import settings
@@ -28,6 +28,8 @@ class PoeMagics(Magics):
     first_token_timeout = Float(120.0, help="Seconds to wait for the first token.").tag(config=True)
     stall_timeout = Float(120.0, help="Seconds of silence allowed between chunks.").tag(config=True)
     max_retries = Int(3, help="Retries of rate-limit/server errors before the first token.").tag(config=True)
+    retry_backoff = Float(1.0, help="First wait between retries in seconds, doubled each retry "
+                                    "(a server's Retry-After wins).").tag(config=True)
     cache = Bool(False, help="Reuse identical earlier answers from the on-disk cache.").tag(config=True)
     max_tool_rounds = Int(5, help="Cap on tool-call rounds per request.").tag(config=True)
 
@@ -39,7 +41,7 @@ class PoeMagics(Magics):
                 setattr(settings, name, getattr(self, name))
 
     @observe(*[name for name in ("default_model", "base_url", "throttle_interval", "connect_timeout",
-                                 "first_token_timeout", "stall_timeout", "max_retries", "cache",
+                                 "first_token_timeout", "stall_timeout", "max_retries", "retry_backoff", "cache",
                                  "max_tool_rounds")])
     def _push_setting(self, change: dict[str, Any]) -> None:
         setattr(settings, change["name"], change["new"])
@@ -57,10 +59,22 @@ class PoeMagics(Magics):
     @argument("--compare", action="store_true",
               help="compare side by side: the models named, else the comparison set (%%poe use A B C)")
     @argument("--runs", type=int, default=1, metavar="N", help="compare: run each model N times (median, spread)")
-    @argument("-f", "--format", default="markdown", choices=["markdown", "text"],
-              help="how to show the answer (default markdown)")
+    @argument("-f", "--format", default="markdown", choices=["markdown", "text", "code", "html"],
+              help="how to show the answer (default markdown); code: put the code into a new cell below")
+    @argument("--chat", nargs="?", const=True, default=None, metavar="NAME",
+              help="continue a conversation (thread NAME, else 'default'): earlier turns are sent as history")
+    @argument("-a", "--attach", action="append", metavar="PATH",
+              help="upload a file (image, PDF, text, ...) with the prompt (repeatable)")
+    @argument("--cache", action="store_true", default=None,
+              help="answer from the on-disk cache when this exact request was answered before")
+    @argument("--no-cache", dest="cache", action="store_false", default=None,
+              help="ask the model even when PoeMagics.cache is on")
+    @argument("--no-interpolate", action="store_true",
+              help="send {braces} as written: no {variable}, {In[3]}, {Out[3]} substitution")
     @argument("--tools", metavar="F,G", help="let the model call these notebook functions (comma-separated names)")
     @argument("--confirm", action="store_true", help="with --tools: ask Yes/No before each tool call")
+    @argument("--force", action="store_true", help="send even when the session budget (%%poe budget N) is spent")
+    @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.interpolate
     @line_cell_magic
     def poe(self, line: str, cell: Optional[str] = None) -> Any:
         """Send the cell to a Poe model and stream the answer as Markdown.
@@ -73,7 +87,33 @@ class PoeMagics(Magics):
             %%poe GPT-5 -o answer -s "Answer in French" -t 0.2
             What is a closure?
 
+            %%poe GPT-5 --stop END --param thinking_budget=2048 --timeout 60
+            Count to ten, then write END.
+
+            %%poe GPT-5 --chat                (continue the thread 'default')
+            And in Rust?
+            %%poe Claude-Sonnet-4 --chat ideas  (thread 'ideas', switching model keeps it)
+            Which of these is cheapest?
+
+            %%poe GPT-5                       ({name}, {In[3]}, {Out[3]}; {{ is a brace)
+            Summarise this table: {df}
+            %%poe GPT-5 --no-interpolate      (send {braces} untouched)
+
+            %%poe GPT-5 --attach plot.png --attach notes.pdf
+            What does the plot show?
+
+            %%poe Imagen-4                    (images answer inline)
+            A lighthouse at dawn
+
+            %%poe GPT-5 --format code         (code goes into a new cell below, not run)
+            A function that reverses a string.
+            %%poe GPT-5 -f html               (also: -f text)
+
+            %%poe GPT-5 --cache               (an identical earlier request: no points spent)
+            %%poe GPT-5 --no-cache            (when %config PoeMagics.cache = True)
+
             %poe GPT-5 what is 2+2?        (one-line question)
+            %poe threads / %poe reset NAME / %poe cache clear
             %poe help                      (all subcommands)
 
         The last Reply is ``_poe`` in the notebook and ``poe_magic.last_reply()``.
@@ -83,7 +123,7 @@ class PoeMagics(Magics):
 
         if cell is None:
             return commands.dispatch(self, line)
-        args = parse_argstring(self.poe, line)
+        args = self.poe.parser.parse_args(cell_module.split_options(line))  # quotes removed, unlike parse_argstring
         return cell_module.run_cell(self, args, cell)
 
 

@@ -1,10 +1,18 @@
-"""What a ``%%poe`` cell does: parsed options in, a streamed Reply out."""
+"""What a ``%%poe`` cell does: parsed options in, a streamed Reply out.
+
+The pipeline, in order: check ``-o``; fill ``{variables}`` into the cell, ``--system`` and
+model names (:mod:`poe_magic.interpolate`); hand comparisons to ``compare_cell``; otherwise
+:func:`poe_magic.api.send` with :func:`prompt_options` (threads, files, cache, format, ...);
+keep the Reply as ``_poe`` / ``-o NAME``; raise its failure as one line.
+"""
 
 from __future__ import annotations
 
 import json
 from argparse import Namespace
 from typing import Any, Optional
+
+from IPython.core.error import UsageError
 
 from .. import _errors as E
 
@@ -22,6 +30,19 @@ def parse_params(pairs: Optional[list[str]]) -> dict[str, Any]:
         except ValueError:
             params[key] = raw
     return params
+
+
+def split_options(line: str) -> list[str]:
+    """The option line as words, quotes removed (``-s "Answer in French"``) and backslashes
+    kept (Windows paths). IPython's own ``parse_argstring`` keeps the quotes."""
+    import shlex
+
+    lexer = shlex.shlex(line, posix=True)
+    lexer.whitespace_split, lexer.escape, lexer.commenters = True, "", ""
+    try:
+        return list(lexer)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse the options: {exc} in {line.strip()!r}") from None
 
 
 def store(magics: Any, reply: Any, name: Optional[str]) -> None:
@@ -48,27 +69,42 @@ def tool_options(magics: Any, args: Namespace) -> dict[str, Any]:
     return {"tools": resolve_names(args.tools, magics.shell.user_ns), "confirm": args.confirm}
 
 
+def interpolated(magics: Any, args: Namespace, body: str) -> tuple[Namespace, str]:
+    """``{name}``, ``{In[3]}``, ``{Out[3]}`` filled into the cell, ``--system`` and the model
+    names, unless ``--no-interpolate``; an unknown name is a one-line error, nothing sent."""
+    if getattr(args, "no_interpolate", False):
+        return args, body
+    from ..interpolate import interpolate
+
+    namespace = magics.shell.user_ns
+    changed = {"models": [interpolate(m, namespace) for m in args.models],
+               "system": interpolate(args.system, namespace) if args.system else args.system}
+    return Namespace(**{**vars(args), **changed}), interpolate(body, namespace)
+
+
+def prompt_options(args: Namespace) -> dict[str, Any]:
+    """The cell's options as keyword arguments of :func:`poe_magic.api.send`."""
+    return dict(system=args.system, temperature=args.temperature, stop=args.stop, params=parse_params(args.param),
+                chat=args.chat, attach=args.attach, cache=args.cache, timeout=args.timeout, format=args.format)
+
+
 def run_cell(magics: Any, args: Namespace, body: str) -> None:
     from ..api import raise_for, send
 
+    if getattr(args, "force", False):  # --force: this cell (one model or a comparison) may pass the budget
+        from ..ledger import budget_override
+
+        with budget_override():
+            return run_cell(magics, Namespace(**{**vars(args), "force": False}), body)
     if args.output and not args.output.isidentifier():
         raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
+    args, body = interpolated(magics, args, body.rstrip())  # the cell's trailing newline is not the question
     tools = tool_options(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
         from .compare_cell import run_compare_cell
 
         return run_compare_cell(magics, args, body)
     model = args.models[0] if args.models else None
-    reply = send(
-        body,
-        model,
-        system=args.system,
-        temperature=args.temperature,
-        stop=args.stop,
-        params=parse_params(args.param),
-        timeout=args.timeout,
-        format=args.format,
-        **tools,
-    )
+    reply = send(body, model, **prompt_options(args), **tools)
     store(magics, reply, args.output)
     raise_for(reply)

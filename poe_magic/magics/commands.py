@@ -18,6 +18,25 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("poe_magic.magics.commands", "login_command", "enter the API key (kept in memory only)"),
     "logout": ("poe_magic.magics.commands", "logout_command", "forget the key entered with %poe login"),
     "config": ("poe_magic.magics.commands", "config_command", "show the settings (key masked)"),
+    "models": ("poe_magic.magics.catalog_commands", "models_command",
+               "the model catalogue; `%poe models image` filters by name, owner, description, modality"),
+    "use": ("poe_magic.magics.catalog_commands", "use_command",
+            "`%poe use MODEL` sets the default model; `%poe use A B C` the comparison set"),
+    "alias": ("poe_magic.magics.catalog_commands", "alias_command",
+              "`%poe alias NAME MODEL` defines a short name (saved in config.json); `-d NAME` deletes"),
+    "pick": ("poe_magic.magics.catalog_commands", "pick_command",
+             "a searchable model picker (`--multiple`: the comparison set)"),
+    "chat": ("poe_magic.magics.catalog_commands", "chat_command", "a chat panel with streaming answers"),
+    "balance": ("poe_magic.magics.spending", "balance_command", "the account's points balance"),
+    "history": ("poe_magic.magics.spending", "history_command",
+                "spending summary and plot; `--days N`, `--by bot|day|type`, `--refresh` rebuilds the cache"),
+    "session": ("poe_magic.magics.spending", "session_command", "this kernel's calls and what each cost"),
+    "budget": ("poe_magic.magics.spending", "budget_command",
+               "`%poe budget N` caps this session's spend (`off` removes it); `%%poe --force` overrides"),
+    "threads": ("poe_magic.threads", "threads_command",
+                "conversation threads (name, model, turns); `%poe threads NAME` shows one"),
+    "reset": ("poe_magic.threads", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
+    "cache": ("poe_magic.cache", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
 }
 
 
@@ -34,15 +53,17 @@ def dispatch(magics: Any, line: str) -> Any:
 
 
 def ask_line(magics: Any, model: str, question: str) -> None:
-    """``%poe MODEL question``: a one-line question to MODEL."""
+    """``%poe MODEL question``: a one-line question to MODEL ({name} filled in as in %%poe)."""
     from ..api import raise_for, send
+    from ..interpolate import interpolate
     from .cell import store
 
     if not question:
         raise E.PoeUsageError(
             f"unknown subcommand {model!r}; %poe help lists them, or ask with %poe MODEL question"
         )
-    reply = send(question, model)
+    namespace = magics.shell.user_ns
+    reply = send(interpolate(question, namespace), interpolate(model, namespace))
     store(magics, reply, None)
     raise_for(reply)
 

@@ -22,14 +22,18 @@ import fastapi_poe as fp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from . import usage as usage_routes
+from . import catalog as catalog_routes
+from . import uploads
 from .bots import make_bots
+from .ratelimit import refusal as rate_limit_refusal
 from .state import Fault, RequestRecord, ServerState
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
 
 #: paths that need no key, as on the real API
-PUBLIC_PATHS = ("/v1/models", "/_local/health")
+PUBLIC_PATHS = ("/v1/models", "/_local/health", uploads.FILES_PREFIX)
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -85,6 +89,10 @@ class PoeGate:
                                  {"WWW-Authenticate": "Bearer"})
                 return
             record.authorized = True
+        refused = rate_limit_refusal(self.state, path)  # per-key limit, as the real API's ~500/min
+        if refused is not None:
+            await _send_json(logged_send, 429, error_body(429, refused[0]), refused[1])
+            return
         if bot is not None and bot not in self.state.bots:
             await _send_json(logged_send, 404, error_body(404, f"Model '{bot}' not found"))
             return
@@ -99,6 +107,8 @@ class PoeGate:
         for name, value in scope.get("headers", []):
             if name == b"authorization":
                 scheme, _, token = value.decode("latin-1").partition(" ")
+                if scope["path"] == uploads.UPLOAD_PATH and not token:  # fastapi_poe uploads send the bare key
+                    return scheme.strip() == self.state.api_key
                 return scheme.lower() == "bearer" and token.strip() == self.state.api_key
         return False
 
@@ -112,6 +122,9 @@ def build_app(state: ServerState) -> Any:
     fp.make_app(bots, allow_without_key=True, app=app)  # PoeGate checks the key instead
     _add_local_routes(app, state)
     # each API area adds its own routes here: add_routes(app, state)
+    usage_routes.add_routes(app, state)
+    catalog_routes.add_routes(app, state)  # GET /v1/models
+    uploads.add_routes(app, state)  # POST /poe_api/file_upload_3RD_PARTY_POST, GET /poe_api/files/...
     return PoeGate(app, state)
 
 

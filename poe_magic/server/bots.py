@@ -245,8 +245,8 @@ def make_bots(state: ServerState) -> list[LocalBot]:
     bots.extend(make_fault_bots(state))
     from .paced_bots import make_paced_bots  # SlowBot-1..8 for comparisons
     bots.extend(make_paced_bots(state))
-    from .catalog import media_bots  # image/video/audio stand-ins listed in /v1/models
-    bots.extend(media_bots(state))
+    from .catalog import stand_in_bots  # Imagen-4, Veo-3, ...: image/video/audio models in /v1/models
+    bots.extend(stand_in_bots(state))
     from .media_bots import make_media_bots  # ImageBot, FileReaderBot (attachments both ways)
     bots.extend(make_media_bots(state))
     from .tool_bot import ToolBot  # calls the tools it is offered (tool-calling tests)

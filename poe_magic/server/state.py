@@ -40,6 +40,8 @@ class ServerState:
     history: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     faults: list[Fault] = field(default_factory=list)
     bots: dict[str, Any] = field(default_factory=dict)  # name -> PoeBot
+    rate_limiter: Optional[Any] = None  # ratelimit.KeyRateLimiter; None: no rate limit
+    files: dict[str, Any] = field(default_factory=dict)  # uploads and bot images: id -> uploads.StoredFile
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, record: RequestRecord) -> None:
