@@ -100,8 +100,12 @@ def budget_status() -> str:
 
 @contextmanager
 def budget_override(force: bool = True) -> Iterator[None]:
-    """Calls inside this block may start even when the budget is spent (``--force``)."""
-    token = _force.set(force)
+    """Calls inside this block may start even when the budget is spent (``--force``).
+    ``force=False`` changes nothing (an outer override stays in force)."""
+    if not force:
+        yield
+        return
+    token = _force.set(True)
     try:
         yield
     finally:
@@ -125,13 +129,13 @@ def _warn_if_near() -> None:
     if not _budget:
         return
     share = session_spend() / _budget
-    for level in WARN_AT:
-        if share >= level and level not in _warned:
-            _warned.update(x for x in WARN_AT if x <= level)
-            what = "reached: further calls will be refused (--force overrides)" if level >= 1 else "nearly spent"
-            print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:.0%})",
-                  file=sys.stderr, flush=True)
-            return
+    reached = [level for level in WARN_AT if share >= level and level not in _warned]
+    if not reached:
+        return
+    _warned.update(level for level in WARN_AT if level <= reached[-1])
+    what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
+    print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:.0%})",
+          file=sys.stderr, flush=True)
 
 
 # -- cost per call ----------------------------------------------------------------------

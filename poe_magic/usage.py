@@ -145,12 +145,16 @@ def history_page(starting_after: Optional[str] = None, limit: int = PAGE_SIZE, *
     body = get_json(HISTORY_PATH, params, **kwargs)
     try:
         data, has_more = body["data"], bool(body["has_more"])
-        if not all(isinstance(e, dict) and e.keys() >= _REQUIRED_SET for e in data):
+        if not isinstance(data, list) or (data and not _REQUIRED_SET <= data[-1].keys()):
             raise TypeError
-    except (KeyError, TypeError):
-        raise E.ServerError("unexpected points history page from the server (missing data/has_more "
-                            f"or entry fields {', '.join(REQUIRED)})") from None
-    return data, has_more
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_entries() from None
+    return data, has_more  # every entry's fields are checked when merged (Snapshot.add)
+
+
+def _bad_entries() -> E.ServerError:
+    return E.ServerError(f"unexpected points history from the server: pages need data/has_more and entries "
+                         f"need {', '.join(REQUIRED)}")
 
 
 def _walk(after: Optional[str], stop: _Stop, progress: PagingProgress) -> tuple[list[dict[str, Any]], bool]:
@@ -200,7 +204,10 @@ def _refresh(snapshot: Snapshot, since: Optional[int], until: Optional[int],
         if missing is not None:
             oldest_id, _ = snapshot.oldest  # type: ignore[misc]
             older, reached_end = _walk(oldest_id, _Stop(since=since, until=until, want=missing or None), progress)
-    changed = bool(snapshot.add(newer, newer=True) + snapshot.add(older, newer=False))
+    try:
+        changed = bool(snapshot.add(newer, newer=True) + snapshot.add(older, newer=False))
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_entries() from None
     if reached_end and not snapshot.complete:
         snapshot.complete = changed = True
     return changed

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -67,24 +68,34 @@ class Snapshot:
 
     def add(self, entries: list[dict[str, Any]], *, newer: bool) -> int:
         """Put ``entries`` (newest first, as the server sends them) above (``newer``) or
-        below the run, skipping ids already present; returns how many were new."""
-        ids = self.ids
-        fresh = []
-        for entry in entries:
-            query_id = entry["query_id"]
-            if query_id not in ids:
-                ids.add(query_id)
-                fresh.append(entry)
-        if not fresh:
+        below the run, skipping ids already present; returns how many were new. Raises
+        KeyError/TypeError (nothing changed) when an entry lacks a required field."""
+        if not entries:
             return 0
+        ids = self.ids
+        incoming = list(map(itemgetter("query_id"), entries))  # map/itemgetter: C speed on 100k entries
+        new_ids = set(incoming)
+        if len(new_ids) == len(incoming) and ids.isdisjoint(new_ids):
+            fresh = entries
+        else:
+            fresh, new_ids = [], set()
+            for query_id, entry in zip(incoming, entries):
+                if query_id not in ids and query_id not in new_ids:
+                    new_ids.add(query_id)
+                    fresh.append(entry)
+            if not fresh:
+                return 0
         size = len(self)
-        names = list(self.columns) + sorted({k for e in fresh for k in e} - set(self.columns))
-        for name in names:
+        extra = sorted(set().union(*fresh) - set(self.columns))
+        added = {name: list(map(itemgetter(name), fresh)) for name in REQUIRED}
+        added.update({name: list(map(methodcaller("get", name), fresh))
+                      for name in list(self.columns) + extra if name not in added})
+        for name, new in added.items():
             old = self.columns.get(name)
             if old is None:
                 old = [None] * size
-            new = [e.get(name) for e in fresh]
             self.columns[name] = new + old if newer else old + new
+        ids.update(new_ids)
         self.version += 1
         return len(fresh)
 
@@ -142,7 +153,7 @@ class HistoryCache:
             fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=self.path.parent)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(body, fh, separators=(",", ":"))
+                    fh.write(json.dumps(body, separators=(",", ":")))  # dumps: C encoder, 20x json.dump's speed
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)

@@ -38,7 +38,6 @@ def history_command(magics: Any, arg: str) -> None:
     """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
     from IPython.display import Markdown, display
 
-    from ..plots import plot_spending
     from ..usage import points_history, spending_summary
 
     args = _history_parser().parse_args(shlex.split(arg))
@@ -54,7 +53,24 @@ def history_command(magics: Any, arg: str) -> None:
     display(Markdown(f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
                      f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"))
     display(spending_summary(frame, by=args.by))
-    plot_spending(frame, by="type" if args.by == "type" else "day")  # daily bars stacked by bot
+    display(_figure_png(frame, "type" if args.by == "type" else "day"))  # daily bars stacked by bot
+
+
+def _figure_png(frame: Any, by: str) -> Any:
+    """The plot as a PNG image, drawn on a figure outside pyplot: it shows whatever the
+    matplotlib backend (inline, Agg, a GUI one), and never a second time at the cell's end."""
+    import io
+
+    from IPython.display import Image
+    from matplotlib.figure import Figure
+
+    from ..plots import plot_spending
+
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    plot_spending(frame, by=by, ax=figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return Image(data=buffer.getvalue(), format="png")
 
 
 def session_command(magics: Any, arg: str) -> Any:

@@ -9,6 +9,7 @@ from typing import Callable, Optional
 
 from .app import build_app
 from .state import ServerState
+from .usage import seed_history
 
 READY_PREFIX = "POE_LOCAL_SERVER_READY "
 
@@ -37,9 +38,10 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
 
 
 def serve(port: int = 0, key: str = "", *, parent_pid: Optional[int] = None,
-          announce: Optional[Callable[[str], None]] = None) -> None:
+          announce: Optional[Callable[[str], None]] = None, history_entries: int = 500) -> None:
     """Run the server until interrupted. ``port=0`` picks a free port."""
     state = ServerState(api_key=key)
+    seed_history(state, history_entries)  # a month of past spending to analyse offline
 
     def default_announce(url: str) -> None:
         print(READY_PREFIX + url, flush=True)
@@ -55,6 +57,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--key", default=None,
                         help="API key clients must send (default: $POE_LOCAL_SERVER_KEY, else a random one, printed)")
+    parser.add_argument("--history-entries", type=int, default=500, metavar="N",
+                        help="seed the points history with N past calls spread over 30 days (default 500)")
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     key = args.key or os.environ.get("POE_LOCAL_SERVER_KEY") or "local-" + secrets.token_hex(8)
@@ -68,7 +72,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"  export POE_API_KEY={key}   # a throwaway key for this local server only", flush=True)
 
     try:
-        serve(args.port, key, parent_pid=args.parent_pid, announce=announce)
+        serve(args.port, key, parent_pid=args.parent_pid, announce=announce, history_entries=args.history_entries)
     except KeyboardInterrupt:
         pass
     return 0
