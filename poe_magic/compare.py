@@ -179,8 +179,10 @@ def compare(
     *,
     runs: int = 1,
     timeout: Optional[float] = None,
+    attach: Any = None,
     format: str = "markdown",
     stream: bool = True,
+    force: bool = False,
     settings: Settings = default_settings,
     **request_options: Any,
 ) -> Comparison:
@@ -188,16 +190,18 @@ def compare(
 
     ``models`` defaults to ``settings.compare_models`` (``%poe use A B C``). The
     ``request_options`` are a single prompt's: ``system``, ``temperature``, ``stop``,
-    ``params``, ``attachments``, ``history`` (see :func:`poe_magic.client.build_request`);
-    ``timeout`` applies to each model; ``runs`` repeats the whole comparison for stable
-    timings. In a notebook the answers stream side by side (``stream=False`` shows nothing);
-    ``format="text"`` shows them unrendered.
+    ``params``, ``history`` (see :func:`poe_magic.client.build_request`); ``attach`` names
+    local files to send with the prompt (uploaded once, shared by every model); ``timeout``
+    applies to each model; ``runs`` repeats the whole comparison for stable timings;
+    ``force=True`` passes the session budget. In a notebook the answers stream side by side
+    (``stream=False`` shows nothing); ``format="text"`` shows them unrendered.
 
     API failures stay on each model's Reply (``comparison[model].error``). Bad input (no
     models, a duplicate or unknown name, an empty prompt, no key) raises before anything is
     sent; Ctrl-C stops every stream and raises :class:`~poe_magic.StreamInterrupted` whose
     ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
     """
+    from . import attachments, ledger
     from .api import remember
     from .compare_view import default_view
 
@@ -208,21 +212,25 @@ def compare(
     if format not in ("markdown", "text"):
         raise E.PoeUsageError(f"a comparison shows answers as markdown or text, not {format!r}")
     names = resolve_models(models, settings)
-    requests = {name: client.build_request(prompt, name, **request_options) for name in names}
+    files = attachments.prepare(attach)  # a missing file: one line, nothing sent
+    requests = {name: client.build_request(prompt, name, attachments=files, **request_options) for name in names}
     settings.api_key()  # fail before drawing anything when there is no key
 
     global _last_comparison
     comparison = _last_comparison = Comparison(prompt, names, runs, format)
-    view = default_view(stream, format)
+    view = default_view(stream, format, settings.throttle_interval)
     comparison._view = view
     started = time.perf_counter()
     try:
-        for round_no in range(runs):
-            for request in requests.values():  # all checked before any of the round is sent
-                client.preflight(request)
-            if not _run_round(comparison, requests, view, round_no, settings, timeout):
-                comparison.interrupted = True
-                break
+        with ledger.budget_override(force):
+            for round_no in range(runs):
+                for request in requests.values():  # all checked before any of the round is sent
+                    client.preflight(request)
+                if round_no == 0:  # each distinct file is uploaded once per session
+                    requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
+                if not _run_round(comparison, requests, view, round_no, settings, timeout):
+                    comparison.interrupted = True
+                    break
     finally:
         for replies in comparison.all_runs.values():
             for reply in replies:
@@ -261,7 +269,7 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
 
     def changed(tags: set[Any]) -> None:
         dirty.update(tags)
-        if not dirty or not throttle.ready():
+        if not (dirty or view.behind) or not throttle.ready():
             return
         for tag in dirty:
             accumulators[tag].reply.text = accumulators[tag].text()  # joined only when shown

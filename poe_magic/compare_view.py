@@ -44,12 +44,28 @@ def markdown_to_html(text: str) -> str:
     global _converter
     if _converter is None:
         try:
-            import mistune
-
-            _converter = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+            _converter = _mistune_converter()
         except Exception:  # not installed (or an API we do not know): plain text still reads well
             _converter = pre_html
     return _converter(text)  # type: ignore[return-value]
+
+
+def _mistune_converter() -> Callable[[str], str]:
+    import mistune
+    from mistune.util import striptags
+
+    class Renderer(mistune.HTMLRenderer):  # type: ignore[misc,name-defined]
+        def image(self, text: str, url: str, title: Optional[str] = None) -> str:
+            # image models often answer with an inline SVG; an <img> never runs an SVG's scripts
+            if url.startswith("data:image/svg+xml;base64,"):
+                return "<img" + self.render_attrs({"src": url, "alt": striptags(text)}) + " />"
+            return str(super().image(text, url, title))
+
+    plugins = ["table", "strikethrough"]
+    try:
+        return mistune.create_markdown(renderer=Renderer(escape=True), plugins=plugins)  # type: ignore[no-any-return]
+    except TypeError:  # mistune 2: its renderer API differs; keep its safe defaults
+        return mistune.create_markdown(escape=True, plugins=plugins)  # type: ignore[no-any-return]
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
@@ -172,9 +188,11 @@ def summary_html(comparison: "Comparison") -> str:
     if runs:
         cols += [("runs", "runs", "n"), ("time_to_first_token_spread", "first token spread", "s"),
                  ("elapsed_spread", "total spread", "s")]
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in cols)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(r[key], kind)}</td>" for key, _, kind in cols) + "</tr>"
-                   for r in rows)
+    align = {"t": "left", "s": "right", "n": "right"}  # text left, numbers right; never wrapped
+    cell = 'style="white-space:nowrap;text-align:{}"'
+    head = "".join(f"<th {cell.format(align[kind])}>{html.escape(label)}</th>" for _, label, kind in cols)
+    body = "".join("<tr>" + "".join(f"<td {cell.format(align[kind])}>{_cell(r[key], kind)}</td>"
+                                    for key, _, kind in cols) + "</tr>" for r in rows)
     note = (f'<caption style="caption-side:bottom;text-align:left;opacity:.7">times are medians over '
             f'{comparison.runs} runs; spread = slowest − fastest</caption>' if runs else "")
     return f'<table style="margin-top:10px">{note}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -190,10 +208,26 @@ def _caption(comparison: "Comparison", round_no: Optional[int] = None) -> str:
     return " · ".join(bits)
 
 
+def files_html(reply: Reply) -> str:
+    """Files the model returned as attachments: images shown, other files linked (Markdown
+    image links in the text are already rendered where they stand)."""
+    shown = []
+    for f in reply.attachments:
+        url, name = str(getattr(f, "url", "") or ""), str(getattr(f, "name", "") or "file")
+        if getattr(f, "source", "attachment") != "attachment" or not url.startswith(("https://", "http://")) \
+                or url in reply.text:  # shown where the text links it
+            continue
+        kind = str(getattr(f, "content_type", "") or "")
+        link = html.escape(url, quote=True)
+        shown.append(f'<img src="{link}" alt="{html.escape(name)}" style="max-width:100%">' if kind.startswith("image/")
+                     else f'<p>📎 <a href="{link}">{html.escape(name)}</a> ({html.escape(kind or "file")})</p>')
+    return "".join(shown)
+
+
 def static_html(comparison: "Comparison") -> str:
     """The finished comparison: every final answer in its column, then the summary table."""
     render = pre_html if comparison.format == "text" else markdown_to_html
-    columns = [column_html(m, render(closed_markdown(r.text)), column_status(r), r.error)
+    columns = [column_html(m, render(closed_markdown(r.text)) + files_html(r), column_status(r), r.error)
                for m, r in comparison.replies.items()]
     return grid_html(columns, _caption(comparison)) + summary_html(comparison)
 
@@ -209,16 +243,28 @@ def plain_text(comparison: "Comparison") -> str:
 # -- views -------------------------------------------------------------------------------------
 
 class NotebookView:
-    """The live side-by-side display: one display updated in place, static at the end."""
+    """The live side-by-side display: one display updated in place, static at the end.
 
-    def __init__(self, fmt: str = "markdown") -> None:
+    An update re-renders the columns that changed, oldest change first, until ``budget``
+    seconds are used; columns left over are rendered by the next update (``behind`` says some
+    are waiting). That bounds the kernel time of one update when many long answers stream.
+    """
+
+    def __init__(self, fmt: str = "markdown", budget: float = 0.02) -> None:
         self.fmt = fmt
+        self.budget = budget
         self.updates = 0  # display messages sent
-        self.busy: list[float] = []  # kernel seconds spent per update (render + send)
+        self.busy: list[float] = []  # kernel seconds spent per update (render + send), wall clock
+        self.busy_cpu: list[float] = []  # the same in CPU time of the kernel thread (no preemption, no GIL waits)
         self._handle: Any = None
         self._live: dict[str, Callable[[str], str]] = {}
         self._columns: dict[str, str] = {}
+        self._stale: dict[str, str] = {}  # model -> its notice, oldest change first
         self._caption = ""
+
+    @property
+    def behind(self) -> bool:
+        return bool(self._stale)
 
     def _renderer(self) -> Callable[[str], str]:
         return pre_html if self.fmt == "text" else LiveMarkdown()
@@ -240,17 +286,23 @@ class NotebookView:
     def start_round(self, comparison: "Comparison", round_no: int) -> None:
         self._caption = _caption(comparison, round_no)
         self._live = {m: self._renderer() for m in comparison.models}
+        self._stale = {}
         for model in comparison.models:
             self._columns[model] = column_html(model, "", "waiting for the first token…")
         self._show(comparison)
 
     def update(self, comparison: "Comparison", changed: set[str], notices: dict[str, str]) -> None:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         replies = comparison.replies
         for model in changed | set(notices):
-            self._column(model, replies[model], notices.get(model, ""))
+            self._stale[model] = notices.get(model, "")  # an older change keeps its place
+        for model in list(self._stale):
+            self._column(model, replies[model], self._stale.pop(model))
+            if time.perf_counter() - started > self.budget:
+                break
         self._show(comparison)
         self.busy.append(time.perf_counter() - started)
+        self.busy_cpu.append(time.thread_time() - cpu)
 
     def _show(self, comparison: "Comparison") -> None:
         self._send(grid_html(list(self._columns.values()), self._caption),
@@ -263,6 +315,8 @@ class NotebookView:
 
 class TerminalView:
     """Outside a notebook: prints each answer when its model finishes, then a summary."""
+
+    behind = False
 
     def __init__(self, out: Optional[TextIO] = None) -> None:
         self.out = out or sys.stdout
@@ -292,15 +346,17 @@ class TerminalView:
 class SilentView:
     """Shows nothing (``stream=False``)."""
 
+    behind = False
+
     def start_round(self, comparison: "Comparison", round_no: int) -> None: ...
     def update(self, comparison: "Comparison", changed: set[str], notices: dict[str, str]) -> None: ...
     def finish(self, comparison: "Comparison") -> None: ...
 
 
-def default_view(stream: bool = True, fmt: str = "markdown") -> Any:
-    """The right view for where we run."""
+def default_view(stream: bool = True, fmt: str = "markdown", throttle: float = 0.05) -> Any:
+    """The right view for where we run (a notebook update may render for 40 % of ``throttle``)."""
     from .render import in_kernel
 
     if not stream:
         return SilentView()
-    return NotebookView(fmt) if in_kernel() else TerminalView()
+    return NotebookView(fmt, budget=0.4 * throttle) if in_kernel() else TerminalView()

@@ -112,6 +112,10 @@ class PoeMagics(Magics):
             %%poe GPT-5 --cache               (an identical earlier request: no points spent)
             %%poe GPT-5 --no-cache            (when %config PoeMagics.cache = True)
 
+            %%poe GPT-5 Claude-Sonnet-4 Grok-4  (side by side, same options for all; _poe.to_frame())
+            Explain recursion to a child.
+            %%poe --compare --runs 3 --timeout 60  (the set from %poe use A B C; median and spread)
+
             %poe GPT-5 what is 2+2?        (one-line question)
             %poe threads / %poe reset NAME / %poe cache clear
             %poe help                      (all subcommands)

@@ -18,6 +18,8 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
 
     if getattr(args, "chat", None):
         raise E.PoeUsageError("--chat continues one conversation; it cannot be combined with a comparison")
+    if getattr(args, "cache", None):  # an explicit --cache (the PoeMagics.cache setting is simply not used)
+        raise E.PoeUsageError("--cache does not apply to comparisons: they measure live answers (nothing was sent)")
     models = args.models
     if not models and not args.compare:  # `%%poe --runs 3`: the default model, N times
         from ..client import resolve_model
@@ -25,10 +27,12 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
         models = [resolve_model(None)]
     try:
         comparison = compare(body, models, runs=args.runs, timeout=args.timeout, format=args.format,
+                             attach=args.attach,
                              system=args.system, temperature=args.temperature, stop=args.stop,
                              params=parse_params(args.param))
     except E.StreamInterrupted as stopped:
-        store(magics, getattr(stopped, "comparison", None), args.output)
+        if hasattr(stopped, "comparison"):  # not when stopped while uploading: nothing was sent
+            store(magics, stopped.comparison, args.output)
         raise
     store(magics, comparison, args.output)
     replies = list(comparison.replies.values())
