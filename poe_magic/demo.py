@@ -1,43 +1,83 @@
-"""The main job: run the quickstart notebook headlessly against the local server.
+"""The main job: run the tutorial notebooks headlessly against the local server.
 
-``python -m poe_magic.demo [NOTEBOOK] [--out DIR]`` executes the notebook in a real kernel
-(with no POE_API_KEY set its first cell starts the bundled local server, so no key and no
-network are needed), writes the executed copy to ``build/`` and prints what each cell said.
+``python -m poe_magic.demo [NOTEBOOK ...] [--all] [--out DIR | --in-place]`` executes each
+notebook in a real kernel and prints what each cell said. POE_API_KEY is removed from the
+kernel's environment, so the notebook's first cell starts the bundled local server: no key,
+no network, no points. Executed copies go to ``build/`` (``--in-place`` rewrites the
+notebooks themselves, which is how the committed outputs are refreshed).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator, Optional
 
-DEFAULT_NOTEBOOK = Path("notebooks") / "01-quickstart.ipynb"
+NOTEBOOKS = Path("notebooks")
+DEFAULT_NOTEBOOK = NOTEBOOKS / "01-quickstart.ipynb"
+#: what must never appear in a committed notebook: machine paths and keys
+LEAK_PATTERNS = re.compile(r"/root/|/home/|/tmp/|/Users/|\blocal-[0-9a-f]{8,}|\bpk-[A-Za-z0-9_-]{12,}")
 
 
-def run_notebook(path: Path, out_dir: Path, timeout: int = 300) -> Path:
+@contextmanager
+def _offline() -> Iterator[None]:
+    """Hide POE_API_KEY/POE_BASE_URL from the kernel (unless POE_MAGIC_DEMO_OFFLINE=0)."""
+    saved: dict[str, str] = {}
+    if os.environ.get("POE_MAGIC_DEMO_OFFLINE", "1") == "1":
+        saved = {name: os.environ.pop(name) for name in ("POE_API_KEY", "POE_BASE_URL") if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def execute(path: Path, timeout: int = 300) -> Any:
+    """Run the notebook at ``path`` top to bottom in a fresh kernel; return the executed
+    notebook (an nbformat node). A failing cell raises nbclient's CellExecutionError."""
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    env_key = os.environ.pop("POE_API_KEY", None) if os.environ.get("POE_MAGIC_DEMO_OFFLINE", "1") == "1" else None
-    try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+    with _offline():
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-    finally:
-        if env_key is not None:
-            os.environ["POE_API_KEY"] = env_key
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / (path.stem + ".executed.ipynb")
+    return notebook
+
+
+def run_notebook(path: Path, out_dir: Optional[Path], timeout: int = 300) -> Path:
+    """Execute ``path`` and write the executed copy to ``out_dir`` (``None``: over ``path``)."""
+    import nbformat
+
+    notebook = execute(path, timeout)
+    if out_dir is None:
+        out = path
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        out = out_dir / (path.stem + ".executed.ipynb")
     nbformat.write(notebook, out)
     return out
 
 
-def summarize(path: Path) -> str:
-    import nbformat
+def problems(notebook: Any) -> list[str]:
+    """What is wrong with an executed notebook: error outputs, stderr, leaked paths or keys."""
+    found = []
+    for number, cell in enumerate(notebook.cells, 1):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"cell {number}: {output.get('ename')}: {output.get('evalue')}")
+            elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append(f"cell {number}: stderr: {output.get('text', '')[:200]}")
+            found += [f"cell {number}: leaks {leak!r}" for leak in LEAK_PATTERNS.findall(str(output))]
+    return found
 
-    notebook = nbformat.read(path, as_version=4)
+
+def summarize(notebook: Any) -> str:
+    """One line per code cell: its first line and the start of what it showed."""
     lines = []
     for number, cell in enumerate(notebook.cells, 1):
         if cell.cell_type != "code":
@@ -46,26 +86,42 @@ def summarize(path: Path) -> str:
         shown = ""
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            shown = output.get("text") or data.get("text/markdown") or data.get("text/plain") or shown
+            shown = (output.get("text") or data.get("text/markdown") or data.get("text/plain")
+                     or ("[image]" if "image/png" in data else "") or shown)
         shown = " ".join(str(shown).split())[:100]
         lines.append(f"[{number:>2}] {first[:40]:<40} -> {shown}")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m poe_magic.demo", description=__doc__)
-    parser.add_argument("notebook", nargs="?", type=Path, default=DEFAULT_NOTEBOOK)
-    parser.add_argument("--out", type=Path, default=Path("build"), help="where the executed copy goes")
+def main(argv: Optional[list[str]] = None) -> int:
+    import nbformat
+
+    parser = argparse.ArgumentParser(prog="python -m poe_magic.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", type=Path, help=f"default: {DEFAULT_NOTEBOOK}")
+    parser.add_argument("--all", action="store_true", help=f"every notebook in {NOTEBOOKS}/")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--out", type=Path, default=Path("build"), help="where executed copies go (default build/)")
+    where.add_argument("--in-place", action="store_true", help="overwrite the notebooks with their executed versions")
     args = parser.parse_args(argv)
-    if not args.notebook.exists():
-        print(f"error: {args.notebook} not found (run from the repository root)", file=sys.stderr)
+    paths = sorted(NOTEBOOKS.glob("*.ipynb")) if args.all else (args.notebooks or [DEFAULT_NOTEBOOK])
+    missing = [p for p in paths if not p.exists()]
+    if missing or not paths:
+        print(f"error: {missing[0] if missing else NOTEBOOKS} not found (run from the repository root)",
+              file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    out = run_notebook(args.notebook, args.out)
-    print(summarize(out))
-    print(f"\nExecuted {args.notebook} offline against the bundled local Poe server in "
-          f"{time.perf_counter() - started:.1f} s.\nExecuted copy: {out}")
-    return 0
+    status = 0
+    for path in paths:
+        started = time.perf_counter()
+        out = run_notebook(path, None if args.in_place else args.out)
+        executed = nbformat.read(out, as_version=4)
+        print(summarize(executed))
+        for problem in problems(executed):
+            print(f"problem: {problem}", file=sys.stderr)
+            status = 1
+        print(f"\nExecuted {path} offline against the bundled local Poe server in "
+              f"{time.perf_counter() - started:.1f} s.\nExecuted copy: {out}\n")
+    return status
 
 
 if __name__ == "__main__":
