@@ -208,6 +208,13 @@ class SimulatedModel(LocalBot):
             f"- point one: {_PARAGRAPHS[(digest // 7) % len(_PARAGRAPHS)].lower()}\n"
             f"- point two: answers here are deterministic, so notebooks re-run identically.\n"
         )
+        # Say what context arrived, so threads and system prompts are visible offline too.
+        system = next((m.content for m in request.query if m.role == "system"), None)
+        earlier = sum(1 for m in request.query[:-1] if m.role != "system")
+        if system:
+            text += f"- following your system prompt: *{' '.join(system.split())[:80]}*\n"
+        if earlier:
+            text += f"- context: {earlier} earlier message(s) of this conversation\n"
         if re.search(r"\b(code|python|function)\b", prompt, re.IGNORECASE):
             text += "\n```python\ndef answer() -> int:\n    return 42\n```\n"
         await asyncio.sleep(self.delay * 3)  # time to first token
