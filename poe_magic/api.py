@@ -9,7 +9,7 @@ from . import ledger  # counts every call from the kernel's start (cost per call
 from . import attachments, media, threads
 from . import cache as answer_cache
 from .attachments import Attach
-from .client import build_request, resolve_model, run
+from .client import build_request, finish_reply, resolve_model, run
 from .config import settings
 from .formats import after_reply, check_format
 from .render import default_sink
@@ -40,10 +40,9 @@ def remember(reply: Reply) -> None:
 def raise_for(reply: Reply) -> None:
     """Raise the reply's failure, if any, with the Reply attached as ``.reply``."""
     if reply.interrupted:
-        error: E.PoeMagicError = E.StreamInterrupted(
-            f"interrupted after {reply.elapsed or 0:.1f} s; the partial answer "
-            f"({len(reply.text):,} chars) is kept in poe_magic.last_reply()"
-        )
+        kept = (f"the partial answer ({len(reply.text):,} chars) is kept in poe_magic.last_reply()"
+                if reply.text else "no answer had arrived yet")
+        error: E.PoeMagicError = E.StreamInterrupted(f"interrupted after {reply.elapsed or 0:.1f} s; {kept}")
     elif reply.error is not None:
         error = reply.error
     else:
@@ -126,6 +125,7 @@ def _answer(request: Any, sink: Any, *, prompt: str, key: Optional[str], toolset
     reply = answer_cache.load(key, request, prompt)
     if reply is not None:
         sink.start(reply)
+        finish_reply(reply)  # the ledger notes a call at 0 points, files are listed
         sink.finish(reply)
         return reply
     live = attachments.with_uploads(request)

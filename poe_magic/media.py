@@ -155,6 +155,10 @@ def present(reply: Reply, sink: Any) -> None:
             bundle = image_bundle(f) if f.is_image else None
         except E.PoeMagicError as exc:
             bundle = {"text/markdown": f"⚠ {exc}: [{f.name}]({f.url})", "text/plain": str(exc)}
+        except KeyboardInterrupt:  # stop fetching, keep the answer (it is recorded after this)
+            display({"text/markdown": "⏹ stopped embedding images; they stay listed on `_poe.attachments`",
+                     "text/plain": "stopped embedding images"}, raw=True)
+            break
         if bundle is None:
             bundle = {"text/markdown": f"📎 [{f.name}]({f.url}) ({f.content_type or 'file'})", "text/plain": f.url}
         elif f.is_image and f.source == "link":

@@ -81,7 +81,7 @@ class Thread:
 
 
 def _quote(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    text = " ".join(text.split()).replace("|", "\\|")  # one line, safe inside a Markdown table
     return text if len(text) <= limit else text[:limit] + "…"
 
 

@@ -244,6 +244,7 @@ def test_cached_answer_sends_no_request_and_says_so(kernel: Kernel, server: Loca
     assert len(server.requests("/bot/")) == 1, "a cached answer must not reach the server"
     assert "from cache, 0 points" in second.markdown()[0]
     assert kernel.value("[_poe.cached, _poe.points]") == [True, 0]
+    assert kernel.value("__import__('poe_magic.ledger', fromlist=['_']).calls[-1].points") == 0  # a 0-point call
     assert received(second) == received(first)
     kernel.run_ok(f"%%poe EchoBot --cache -t 0.6\n{question}")  # another temperature: another answer
     kernel.run_ok(f"%%poe EchoBot\n{question}")  # cache off by default

@@ -98,7 +98,7 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
             return run_cell(magics, Namespace(**{**vars(args), "force": False}), body)
     if args.output and not args.output.isidentifier():
         raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
-    args, body = interpolated(magics, args, body.rstrip())  # the cell's trailing newline is not the question
+    args, body = interpolated(magics, args, body.rstrip("\r\n"))  # the cell's trailing newline is not the question
     tools = tool_options(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
         from .compare_cell import run_compare_cell
