@@ -9,6 +9,8 @@ matplotlib, ipywidgets or fastapi_poe at load time).
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from ._errors import *  # noqa: F403  (small, dependency-free)
@@ -63,6 +65,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Keeps a public function named like its module (``compare``, ``batch``) bound to the
+    function: importing ``poe_magic.compare`` would otherwise rebind the name to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name, value)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def load_ipython_extension(ipython: Any) -> None:
