@@ -148,10 +148,13 @@ def test_compare_flag_uses_the_comparison_set(kernel: Kernel) -> None:
     kernel.run_ok("poe_magic.settings.compare_models = ['EchoBot', 'MarkdownBot']")
     try:
         html = final_html(kernel.run_ok("%%poe --compare\nfrom the set"))
+        kernel.run_ok("%poe use SlowBot-2 EchoBot")  # the way users set it
+        used = final_html(kernel.run_ok("%%poe --compare --param chunks=1\nfrom use"))
     finally:
         kernel.run_ok("poe_magic.settings.compare_models = []")
     assert list(column_bodies(html)) == ["EchoBot", "MarkdownBot"]
     assert "from the set" in column_bodies(html)["EchoBot"]
+    assert list(column_bodies(used)) == ["SlowBot-2", "EchoBot"]
 
 
 def test_timeout_applies_to_each_model(kernel: Kernel) -> None:
