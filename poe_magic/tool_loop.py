@@ -110,7 +110,8 @@ def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt:
     texts: list[str] = []
     calls_sent: list[dict[str, Any]] = []
     results_sent: list[dict[str, Any]] = []
-    for round_no in range(max(settings.max_tool_rounds, 0) + 1):
+    cap = max(settings.max_tool_rounds, 0)
+    for round_no in range(cap + 1):
         if round_no:
             request = replace(request, tool_calls=list(calls_sent), tool_results=list(results_sent))
             if not _ready_for_round(request, reply, settings, timeout):
@@ -125,11 +126,11 @@ def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt:
         asked = acc.requested_tool_calls()
         if not asked or not reply.ok:
             break
-        if round_no == settings.max_tool_rounds:
+        if round_no == cap:
             names = ", ".join(sorted({c["function"]["name"] for c in asked}))
             reply.error = E.ToolRoundsExceeded(
-                f"stopped after {round_no} tool round(s): {request.model} asked for {names} again; "
-                "raise PoeMagics.max_tool_rounds (settings.max_tool_rounds) to allow more", model=request.model)
+                f"stopped after {cap} tool round(s): {request.model} still asks for {names}; raise "
+                f"PoeMagics.max_tool_rounds (now {cap}) to allow more", model=request.model)
             break
         results = _run_round(asked, toolset, reply, view, confirm)
         calls_sent.extend(asked[: len(results)])
@@ -137,6 +138,7 @@ def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt:
         if reply.interrupted:
             break
     reply.text = "\n\n".join(t for t in texts if t)
+    reply.elapsed = time.perf_counter() - reply._t0  # the tool calls' time included
     finish_reply(reply)
     view.finish(reply)
     return reply

@@ -201,6 +201,9 @@ class ToolSet:
             if not callable(func):
                 raise E.PoeUsageError(f"tool {name or short_repr(func, 40)} is not callable "
                                       f"({type(func).__name__}); pass functions")
+            if inspect.iscoroutinefunction(func):
+                raise E.PoeUsageError(f"tool {name or func.__name__!r} is async; tools run in the kernel thread, "
+                                      "so pass a plain function (e.g. one that calls asyncio.run)")
             name = name or getattr(func, "__name__", None)
             if not name or not _NAME.match(name):
                 raise E.PoeUsageError(

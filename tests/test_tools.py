@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Literal, Optional
 
 import pytest
@@ -90,12 +91,15 @@ def test_numpy_and_rest_docstrings_and_hintless_functions() -> None:
     assert bare["description"].startswith("The Python function lookup(q)")
 
 
+async def _coroutine() -> None: ...
+
+
 def test_bad_tools_are_one_line_usage_errors() -> None:
     def add(a: int, b: int) -> int:
         return a + b
 
     for tools, words in [([42], "not callable"), ([lambda x: x], "not usable"), ([add, add], "two tools"),
-                         ("add", "not their names"), ([], "no tools")]:
+                         ("add", "not their names"), ([], "no tools"), ([_coroutine], "is async")]:
         with pytest.raises(E.PoeUsageError, match=words):
             ToolSet(tools)
     assert list(ToolSet({"plus": lambda a, b: a + b}).functions) == ["plus"]
@@ -246,3 +250,26 @@ def test_bad_tool_names_are_one_line_and_send_nothing(tools_kernel: Kernel, serv
     assert "--confirm only applies" in one_line_error(
         tools_kernel.run("%%poe ToolBot --confirm\nhi"), "PoeUsageError")
     assert server.requests("/bot/") == []
+
+
+def test_tools_in_a_chat_thread(tools_kernel: Kernel) -> None:
+    tools_kernel.run_ok("%%poe ToolBot --tools add --chat tooltalk\ncall add a=1 b=2")
+    second = tools_kernel.run_ok("%%poe --tools add --chat tooltalk\ncall add a=10 b=20")  # model from the thread
+    assert "Answer: 30" in second.markdown()[0]
+    assert "saw 3 message(s)" in second.markdown()[0]  # the first turn went along as history
+    assert tools_kernel.value("[c[:2] for c in calls]") == [[1, 2], [10, 20]]
+    turns = "__import__('poe_magic.threads').threads.get_thread('tooltalk').turns"
+    assert tools_kernel.value(f"[t.answer.rsplit(chr(10), 1)[-1] for t in {turns}]") == ["Answer: 3", "Answer: 30"]
+
+
+def test_ctrl_c_during_a_tool_call_stops_the_loop_and_keeps_what_ran(tools_kernel: Kernel, server: LocalServer) -> None:
+    tools_kernel.run_ok("import time\ndef nap(seconds: float) -> str:\n    time.sleep(seconds)\n    return 'rested'")
+    msg_id = tools_kernel.submit("%%poe ToolBot --tools add,nap\ncall add a=1 b=1 call nap seconds=60")
+    time.sleep(2.0)  # ToolBot answers in milliseconds: by now nap is sleeping in the kernel thread
+    tools_kernel.interrupt()
+    result = tools_kernel.collect(msg_id, timeout=30)  # far less than the 60 s nap
+    assert "interrupted" in one_line_error(result, "StreamInterrupted")
+    assert tools_kernel.value("[(c.name, c.ok) for c in _poe.tool_calls]") == [["add", True], ["nap", False]]
+    assert tools_kernel.value("_poe.interrupted")
+    assert "`add(a=1, b=1)` → `2`" in result.markdown()[0]
+    assert len(server.requests("/bot/ToolBot")) == 1  # nothing was sent after the interrupt
