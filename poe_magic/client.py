@@ -322,4 +322,6 @@ def resolve_model(model: Optional[str], settings: Settings = default_settings) -
         )
     if any(c.isspace() for c in name) or "/" in name:
         raise E.PoeUsageError(f"invalid model name {name!r}: model names have no spaces or slashes")
-    return name
+    from .catalog import resolve_name  # aliases, case correction, unknown-name suggestions
+
+    return resolve_name(name, settings)

@@ -1,0 +1,86 @@
+"""``%poe models / use / alias / pick / chat``: thin parsers over catalog, aliases and widgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _errors as E
+from ..config import settings
+
+
+def models_command(magics: Any, arg: str) -> Any:
+    """``%poe models [-r|--refresh] [FILTER ...]``: the catalogue as a table."""
+    from ..catalog_view import model_table
+
+    words = arg.split()
+    refresh = any(w in ("-r", "--refresh") for w in words)
+    unknown = [w for w in words if w.startswith("-") and w not in ("-r", "--refresh")]
+    if unknown:
+        raise E.PoeUsageError(f"%poe models takes [--refresh] [FILTER], not {unknown[0]!r}")
+    return model_table(" ".join(w for w in words if not w.startswith("-")), refresh=refresh)
+
+
+def use_command(magics: Any, arg: str) -> None:
+    """``%poe use MODEL`` (default model) or ``%poe use A B C`` (default comparison set)."""
+    from ..aliases import use
+
+    names = arg.split()
+    if names:
+        use(*names)
+    print(f"Default model: {settings.default_model or '(none)'}")
+    if len(names) != 1:
+        print(f"Comparison set: {', '.join(settings.compare_models) or '(none)'}")
+
+
+def alias_command(magics: Any, arg: str) -> Any:
+    """``%poe alias NAME MODEL`` defines, ``%poe alias -d NAME`` deletes, ``%poe alias`` lists."""
+    from IPython.display import Markdown
+
+    from ..aliases import alias, aliases, config_path, remove_alias
+    from .commands import SUBCOMMANDS
+
+    words = arg.split()
+    if words[:1] in (["-d"], ["--delete"]):
+        if len(words) != 2:
+            raise E.PoeUsageError("usage: %poe alias -d NAME")
+        if not remove_alias(words[1]):
+            raise E.PoeUsageError(f"no alias {words[1]!r}; %poe alias lists them")
+        print(f"Removed alias {words[1]} from {config_path()}")
+        return None
+    if len(words) == 2:
+        if words[0] in SUBCOMMANDS:
+            raise E.PoeUsageError(f"{words[0]!r} is a %poe subcommand; choose another alias")
+        target = alias(words[0], words[1])
+        print(f"Alias {words[0]} → {target} (saved in {config_path()})")
+        return None
+    if len(words) > 2 or (words and words[0].startswith("-")):
+        raise E.PoeUsageError("usage: %poe alias NAME MODEL, %poe alias -d NAME, or %poe alias to list")
+    table = aliases()
+    if words:
+        table = {k: v for k, v in table.items() if k == words[0]}
+        if not table:
+            raise E.PoeUsageError(f"no alias {words[0]!r}; define it with %poe alias {words[0]} MODEL")
+    if not table:
+        return Markdown(f"No aliases yet: `%poe alias sonnet Claude-Sonnet-4` defines one "
+                        f"(kept in `{config_path()}`).")
+    rows = "\n".join(f"| `{k}` | `{v}` |" for k, v in sorted(table.items()))
+    return Markdown(f"| alias | model |\n|---|---|\n{rows}\n\nKept in `{config_path()}`.")
+
+
+def pick_command(magics: Any, arg: str) -> Any:
+    """``%poe pick`` (default model) or ``%poe pick --multiple`` (comparison set)."""
+    from ..widgets import model_picker
+
+    if arg.strip() not in ("", "-m", "--multiple"):
+        raise E.PoeUsageError("usage: %poe pick [--multiple]")
+    return model_picker(multiple=bool(arg.strip()))
+
+
+def chat_command(magics: Any, arg: str) -> Any:
+    """``%poe chat [MODEL]``: the chat panel."""
+    from ..widgets import chat
+
+    words = arg.split()
+    if len(words) > 1:
+        raise E.PoeUsageError("usage: %poe chat [MODEL]")
+    return chat(words[0] if words else None)
