@@ -88,7 +88,9 @@ def start(key: Optional[str] = None, *, args: Sequence[str] = (), timeout: float
     log = tempfile.NamedTemporaryFile("w", prefix="poe_magic_server_", suffix=".log", delete=False)
     env = dict(os.environ, POE_LOCAL_SERVER_KEY=key, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-m", "poe_magic.server", "--port", "0", "--parent-pid", str(os.getpid()), *args],
+        # no rate limit unless ``args`` asks for one (a later --rate-limit wins): suites send fast
+        [sys.executable, "-m", "poe_magic.server", "--port", "0", "--parent-pid", str(os.getpid()),
+         "--rate-limit", "0", *args],
         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=env,
     )
     log.close()

@@ -8,6 +8,7 @@ import sys
 from typing import Callable, Optional
 
 from .app import build_app
+from .ratelimit import DEFAULT_RPM, KeyRateLimiter
 from .state import ServerState
 from .usage import seed_history
 
@@ -38,9 +39,12 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
 
 
 def serve(port: int = 0, key: str = "", *, parent_pid: Optional[int] = None,
-          announce: Optional[Callable[[str], None]] = None, history_entries: int = 500) -> None:
-    """Run the server until interrupted. ``port=0`` picks a free port."""
+          announce: Optional[Callable[[str], None]] = None, history_entries: int = 500,
+          rate_limit: float = DEFAULT_RPM, rate_burst: Optional[int] = None) -> None:
+    """Run the server until interrupted. ``port=0`` picks a free port; ``rate_limit`` is
+    requests per minute per key (0: no limit)."""
     state = ServerState(api_key=key)
+    state.rate_limiter = KeyRateLimiter(rate_limit, rate_burst) if rate_limit > 0 else None
     seed_history(state, history_entries)  # a month of past spending to analyse offline
 
     def default_announce(url: str) -> None:
@@ -59,6 +63,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="API key clients must send (default: $POE_LOCAL_SERVER_KEY, else a random one, printed)")
     parser.add_argument("--history-entries", type=int, default=500, metavar="N",
                         help="seed the points history with N past calls spread over 30 days (default 500)")
+    parser.add_argument("--rate-limit", type=float, default=DEFAULT_RPM, metavar="RPM",
+                        help=f"requests per minute per key before 429 (default {DEFAULT_RPM:g}, as the real API; 0: off)")
+    parser.add_argument("--rate-burst", type=int, default=None, metavar="N",
+                        help="requests allowed back to back (default RPM/10)")
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     key = args.key or os.environ.get("POE_LOCAL_SERVER_KEY") or "local-" + secrets.token_hex(8)
@@ -72,7 +80,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 print(f"  export POE_API_KEY={key}   # a throwaway key for this local server only", flush=True)
 
     try:
-        serve(args.port, key, parent_pid=args.parent_pid, announce=announce, history_entries=args.history_entries)
+        serve(args.port, key, parent_pid=args.parent_pid, announce=announce, history_entries=args.history_entries,
+              rate_limit=args.rate_limit, rate_burst=args.rate_burst)
     except KeyboardInterrupt:
         pass
     return 0
