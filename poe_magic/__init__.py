@@ -29,6 +29,8 @@ _LAZY: dict[str, str] = {
     "get_thread": "poe_magic.threads",
     "reset_thread": "poe_magic.threads",
     "clear_cache": "poe_magic.cache",
+    "batch": "poe_magic.batch",
+    "last_batch": "poe_magic.batch",
     "compare": "poe_magic.compare",
     "Comparison": "poe_magic.compare",
     "last_comparison": "poe_magic.compare",

@@ -37,6 +37,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                 "conversation threads (name, model, turns); `%poe threads NAME` shows one"),
     "reset": ("poe_magic.threads", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
     "cache": ("poe_magic.cache", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
+    "batch": ("poe_magic.batch", "batch_command",
+              "`%poe batch DF MODEL... -p '{col} ...'`: every row x model, rate-limited, resumable"),
 }
 
 

@@ -258,4 +258,6 @@ def make_bots(state: ServerState) -> list[LocalBot]:
     bots.extend(make_media_bots(state))
     from .tool_bot import ToolBot  # calls the tools it is offered (tool-calling tests)
     bots.append(ToolBot("ToolBot", state))
+    from .batch_bots import PricedBot  # cost= knob: a batch costing more than estimated
+    bots.append(PricedBot("PricedBot", state))
     return bots

@@ -1,0 +1,100 @@
+"""Batch runs: 1,000 rows x 2 models at concurrency 16 vs the ideal, kernel memory, limiter rate.
+
+Server in its own process with its rate limit off (the default of ``poe_magic.testing``), a
+kernel with a fresh ``POE_MAGIC_HOME`` (empty journal). Bots with a fixed latency: ``SlowBot``
+and ``SlowBot-1`` (same pace) answering one word after ``first_delay=0.2`` s.
+
+1. Per-request latency, measured in the same kernel: 24 requests one at a time
+   (``concurrency=1``), median of the ``elapsed`` column.
+2. Wall time of ``poe_magic.batch(df, models=[SlowBot, SlowBot-1], concurrency=16,
+   max_rpm=0)`` over 1,000 rows (2,000 requests), as the cell's execute-to-idle time, vs the
+   ideal ``requests / concurrency x latency`` (goal <= 1.2x). It includes everything a user
+   waits for: planning, journal lookups and writes, the live progress bar, the reply
+   finishers (the session ledger looks up each call's cost: one small history request per
+   call, on the batch's helper thread) and building the frame.
+   The same batch again with the client hooks removed shows the engine alone.
+3. Kernel memory (RSS) before and after the batches (after ``gc.collect()``), warm: the
+   imports and a first small batch happened before the first reading.
+4. The rate limiter: 200 requests with ``max_rpm=1200``, concurrency 16, rate taken from the
+   server's arrival timestamps (least-squares slope) vs the configured rate (goal within 5 %).
+"""
+
+from __future__ import annotations
+
+from .common import Row, kernel, kernel_rss_mb, row, server
+
+ROWS = 1_000
+MODELS = ["SlowBot", "SlowBot-1"]
+CONCURRENCY = 16
+LATENCY_KNOBS = "first_delay=0.2 chunks=1"
+LIMIT_RPM = 1_200
+LIMIT_REQUESTS = 200
+
+
+def slope_rate_per_minute(times: list[float]) -> float:
+    """Requests per minute from arrival times: least-squares slope of time against index."""
+    times = sorted(times)
+    n = len(times)
+    mean_i, mean_t = (n - 1) / 2, sum(times) / n
+    slope = sum((i - mean_i) * (t - mean_t) for i, t in enumerate(times)) / sum((i - mean_i) ** 2 for i in range(n))
+    return 60.0 / slope
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    with server() as srv, kernel(srv) as k:
+        k.run_ok("import gc, pandas as pd, poe_magic")
+        # warm: imports, the ledger, the journal file; also the sequential latency baseline
+        k.run_ok(f"seq = poe_magic.batch([f'{LATENCY_KNOBS} warm {{i}}' for i in range(24)], '{{text}}', "
+                 f"models='SlowBot', concurrency=1, max_rpm=0, progress=False)")
+        latency = float(k.value("float(seq.elapsed.median())"))
+        k.run_ok("gc.collect()")
+        before, _ = kernel_rss_mb(k)
+
+        srv.reset()
+        cell = k.run_ok(f"df = pd.DataFrame({{'text': [f'{LATENCY_KNOBS} row {{i}}' for i in range({ROWS})]}})\n"
+                        f"out = poe_magic.batch(df, '{{text}}', models={MODELS!r}, concurrency={CONCURRENCY}, "
+                        f"max_rpm=0)", timeout=600)
+        requests = ROWS * len(MODELS)
+        ok, sent = k.value("[int(out.error.isna().sum()), len(out)]")
+        served = len(srv.requests("/bot/"))
+        ideal = requests / CONCURRENCY * latency
+        rows.append(row("batch", f"wall time, {ROWS:,} rows x {len(MODELS)} models, concurrency {CONCURRENCY}",
+                        cell.elapsed, baseline=ideal, goal="<= 1.2x",
+                        notes=f"ideal = {requests:,} / {CONCURRENCY} x {latency * 1000:.0f} ms measured latency "
+                              f"(bot: 200 ms); {ok:,}/{sent:,} answered, {served:,} requests served, "
+                              f"{cell.update_count} progress updates"))
+        rows.append(row("batch", "per-request latency (sequential, median)", latency, baseline=0.2, unit="s",
+                        notes="one request at a time through batch(); bot sleeps 0.2 s"))
+
+        # the same without the client hooks (the ledger's cost lookup per call, the budget check)
+        srv.reset()
+        bare = k.run_ok("from poe_magic import client\n"
+                        "hooks = list(client.reply_finishers), list(client.preflight_checks)\n"
+                        "client.reply_finishers.clear(); client.preflight_checks.clear()\n"
+                        f"try:\n    bare = poe_magic.batch(df, 'bare {{text}}', models={MODELS!r}, "
+                        f"concurrency={CONCURRENCY}, max_rpm=0)\n"
+                        "finally:\n    client.reply_finishers[:], client.preflight_checks[:] = hooks", timeout=600)
+        rows.append(row("batch", "wall time, same batch without client hooks", bare.elapsed, baseline=ideal,
+                        goal="<= 1.2x", notes="reply finishers and preflight checks removed: the batch engine alone "
+                                              f"({len(srv.requests('/bot/')):,} requests served)"))
+
+        k.run_ok("gc.collect()")
+        after, peak = kernel_rss_mb(k)
+        frame_mb = float(k.value("out.memory_usage(deep=True).sum() / 2**20"))
+        rows.append(row("batch", "kernel memory growth over the two batches", after - before, unit="MB",
+                        goal="<= 50", notes=f"RSS {before:.0f} -> {after:.0f} MB (peak {peak:.0f} MB) for 4,000 "
+                                            f"answers; each result frame is {frame_mb:.1f} MB and stays referenced"))
+
+        srv.reset()
+        k.run_ok(f"lim = poe_magic.batch([f'{LATENCY_KNOBS} lim {{i}}' for i in range({LIMIT_REQUESTS})], '{{text}}', "
+                 f"models='SlowBot', concurrency={CONCURRENCY}, max_rpm={LIMIT_RPM}, progress=False)", timeout=600)
+        times = [r["time"] for r in srv.requests("/bot/SlowBot")]
+        observed = slope_rate_per_minute(times)
+        span = (len(times) - 1) / (max(times) - min(times)) * 60
+        rows.append(row("batch", f"limiter rate, {LIMIT_REQUESTS} requests at max_rpm={LIMIT_RPM}", observed,
+                        baseline=LIMIT_RPM, unit="req/min", goal="0.95x to 1.05x",
+                        notes=f"server arrival times, least-squares slope; first-to-last: {span:.0f}/min"))
+        rows.append(row("batch", "limiter deviation from the configured rate", abs(observed / LIMIT_RPM - 1) * 100,
+                        unit="%", goal="<= 5"))
+    return rows

@@ -1,0 +1,281 @@
+"""The engine of a batch: its requests, run concurrently on the private event loop.
+
+``concurrency`` workers take requests in order. Each waits for the shared
+:class:`~poe_magic.ratelimit.RateLimiter`, books the request's cost with the
+:class:`~poe_magic.batch_cost.BudgetGuard` (when there is a budget), and streams it with the
+client's own :class:`~poe_magic.client.LiveStream` (same transport, error mapping and
+first-token/stall watchdog as ``%%poe``), folding events into a Reply with the client's
+:class:`~poe_magic.client.Accumulator`. Nothing here blocks the loop: the reply finishers
+(points), reply listeners and the journal write run on one helper thread, in order.
+
+Retries happen here, not in the transport, so each one passes through the rate limiter:
+a 429 pauses *every* worker for ``Retry-After`` and lowers the rate; other retryable
+failures before the first token are retried ``settings.max_retries`` times with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import dataclasses
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import _errors as E
+from ._failures import retry_delay
+from .api import reply_listeners
+from .batch_cost import BudgetGuard
+from .batch_plan import Job
+from .batch_store import BatchStore, stored_from
+from .client import Accumulator, LiveStream, finish_reply, new_reply, preflight, preflight_checks
+from .config import Settings
+from .ratelimit import RateLimiter
+from .reply import Reply
+
+MAX_RATE_LIMITED = 20  # 429s one request may meet before it is given up (each waits Retry-After)
+DEFAULT_429_WAIT = 2.0  # seconds when a 429 carries no Retry-After
+
+
+@dataclass
+class Outcome:
+    """What one request ended with (one row of the result frame, minus the row's own data)."""
+
+    answer: str = ""
+    error: Optional[str] = None
+    time_to_first_token: Optional[float] = None
+    elapsed: Optional[float] = None
+    points: Optional[int] = None
+    cached: bool = False
+    retries: int = 0
+
+    @classmethod
+    def of(cls, reply: Reply) -> "Outcome":
+        if reply.interrupted:
+            error: Optional[str] = "interrupted (partial answer kept)" if reply.text else "interrupted"
+        elif reply.error is not None:
+            error = f"{type(reply.error).__name__}: {reply.error}"
+        else:
+            error = None
+        return cls(reply.text, error, reply.time_to_first_token, reply.elapsed, reply.points,
+                   retries=reply.retries)
+
+
+class _Fold:
+    """Stands in for LiveStream's queue: folds each event into the Reply on the loop thread."""
+
+    def __init__(self, acc: Accumulator) -> None:
+        self.acc = acc
+        self.ended = asyncio.Event()
+        self.bug: Optional[BaseException] = None
+
+    def put(self, item: tuple[Any, Any]) -> None:
+        if self.acc.done:  # already ended (cancelled before its task started)
+            return
+        try:
+            self.acc.apply(item[1])
+        except BaseException as exc:  # an unexpected error: re-raised by the worker, with its traceback
+            self.bug = exc
+            self.acc.done = True
+        if self.acc.done:
+            self.ended.set()
+
+
+class Runner:
+    """Runs the given jobs; ``outcomes[job.slot]`` fills in as they end. Loop-thread object:
+    :meth:`cancel` and :meth:`snapshot` are called through the loop or read-only."""
+
+    def __init__(self, jobs: list[Job], *, settings: Settings, concurrency: int,
+                 limiter: Optional[RateLimiter], budget: Optional[BudgetGuard], store: BatchStore,
+                 timeout: Optional[float] = None) -> None:
+        self.jobs = jobs
+        # Retries happen here (through the limiter), so the transport must not retry on its own.
+        self.settings = dataclasses.replace(settings, max_retries=0)
+        self.max_retries = settings.max_retries
+        self.backoff = settings.retry_backoff
+        self.concurrency = concurrency
+        self.budget, self.store, self.timeout = budget, store, timeout
+        # Without a rate limit the gate does not pace, but a 429 still pauses every worker.
+        self.gate = limiter if limiter is not None else RateLimiter(math.inf)
+        self.outcomes: dict[str, Outcome] = {}
+        self.running = self.done = self.failed = 0
+        self.points = 0.0
+        self.points_known = False
+        self.stop_reason: Optional[str] = None
+        self.hook_errors: list[str] = []
+        self._queue: collections.deque[Job] = collections.deque(jobs)
+        self._live: dict[int, LiveStream] = {}
+        self._idle: set[asyncio.Task[Any]] = set()  # workers sleeping (limiter, backoff, probe)
+        self._post: list[asyncio.Future[Any]] = []
+        self._helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="poe_magic-batch")
+
+    # -- control (loop thread) ---------------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        """Send nothing more; requests in flight finish."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        for task in list(self._idle):
+            task.cancel()
+
+    def cancel(self) -> None:
+        """Stop now: requests in flight are cancelled, their partial answers kept."""
+        self.stop("cancelled")
+        for live in list(self._live.values()):
+            live.cancel(wait=0)
+
+    # -- the run ------------------------------------------------------------------------------
+    async def run(self) -> None:
+        workers = [asyncio.ensure_future(self._worker()) for _ in range(min(self.concurrency, len(self.jobs)))]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*self._post, return_exceptions=True)
+            self._helper.shutdown(wait=False)
+
+    async def _worker(self) -> None:
+        while self._queue and self.stop_reason is None:
+            job = self._queue.popleft()
+            if not await self._admit(job):
+                self._queue.appendleft(job)
+                return
+            reply = await self._send(job)
+            if reply is None:  # stopped while waiting to send
+                if self.budget is not None:
+                    self.budget.release(job.position, job.model)
+                self._queue.appendleft(job)
+                return
+            self._post.append(asyncio.ensure_future(self._finish(job, reply)))
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the batch stops meanwhile; False when it did."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._idle.add(task)
+        try:
+            await asyncio.sleep(seconds)
+            return self.stop_reason is None
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+            return False
+        finally:
+            self._idle.discard(task)
+
+    async def _admit(self, job: Job) -> bool:
+        """Budget and preflight checks; False stops the batch (the job stays unsent)."""
+        if self.budget is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._idle.add(task)  # a probe wait must end when the batch stops
+            try:
+                reason = await self.budget.reserve(job.position, job.model)
+            except asyncio.CancelledError:
+                if self.stop_reason is None:
+                    raise
+                return False
+            finally:
+                self._idle.discard(task)
+            if reason is not None:
+                self.stop(reason)
+                return False
+        if preflight_checks:  # e.g. the session budget; may do I/O, so not on the loop
+            assert job.request is not None
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, preflight, job.request)
+            except E.BudgetExceededError as exc:
+                if self.budget is not None:
+                    self.budget.release(job.position, job.model)
+                self.stop(str(exc))
+                return False
+        return True
+
+    async def _send(self, job: Job) -> Optional[Reply]:
+        """Stream the job, retrying what may be retried; None when stopped before sending."""
+        throttled = failures = 0  # 429s met, other retryable failures met
+        while True:
+            wait = self.gate.reserve()
+            if wait > 0 and not await self._sleep(wait):
+                return None
+            reply = await self._stream_once(job)
+            reply.retries = throttled + failures
+            error = reply.error
+            if error is None or reply.interrupted or reply.text or not error.retryable:
+                return reply
+            if isinstance(error, E.RateLimitError):
+                throttled += 1
+                if throttled > MAX_RATE_LIMITED:
+                    return reply
+                delay = error.retry_after if error.retry_after is not None else DEFAULT_429_WAIT * throttled
+                self.gate.pause(delay)  # every worker waits, not only this one
+                continue
+            else:
+                failures += 1
+                delay = retry_delay(error, failures, self.backoff)
+                if delay is None or failures > self.max_retries:
+                    return reply
+            if not await self._sleep(delay):
+                return reply
+
+    async def _stream_once(self, job: Job) -> Reply:
+        assert job.request is not None
+        loop = asyncio.get_running_loop()
+        reply = new_reply(job.request, job.prompt)
+        fold = _Fold(Accumulator(reply))
+        self.running += 1
+        live = LiveStream(job.request, settings=self.settings, events=fold, timeout=self.timeout)  # type: ignore[arg-type]
+        # A stream cancelled before its task started never reports its end: notice that too.
+        live._future.add_done_callback(lambda _: loop.call_soon_threadsafe(fold.ended.set))
+        self._live[job.position] = live
+        try:
+            await fold.ended.wait()
+        finally:
+            self.running -= 1
+            self._live.pop(job.position, None)
+        if fold.bug is not None:
+            raise fold.bug
+        if not fold.acc.done:
+            fold.acc.finish(E.StreamInterrupted("cancelled before it started"))
+        return reply
+
+    async def _finish(self, job: Job, reply: Reply) -> None:
+        """Hooks and journal on the helper thread, then the books (loop thread)."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._helper, self._after, job, reply)
+        finally:
+            outcome = Outcome.of(reply)
+            self.outcomes[job.slot] = outcome
+            if outcome.error is None:
+                self.done += 1
+            else:
+                self.failed += 1
+            charged = bool(reply.text) or reply.ok
+            if reply.points is not None:
+                self.points += reply.points
+                self.points_known = True
+            if self.budget is not None:
+                self.budget.settle(job.position, job.model, reply.points, charged)
+
+    def _after(self, job: Job, reply: Reply) -> None:
+        """Helper thread: let the finishers fill ``points``, tell the listeners, journal it."""
+        for step in (finish_reply, *reply_listeners):
+            try:
+                step(reply)
+            except Exception as exc:  # another feature's bug must not lose this answer
+                self.hook_errors.append(f"{getattr(step, '__qualname__', step)}: {type(exc).__name__}: {exc}")
+        if reply.ok:
+            try:
+                self.store.put(stored_from(job.key, reply))
+            except (OSError, sqlite3.Error) as exc:  # the answer stays in the result frame
+                self.hook_errors.append(f"journal: {type(exc).__name__}: {exc}")
+
+    def counts(self) -> tuple[int, int, int]:
+        """(done, failed, running), readable from any thread."""
+        return self.done, self.failed, self.running
+
+    def unsent(self) -> list[Job]:
+        """Jobs never sent (after a stop or cancel)."""
+        return [job for job in self.jobs if job.slot not in self.outcomes]
