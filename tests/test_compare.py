@@ -54,11 +54,14 @@ def test_models_stream_concurrently_side_by_side(kernel: Kernel, server: LocalSe
     done = kernel.value("[[r.model, r.started_at.timestamp(), r.elapsed, r.text, r.status] for r in cmp]")
     assert [d[0] for d in done] == ["SlowBot-1", "SlowBot-2", "SlowBot-3"]
     assert all(d[3] == WORDS4 + " " and d[4] == "ok" for d in done)
-    # Overlap, from timestamps: every request reached the server before the first answer ended,
-    # so all three streamed at the same time (one after another, the first would have ended).
-    first_end = min(started + elapsed for _, started, elapsed, _, _ in done)
+    # Overlap, from the server's own clock: every request arrived before the first answer ended
+    # (a bot is charged when its stream ends), so all three streamed at the same time; one after
+    # another, the first would have ended before the next arrived. The kernel's timings agree.
+    history = server._call("GET", "/usage/points_history?limit=3")["data"]
+    assert sorted(e["bot_name"] for e in history) == ["SlowBot-1", "SlowBot-2", "SlowBot-3"]
+    first_end = min(e["creation_time"] for e in history) / 1e6
     assert arrivals[-1] < first_end, (arrivals, first_end)
-    assert max(started for _, started, _, _, _ in done) < first_end
+    assert max(started for _, started, _, _, _ in done) < min(started + elapsed for _, started, elapsed, _, _ in done)
     # The live view showed the columns side by side while they streamed: some update had the
     # fastest model finished while the slowest was still going.
     updates = [m["content"]["data"]["text/html"] for m in result.of_type("update_display_data")]
@@ -124,6 +127,7 @@ def test_duplicate_and_unknown_names_are_one_line_errors_and_send_nothing(kernel
     assert unknown.error is not None and len(unknown.error["traceback"]) == 1
     assert "NoSuchModel-xyz" in unknown.error["traceback"][0]
     assert "--runs" in one_line_error(kernel.run("%%poe EchoBot MarkdownBot --runs 0\nhi"), "PoeUsageError")
+    assert "markdown or text" in one_line_error(kernel.run("%%poe EchoBot MarkdownBot -f code\nhi"), "PoeUsageError")
     assert server.requests("/bot/") == []
 
 
@@ -241,6 +245,8 @@ def test_python_api_sends_the_same_options_to_every_model(activated: LocalServer
     assert c["SlowBot-1"].text == "word0 word1 ", "the parameters reached the other model too"
     assert poe_magic.last_comparison() is c and poe_magic.last_reply() in list(c)
     assert "EchoBot" in repr(c) and "<Comparison of 2 models" in repr(c)
+    plain = poe_magic.compare("as text", ["EchoBot", "MarkdownBot"], format="text", stream=False)._repr_html_()
+    assert "- **bot**: EchoBot" in plain and "<pre" in plain and "<h1>" not in plain
 
 
 def test_images_from_image_models_show_in_their_columns(activated: LocalServer) -> None:
