@@ -21,6 +21,8 @@ from typing import Any, Iterator, Optional
 NOTEBOOKS = Path("notebooks")
 DEFAULT_NOTEBOOK = NOTEBOOKS / "01-quickstart.ipynb"
 #: what must never appear in a committed notebook: machine paths and keys
+#: stderr that means trouble (poe_magic's own notices, e.g. a budget warning, are fine)
+SUSPECT_STDERR = re.compile(r"Traceback|Error|Warning|Exception")
 LEAK_PATTERNS = re.compile(r"/root/|/home/|/tmp/|/Users/|\blocal-[0-9a-f]{8,}|\bpk-[A-Za-z0-9_-]{12,}")
 
 
@@ -64,13 +66,15 @@ def run_notebook(path: Path, out_dir: Optional[Path], timeout: int = 300) -> Pat
 
 
 def problems(notebook: Any) -> list[str]:
-    """What is wrong with an executed notebook: error outputs, stderr, leaked paths or keys."""
+    """What is wrong with an executed notebook: error outputs, tracebacks or warnings on
+    stderr, machine paths or keys anywhere in the outputs."""
     found = []
     for number, cell in enumerate(notebook.cells, 1):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 found.append(f"cell {number}: {output.get('ename')}: {output.get('evalue')}")
-            elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+            elif output.get("output_type") == "stream" and output.get("name") == "stderr" \
+                    and SUSPECT_STDERR.search(output.get("text", "")):
                 found.append(f"cell {number}: stderr: {output.get('text', '')[:200]}")
             found += [f"cell {number}: leaks {leak!r}" for leak in LEAK_PATTERNS.findall(str(output))]
     return found
