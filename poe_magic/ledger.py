@@ -214,7 +214,7 @@ def session_ledger() -> "pd.DataFrame":
         "model": pd.array([c.model for c in calls], dtype="string"),
         "points": pd.array([c.points for c in calls], dtype="Int64"),
         "chars": pd.array([c.chars for c in calls], dtype="int64"),
-        "elapsed": pd.array([c.elapsed for c in calls], dtype="Float64"),
+        "elapsed": pd.array([None if c.elapsed is None else round(c.elapsed, 3) for c in calls], dtype="Float64"),
         "status": pd.array([c.status for c in calls], dtype="string"),
     })
     frame.attrs["summary"] = budget_status()

@@ -11,7 +11,7 @@ failed download changes nothing (no half-written cache). 429 and 5xx answers are
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
@@ -40,10 +40,9 @@ class HttpStats:
 
     requests: int = 0
     wait: float = 0.0
-    paths: list[str] = field(default_factory=list)
 
     def reset(self) -> None:
-        self.requests, self.wait, self.paths = 0, 0.0, []
+        self.requests, self.wait = 0, 0.0
 
 
 http_stats = HttpStats()
@@ -79,7 +78,6 @@ def get_json(path: str, params: Optional[dict[str, Any]] = None, *, what: str = 
         finally:
             http_stats.requests += 1
             http_stats.wait += time.perf_counter() - started
-            http_stats.paths.append(path)
         if error is None and response is not None:
             try:
                 return response.json()
@@ -239,15 +237,14 @@ def points_history(since: TimeLike = None, until: TimeLike = None, *, max_entrie
     ISO strings or a ``timedelta`` back from now; ``max_entries`` keeps the newest N.
 
     Entries are cached on disk per account: a later call fetches only newer pages (usually
-    one request). ``refresh=True`` throws the cache away and downloads again.
+    one request). ``refresh=True`` downloads again and replaces the cache (once the download
+    has succeeded: a failed one leaves the old cache as it was).
     """
     since_us, until_us = to_micros(since, "since"), to_micros(until, "until")
     if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
         raise E.PoeUsageError(f"max_entries must be a positive integer, got {max_entries!r}")
     cache = HistoryCache(account_id())
-    if refresh:
-        cache.discard()
-    snapshot = cache.load()
+    snapshot = Snapshot() if refresh else cache.load()  # a failed rebuild keeps the old file
     now_us = int(time.time() * 1_000_000)
     progress = PagingProgress(start_us=now_us, target_us=since_us)
     try:
@@ -255,7 +252,11 @@ def points_history(since: TimeLike = None, until: TimeLike = None, *, max_entrie
             changed = _refresh(snapshot, since_us, until_us, max_entries, progress)
     except KeyboardInterrupt:
         raise E.StreamInterrupted(f"interrupted while reading the points history ({progress.pages} pages); "
-                                  "nothing was cached, the next call starts again") from None
+                                  "nothing new was cached") from None
+    except E.PoeMagicError as error:
+        if progress.pages:  # say how far it got, and that the cache is as it was
+            error.amend(f"after {progress.pages} pages, nothing new was cached")
+        raise
     if changed:
         cache.save(snapshot)
     return select(snapshot, since_us, until_us, max_entries)

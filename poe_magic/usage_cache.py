@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Optional
 
 from .config import Settings, settings as default_settings
 
@@ -118,6 +118,13 @@ class HistoryCache:
         self.path = Path(base) / "cache" / "points_history" / f"{account}.json"
         self.report = report
 
+    @property
+    def shown(self) -> str:
+        """The path as shown to people: ``~/...`` for the home folder."""
+        home = str(Path.home())
+        text = str(self.path)
+        return "~" + text[len(home):] if home != "/" and text.startswith(home + os.sep) else text
+
     def _stamp(self) -> Optional[tuple[int, int]]:
         try:
             stat = self.path.stat()
@@ -137,7 +144,7 @@ class HistoryCache:
             snapshot = _parse(self.path.read_bytes())
         except (OSError, ValueError, TypeError, KeyError) as exc:
             reason = str(exc).split("\n")[0][:120] or type(exc).__name__
-            self.report(f"the points-history cache {self.path} is unreadable ({reason}); rebuilding it")
+            self.report(f"the points-history cache {self.shown} is unreadable ({reason}); rebuilding it")
             self.discard()
             return Snapshot()
         self._memo[self.path] = (stamp, snapshot)
@@ -159,7 +166,7 @@ class HistoryCache:
                 os.unlink(tmp)
                 raise
         except OSError as exc:
-            self.report(f"could not save the points-history cache to {self.path} ({exc.strerror or exc})")
+            self.report(f"could not save the points-history cache to {self.shown} ({exc.strerror or exc})")
             return False
         stamp = self._stamp()
         if stamp is not None:
@@ -192,9 +199,3 @@ def _parse(raw: bytes) -> Snapshot:
     snapshot = Snapshot(columns=columns, complete=bool(body["complete"]), saved_at=float(body["saved_at"]))
     return snapshot
 
-
-def times_in(snapshot: Snapshot, start: Optional[int], stop: Optional[int]) -> Iterable[int]:
-    """Creation times in [start, stop) (microseconds), for counting without pandas."""
-    for t in snapshot.columns["creation_time"]:
-        if (start is None or t >= start) and (stop is None or t < stop):
-            yield t

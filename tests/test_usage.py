@@ -197,13 +197,20 @@ def test_page_failing_for_good_is_reported_and_nothing_cached(account: LocalServ
     from poe_magic.config import settings
 
     ids = server_ids(account)
-    account.fail_next(f"{HISTORY}?starting_after={ids[199]}", 503, count=settings.max_retries + 1)
-    with pytest.raises(E.ServerError, match="503"):
+    third_page = f"{HISTORY}?starting_after={ids[199]}"
+    account.fail_next(third_page, 503, count=settings.max_retries + 1)
+    with pytest.raises(E.ServerError, match="503.*after 2 pages, nothing new was cached"):
         usage.points_history()
     assert not cache_file().exists()
     account.reset()
     assert list(usage.points_history()["query_id"]) == ids  # starts again from scratch and succeeds
     assert len(history_requests(account)) == len(ids) // 100 + 1
+    saved = cache_file().read_bytes()
+    account.fail_next(third_page, 503, count=settings.max_retries + 1)
+    with pytest.raises(E.ServerError, match="503"):
+        usage.points_history(refresh=True)  # a failed rebuild keeps the cache it would replace
+    assert cache_file().read_bytes() == saved
+    assert list(usage.points_history()["query_id"]) == ids
 
 
 def test_rate_limited_page_waits_for_retry_after(account: LocalServer) -> None:
