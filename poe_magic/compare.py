@@ -202,7 +202,6 @@ def compare(
     ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
     """
     from . import attachments, ledger
-    from .api import remember
     from .compare_view import default_view
 
     if not isinstance(runs, int) or runs < 1:
@@ -212,7 +211,7 @@ def compare(
     if format not in ("markdown", "text"):
         raise E.PoeUsageError(f"a comparison shows answers as markdown or text, not {format!r}")
     names = resolve_models(models, settings)
-    files = attachments.prepare(attach)  # a missing file: one line, nothing sent
+    files = attachments.prepare(attach) + list(request_options.pop("attachments", None) or [])  # missing: one line
     requests = {name: client.build_request(prompt, name, attachments=files, **request_options) for name in names}
     settings.api_key()  # fail before drawing anything when there is no key
 
@@ -221,6 +220,7 @@ def compare(
     view = default_view(stream, format, settings.throttle_interval)
     comparison._view = view
     started = time.perf_counter()
+    settled: set[int] = set()
     try:
         with ledger.budget_override(force):
             for round_no in range(runs):
@@ -228,14 +228,17 @@ def compare(
                     client.preflight(request)
                 if round_no == 0:  # each distinct file is uploaded once per session
                     requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
-                if not _run_round(comparison, requests, view, round_no, settings, timeout):
+                finished = _run_round(comparison, requests, view, round_no, settings, timeout)
+                _settle(comparison, settled)  # points and the ledger known before the next preflight
+                if not finished:
                     comparison.interrupted = True
                     break
+    except E.PoeMagicError as refused:  # e.g. the budget ran out before run 2: keep runs done
+        if comparison.rounds_done:
+            refused.comparison = comparison  # type: ignore[attr-defined]
+        raise
     finally:
-        for replies in comparison.all_runs.values():
-            for reply in replies:
-                client.finish_reply(reply)
-                remember(reply)
+        _settle(comparison, settled)
         view.finish(comparison)
     if comparison.interrupted:
         error = E.StreamInterrupted(
@@ -281,6 +284,18 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
     except BaseException:  # a bug while folding events: stop the other streams first
         _cancel(streams)
         raise
+
+
+def _settle(comparison: Comparison, settled: set[int]) -> None:
+    """Finish (points, files) and remember (ledger, last reply) each ended reply, once."""
+    from .api import remember
+
+    for replies in comparison.all_runs.values():
+        for reply in replies:
+            if id(reply) not in settled and reply.elapsed is not None:
+                settled.add(id(reply))
+                client.finish_reply(reply)
+                remember(reply)
 
 
 def _cancel(streams: list[client.LiveStream]) -> None:

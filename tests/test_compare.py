@@ -201,6 +201,20 @@ def test_runs_repeat_each_model_and_report_median_and_spread(kernel: Kernel, ser
     assert "medians over 3 runs" in html and "total spread" in html and "run 3 of 3" in html
 
 
+def test_budget_stops_further_runs_and_keeps_the_runs_done(kernel: Kernel, server: LocalServer) -> None:
+    kernel.run_ok("from poe_magic import ledger; ledger.set_budget(ledger.session_spend() + 15)")
+    server.reset()
+    try:
+        result = kernel.run("%%poe SlowBot-1 SlowBot-2 --runs 3 --param chunks=1 --param delay=0.01\nbudget")
+        one_line_error(result, "BudgetExceededError")
+        assert len(server.requests("/bot/")) == 2, "run 1 went out (20 points), run 2 was refused"
+        assert kernel.value("[_poe.rounds_done, [r.points for r in _poe]]") == [1, [10, 10]]
+        forced = kernel.run_ok("%%poe SlowBot-1 SlowBot-2 --force --param chunks=1 --param delay=0.01\nforced")
+        assert "word0" in final_html(forced)
+    finally:
+        kernel.run_ok("ledger.set_budget(None)")
+
+
 def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: LocalServer, tmp_path: Path) -> None:
     """Execute a notebook headlessly (as CI and nbconvert do), then read what the saved file holds."""
     import nbformat

@@ -30,8 +30,8 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
                              attach=args.attach,
                              system=args.system, temperature=args.temperature, stop=args.stop,
                              params=parse_params(args.param))
-    except E.StreamInterrupted as stopped:
-        if hasattr(stopped, "comparison"):  # not when stopped while uploading: nothing was sent
+    except E.PoeMagicError as stopped:  # Ctrl-C, or a refusal (budget) after some runs: keep them
+        if hasattr(stopped, "comparison"):
             store(magics, stopped.comparison, args.output)
         raise
     store(magics, comparison, args.output)
