@@ -87,9 +87,12 @@ class PoeMagicError(Exception):
         """What happened, without the advice (e.g. for a "retrying in 2 s" status)."""
         return self._what
 
-    def amend(self, note: str) -> "PoeMagicError":
-        """Add a clause to what happened (``"gave up after 3 retries"``), before the hint; returns self."""
+    def amend(self, note: str, hint: Optional[str] = None) -> "PoeMagicError":
+        """Add a clause to what happened (``"gave up after 3 retries"``), before the hint (or
+        replace the hint); returns self."""
         self._what = _one_line(f"{self._what}; {note}")
+        if hint is not None:
+            self.hint = _one_line(hint)
         self.args = (self._compose(),)
         return self
 

@@ -38,7 +38,8 @@ _STATUS: dict[int, tuple[type[E.PoeMagicError], str, str]] = {
     429: (E.RateLimitError, "rate limited (429) asking {model}",
           "wait a minute, or raise PoeMagics.max_retries"),
 }
-_SERVER_TROUBLE = {502: "bad gateway", 503: "service unavailable", 504: "gateway timeout", 529: "overloaded"}
+_SERVER_TROUBLE = {502: "the server's gateway failed", 503: "the server is unavailable",
+                   504: "the server's gateway timed out", 529: "the server is overloaded"}
 
 # error_type of a bot's error event -> (class, what happened, what to do)
 _ERROR_TYPES: dict[str, tuple[type[E.PoeMagicError], str, str]] = {
@@ -52,9 +53,11 @@ _ERROR_TYPES: dict[str, tuple[type[E.PoeMagicError], str, str]] = {
                           "change the prompt or the options"),
 }
 
-# words that carry no information of their own in a server's error text
-_FILLER = set("the a an is was are not no found error errors exceeded invalid request failed failure http "
-              "status code bot model please has have been for of to with".split())
+# words that carry no information of their own in a server's error text (incl. HTTP reason phrases)
+_FILLER = set("the a an is was are not no found error errors exceeded invalid request requests failed failure "
+              "http status code bot model please has have been for of to with too many insufficient internal "
+              "unauthorized forbidden payload entity large timeout service unavailable bad gateway "
+              "overloaded server temporarily".split())
 
 
 def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str,
@@ -91,8 +94,8 @@ def _status_error(status: int, info: dict[str, Any], model: str) -> E.PoeMagicEr
     if status in _STATUS:
         cls, what, todo = _STATUS[status]
     elif status >= 500:
-        trouble = _SERVER_TROUBLE.get(status, "failed")
-        cls, what, todo = E.ServerError, f"the server {trouble} (HTTP {status}) answering {{model}}", "try again in a moment"
+        trouble = _SERVER_TROUBLE.get(status, "the server failed")
+        cls, what, todo = E.ServerError, f"{trouble} (HTTP {status}) answering {{model}}", "try again in a moment"
     else:
         cls, what, todo = E.PoeAPIError, f"the server refused the request to {{model}} (HTTP {status})", \
             "check the options and --param values"
@@ -212,7 +215,7 @@ def retry_delay(error: E.PoeMagicError, attempt: int, backoff: float) -> Optiona
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         if retry_after > MAX_RETRY_AFTER:
-            error.amend(f"the server asks to wait {retry_after:.0f} s")
+            error.amend(f"the server asks to wait {retry_after:.0f} s", hint="try again after that")
             return None
         return float(retry_after)
     return min(backoff * (2 ** (attempt - 1)), MAX_BACKOFF)

@@ -10,7 +10,9 @@ Several streams may share one queue (events are tagged), which is how compare ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
+import sys
 import threading
 import time
 from typing import Any, Callable, Hashable, Iterable, Optional, Protocol
@@ -81,14 +83,16 @@ class LiveStream:
         clock = {"last": time.monotonic(), "first": False}
         watchdog = asyncio.ensure_future(self._watch(task, clock))
         error: Optional[BaseException] = None
+        events = transport.stream(self.request, self.settings)
         try:
-            async for event in transport.stream(self.request, self.settings):
-                clock["last"] = time.monotonic()
-                if type(event) is Retrying:
-                    clock["first"] = False
-                else:
-                    clock["first"] = True
-                put((tag, event))
+            async with contextlib.aclosing(events):  # on cancel, the HTTP response closes at once
+                async for event in events:
+                    clock["last"] = time.monotonic()
+                    if type(event) is Retrying:  # the first-token clock restarts after the wait
+                        clock["first"], clock["last"] = False, clock["last"] + event.delay
+                    elif transport.is_content(event):
+                        clock["first"] = True
+                    put((tag, event))
         except asyncio.CancelledError:
             error = self._deadline_error or E.StreamInterrupted("the request was cancelled")
         except BaseException as exc:  # delivered to the consumer, never lost on this thread
@@ -106,14 +110,17 @@ class LiveStream:
             await asyncio.sleep(0.1)
             now = time.monotonic()
             if self.timeout is not None and now - started > self.timeout:
-                message = f"{model} did not finish within {self.timeout:g} s; partial answer kept"
+                message, hint = f"{model} did not finish within {self.timeout:g} s (--timeout)", \
+                    "raise --timeout to wait longer"
             elif not clock["first"] and now - clock["last"] > s.first_token_timeout:
-                message = f"{model} sent nothing for {s.first_token_timeout:g} s (first-token timeout)"
+                message, hint = f"{model} sent nothing for {s.first_token_timeout:g} s (first-token timeout)", \
+                    "try again, or raise PoeMagics.first_token_timeout"
             elif clock["first"] and now - clock["last"] > s.stall_timeout:
-                message = f"{model} stalled: no data for {s.stall_timeout:g} s; partial answer kept"
+                message, hint = f"{model} stalled: no data for {s.stall_timeout:g} s (stall timeout)", \
+                    "try again, or raise PoeMagics.stall_timeout"
             else:
                 continue
-            self._deadline_error = E.PoeTimeoutError(message, model=model)
+            self._deadline_error = E.PoeTimeoutError(message, hint=hint, model=model)
             task.cancel()
             return
 
@@ -150,7 +157,7 @@ class Accumulator:
             return True
         if kind is Retrying:
             self.reply.retries = event.attempt
-            self.notice = f"{event.error} · retrying in {event.delay:.1f} s (try {event.attempt + 1})"
+            self.notice = event.notice()
             return True
         text = getattr(event, "text", "")
         if not text and getattr(event, "data", None) is not None:
@@ -208,7 +215,9 @@ class Accumulator:
         if isinstance(error, E.StreamInterrupted):
             self.reply.interrupted = True
         elif isinstance(error, E.PoeMagicError):
-            self.reply.error = error
+            self.reply.error = error.detach()  # kept on the Reply: no frames, no chain to httpx objects
+            if self.reply.text:
+                error.amend(f"partial answer kept ({len(self.reply.text):,} chars)")
         elif error is not None:
             raise error  # a bug: surface it with its traceback
 
@@ -220,8 +229,11 @@ def consume(streams: dict[Hashable, Accumulator], events: "queue.SimpleQueue[Any
     Returns False when interrupted by Ctrl-C (the streams are cancelled, text kept)."""
     pending = {tag for tag, acc in streams.items() if not acc.done}
     get, get_nowait, Empty = events.get, events.get_nowait, queue.Empty
+    kernel_exiting = _kernel_exit_check()
     try:
         while pending:
+            if kernel_exiting():
+                raise KeyboardInterrupt  # stop as on Ctrl-C: text kept, final display sent
             try:
                 batch = [get(timeout=POLL_INTERVAL)]
             except Empty:
@@ -242,11 +254,25 @@ def consume(streams: dict[Hashable, Accumulator], events: "queue.SimpleQueue[Any
             on_change(changed)
         return True
     except KeyboardInterrupt:
-        cancel()
+        try:
+            cancel()
+        except KeyboardInterrupt:  # a second Ctrl-C while stopping: the streams still end below
+            pass
         for acc in streams.values():
             if not acc.done:
                 acc.finish(E.StreamInterrupted("interrupted by the user"))
         return False
+
+
+def _kernel_exit_check() -> Callable[[], bool]:
+    """A check that turns True once Jupyter asked this kernel to shut down (ipykernel sets
+    ``shell.exit_now``). A streaming cell blocks the kernel's loop, so without it the kernel
+    would live on until the answer ends, or be killed with its final display unsent."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return lambda: False
+    return lambda: bool(shell.exit_now)
 
 
 def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = default_settings,
@@ -320,8 +346,7 @@ def resolve_model(model: Optional[str], settings: Settings = default_settings) -
             "no model given and no default set: write %%poe MODEL, or %poe use MODEL, "
             "or %config PoeMagics.default_model = 'Claude-Sonnet-4'"
         )
-    if any(c.isspace() for c in name) or "/" in name:
-        raise E.PoeUsageError(f"invalid model name {name!r}: model names have no spaces or slashes")
+    transport.check_model_name(name)  # spaces, slashes, '?' ... would make a malformed URL
     from .catalog import resolve_name  # aliases, case correction, unknown-name suggestions
 
     return resolve_name(name, settings)
