@@ -68,6 +68,8 @@ class BatchRun:
                  estimate: str, view_enabled: bool) -> None:
         self.jobs, self.runner = jobs, runner
         self._known = outcomes  # slot -> journal hit or unsendable row, decided before starting
+        self._slots = {job.slot for job in jobs}  # distinct requests (repeated prompts share one)
+        self._cached = sum(1 for o in outcomes.values() if o.cached)
         self.title, self.estimate = title, estimate
         self.started = time.perf_counter()
         self.finished_at: Optional[float] = None
@@ -110,26 +112,24 @@ class BatchRun:
         """How far the batch is (a snapshot)."""
         runner = self.runner
         done, failed, running = runner.counts()
-        cached = sum(1 for o in self._known.values() if o.cached)
-        failed += sum(1 for o in self._known.values() if not o.cached)
-        slots = {job.slot for job in self.jobs}
+        failed += len(self._known) - self._cached
         if self.state != "running":  # never sent
-            failed += sum(1 for slot in slots if slot not in runner.outcomes and slot not in self._known)
-        total = len(slots)
+            failed += sum(1 for slot in self._slots if slot not in runner.outcomes and slot not in self._known)
         end = self.finished_at or time.perf_counter()
         points: Optional[float] = runner.points if runner.points_known else None
         estimated = False
         if runner.budget is not None and runner.budget.spent:
             points, estimated = runner.budget.spent, runner.budget.estimated
-        note = runner.stop_reason if runner.stop_reason not in (None, "cancelled") else ""
+        notes = [runner.stop_reason] if runner.stop_reason not in (None, "cancelled") else []
         gate = runner.gate
         if gate.throttled:
             pace = f", now {gate.rpm:.0f}/min" if math.isfinite(gate.rpm) else ""
-            note = (note + " · " if note else "") + f"rate limited (429) {gate.throttled}x{pace}"
+            notes.append(f"rate limited (429) {gate.throttled}x{pace}")
         if runner.hook_errors:
-            note = (note + " · " if note else "") + f"{len(runner.hook_errors)} hook error(s): see .hook_errors"
-        return BatchProgress(self.title, total, cached, done, failed, running, end - self.started, points,
-                             estimated, self.estimate, self.state, note or "")
+            notes.append(f"{len(runner.hook_errors)} hook error(s): see .hook_errors")
+        note = " · ".join(str(n) for n in notes)
+        return BatchProgress(self.title, len(self._slots), self._cached, done, failed, running,
+                             end - self.started, points, estimated, self.estimate, self.state, note)
 
     @property
     def hook_errors(self) -> list[str]:

@@ -70,17 +70,22 @@ def _session_points(model: str) -> list[int]:
     return [c.points for c in calls if c.model == model and c.points is not None][-SAMPLE:]
 
 
+def _per_call(counts: dict[str, int], costs: dict[str, CostEstimate]) -> str:
+    """``GPT-5 ~300/call, Grok-4 ~280/call`` for the models whose cost is known."""
+    return ", ".join(f"{m} ~{costs[m].points:,.0f}/call" for m, n in counts.items()
+                     if n and costs[m].points is not None)
+
+
 def describe(counts: dict[str, int], costs: dict[str, CostEstimate]) -> tuple[Optional[float], str]:
-    """(known part of the estimate, one line such as ``estimate ~2,400 points (GPT-5 ~300/call)``)."""
-    known = sum(n * costs[m].points for m, n in counts.items() if n and costs[m].points is not None)  # type: ignore[operator]
-    unknown = [m for m, n in counts.items() if n and costs[m].points is None]
-    if not any(counts.values()):
+    """(known part of the estimate or None, one line such as ``estimate ~2,400 points (GPT-5 ~300/call)``)."""
+    used = [m for m, n in counts.items() if n]
+    unknown = [m for m in used if costs[m].points is None]
+    if not used:
         return 0.0, ""
-    if len(unknown) == len([m for m, n in counts.items() if n]):
+    if len(unknown) == len(used):
         return None, "cost unknown (no earlier calls of " + ", ".join(unknown) + ")"
-    per = ", ".join(f"{m} ~{costs[m].points:,.0f}/call" for m, n in counts.items()
-                    if n and costs[m].points is not None)
-    text = f"estimate ~{known:,.0f} points ({per})"
+    known = sum(counts[m] * (costs[m].points or 0.0) for m in used)
+    text = f"estimate ~{known:,.0f} points ({_per_call(counts, costs)})"
     if unknown:
         text += " + unknown for " + ", ".join(unknown)
     return known, text
@@ -90,10 +95,10 @@ def check_estimate(budget: float, counts: dict[str, int], costs: dict[str, CostE
     """Refuse (BudgetExceededError) when the known part of the estimate exceeds ``budget``."""
     known, text = describe(counts, costs)
     if known is not None and known > budget:
-        requests = sum(counts.values())
         raise E.BudgetExceededError(
-            f"this batch would cost about {known:,.0f} points ({requests:,} requests; {text.split('(', 1)[-1].rstrip(')')}) "
-            f"but budget={budget:,.0f}; raise the budget or run fewer rows (nothing was sent)")
+            f"this batch would cost about {known:,.0f} points ({sum(counts.values()):,} requests; "
+            f"{_per_call(counts, costs)}) but budget={budget:,.0f}; raise the budget or run fewer rows "
+            "(nothing was sent)")
     return text
 
 

@@ -106,9 +106,8 @@ class BatchProgress:
     def html(self) -> str:
         total = max(1, self.total)
         parts = [("done", self.done), ("cached", self.cached), ("failed", self.failed), ("running", self.running)]
-        bar = "".join(
-            f'<div title="{name}: {count:,}" style="width:{100 * count / total:.2f}%;background:{_COLOURS[name]}"></div>'
-            for name, count in parts if count)
+        bar = "".join(f'<div title="{name}: {count:,}" style="width:{100 * count / total:.2f}%;'
+                      f'background:{_COLOURS[name]}"></div>' for name, count in parts if count)
         return (
             '<div class="poe-batch" style="font-size:13px;max-width:48em">'
             '<div style="display:flex;height:10px;background:#e5e7eb;border-radius:5px;overflow:hidden;'

@@ -22,7 +22,7 @@ import dataclasses
 import math
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Awaitable, Optional, TypeVar
 
 from . import _errors as E
 from ._failures import retry_delay
@@ -34,6 +34,8 @@ from .client import Accumulator, LiveStream, finish_reply, new_reply, preflight,
 from .config import Settings
 from .ratelimit import RateLimiter
 from .reply import Reply
+
+T = TypeVar("T")
 
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it is given up (each waits Retry-After)
 DEFAULT_429_WAIT = 2.0  # seconds when a 429 carries no Retry-After
@@ -150,35 +152,31 @@ class Runner:
                 return
             self._post.append(asyncio.ensure_future(self._finish(job, reply)))
 
-    async def _sleep(self, seconds: float) -> bool:
-        """Sleep unless the batch stops meanwhile; False when it did."""
+    async def _unless_stopped(self, waiting: Awaitable[T]) -> tuple[bool, Optional[T]]:
+        """Await ``waiting`` as an idle worker (a stop cancels it): (False, None) when stopped."""
         task = asyncio.current_task()
         assert task is not None
         self._idle.add(task)
         try:
-            await asyncio.sleep(seconds)
-            return self.stop_reason is None
+            return True, await waiting
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
-            return False
+            return False, None
         finally:
             self._idle.discard(task)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless the batch stops meanwhile; False when it did."""
+        slept, _ = await self._unless_stopped(asyncio.sleep(seconds))
+        return slept and self.stop_reason is None
 
     async def _admit(self, job: Job) -> bool:
         """Budget and preflight checks; False stops the batch (the job stays unsent)."""
         if self.budget is not None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._idle.add(task)  # a probe wait must end when the batch stops
-            try:
-                reason = await self.budget.reserve(job.position, job.model)
-            except asyncio.CancelledError:
-                if self.stop_reason is None:
-                    raise
+            admitted, reason = await self._unless_stopped(self.budget.reserve(job.position, job.model))
+            if not admitted:
                 return False
-            finally:
-                self._idle.discard(task)
             if reason is not None:
                 self.stop(reason)
                 return False
@@ -226,7 +224,8 @@ class Runner:
         reply = new_reply(job.request, job.prompt)
         fold = _Fold(Accumulator(reply))
         self.running += 1
-        live = LiveStream(job.request, settings=self.settings, events=fold, timeout=self.timeout)  # type: ignore[arg-type]
+        live = LiveStream(job.request, settings=self.settings, events=fold,  # type: ignore[arg-type]
+                          timeout=self.timeout)
         # A stream cancelled before its task started never reports its end: notice that too.
         live._future.add_done_callback(lambda _: loop.call_soon_threadsafe(fold.ended.set))
         self._live[job.position] = live
@@ -275,7 +274,3 @@ class Runner:
     def counts(self) -> tuple[int, int, int]:
         """(done, failed, running), readable from any thread."""
         return self.done, self.failed, self.running
-
-    def unsent(self) -> list[Job]:
-        """Jobs never sent (after a stop or cancel)."""
-        return [job for job in self.jobs if job.slot not in self.outcomes]

@@ -130,10 +130,6 @@ class BatchStore:
                 "ORDER BY created DESC LIMIT ?", (model, limit)).fetchall()
         return [int(r[0]) for r in rows]
 
-    def count(self) -> int:
-        with self._lock:
-            return int(self._connect().execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
     def forget(self, keys: Optional[Iterable[str]] = None) -> int:
         """Delete the given answers (all of them when ``keys`` is None); returns how many."""
         with self._lock:

@@ -154,15 +154,17 @@ def test_limiter_rate_seen_by_the_server_is_the_configured_one(bk: Kernel, bsrv:
     assert (n - 1) / (times[-1] - times[0]) * 60 <= 600 * 1.05  # never a burst above the rate
 
 
-def test_server_429_is_waited_out_and_the_batch_completes(poe_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_429_is_waited_out_and_the_batch_completes(poe_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from poe_magic.batch import batch
 
     with local_server(args=["--rate-limit", "120", "--rate-burst", "3"]) as srv:
         for name, value in srv.env.items():
             monkeypatch.setenv(name, value)
-        out = batch([f"q{i}" for i in range(6)], "{text}", models="EchoBot", concurrency=3, max_rpm=0,
-                    progress=False)
+        out = batch([f"q{i}" for i in range(6)], "{text}", models="EchoBot", concurrency=3, max_rpm=0)
         seen = srv.requests("/bot/EchoBot")
+    final = capsys.readouterr().err.strip().splitlines()[-1]  # outside a notebook: a text line on stderr
+    assert final.startswith("batch 6 rows × 1 model: 6/6") and "finished" in final and "rate limited (429)" in final
     assert out["error"].isna().all() and len(out) == 6
     statuses = [r["status"] for r in seen]
     assert statuses.count(200) == 6 and statuses.count(429) >= 1
@@ -342,6 +344,8 @@ def test_journal_keys_answers_by_what_was_asked_and_survives_corruption(tmp_path
     store = BatchStore(path)
     store.put(StoredAnswer(key, "GPT-5", "hello", "hi!", 0.1, 0.2, 300, time.time()))
     assert store.get_many([key, "missing"])[key].answer == "hi!" and store.recent_points("GPT-5") == [300]
+    assert store.forget([key, "missing"]) == 1 and store.get_many([key]) == {}
+    store.put(StoredAnswer(key, "GPT-5", "hello", "hi!", 0.1, 0.2, 300, time.time()))
     store.close()
     path.write_bytes(b"this is not a database" * 100)
     fresh = BatchStore(path)
