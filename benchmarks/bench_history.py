@@ -74,7 +74,8 @@ def run() -> list[Row]:
         rows.append(row("history", f"load {ENTRIES:,} entries: time outside HTTP waiting", median(outside),
                         baseline=median(bare_outside), goal="<= 0.5 s",
                         notes=f"{spread(outside)}; inside httpx {median(waits):.2f} s for {pages:,} requests; "
-                              "baseline: bare httpx loop that only parses JSON"))
+                              "baseline: bare httpx loop that only parses JSON; "
+                              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"))
         rows.append(row("history", f"load {ENTRIES:,} entries: total", median(totals), baseline=median(bare_totals),
                         notes=f"{spread(totals)}; baseline: bare httpx loop over the same {pages:,} pages"))
 

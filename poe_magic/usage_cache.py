@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -88,10 +88,13 @@ class Snapshot:
         size = len(self)
         extra = sorted(set().union(*fresh) - set(self.columns))
         added = {name: list(map(itemgetter(name), fresh)) for name in REQUIRED}
-        added.update({name: list(map(methodcaller("get", name), fresh))
+        added.update({name: [e.get(name) for e in fresh]
                       for name in list(self.columns) + extra if name not in added})
         for name, new in added.items():
             old = self.columns.get(name)
+            if not size:
+                self.columns[name] = new
+                continue
             if old is None:
                 old = [None] * size
             self.columns[name] = new + old if newer else old + new
