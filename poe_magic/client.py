@@ -40,9 +40,15 @@ def preflight(request: PoeRequest) -> None:
 
 
 def finish_reply(reply: Reply) -> None:
-    """Let every registered finisher complete the Reply (e.g. fill ``points``)."""
-    for finisher in list(reply_finishers):
-        finisher(reply)
+    """Let every registered finisher complete the Reply (e.g. fill ``points``).
+
+    A Ctrl-C here (the answer is in, its cost is being looked up over HTTP) marks the Reply
+    interrupted rather than escaping as a traceback: the text stays, the cell ends in one line."""
+    try:
+        for finisher in list(reply_finishers):
+            finisher(reply)
+    except KeyboardInterrupt:
+        reply.interrupted = True
 
 
 class _Done:

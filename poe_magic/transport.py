@@ -214,17 +214,23 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is mapped
             error = map_error(exc, info, request.model, settings.root, settings.connect_timeout)
-        # Raised outside the except block, so no chain leads back to httpx objects.
-        delay = None
-        if not streamed and error.retryable and attempt < settings.max_retries:
-            delay = retry_delay(error, attempt + 1, settings.retry_backoff)
+        delay = _next_try(error, attempt, settings, may_retry=not streamed)
         if delay is None:
-            if attempt:
-                error.amend(f"gave up after {attempt} retr{'y' if attempt == 1 else 'ies'}")
-            raise error
+            raise error  # outside the except block: no chain back to httpx objects (and the key)
         attempt += 1
         yield Retrying(attempt, delay, error, settings.max_retries)
         await asyncio.sleep(delay)
+
+
+def _next_try(error: E.PoeMagicError, attempt: int, settings: Settings, may_retry: bool = True) -> Optional[float]:
+    """Seconds to wait before retry ``attempt + 1`` of a failed call, or None: give up (the
+    message then says after how many retries)."""
+    delay = None
+    if may_retry and error.retryable and attempt < settings.max_retries:
+        delay = retry_delay(error, attempt + 1, settings.retry_backoff)
+    if delay is None and attempt:
+        error.amend(f"gave up after {attempt} retr{'y' if attempt == 1 else 'ies'}")
+    return delay
 
 
 def is_content(message: Any) -> bool:
@@ -258,15 +264,23 @@ _server_message = server_message  # the human part of an error body (used by upl
 
 async def upload(data: bytes, name: str, settings: Settings) -> Any:
     """Upload one file with fastapi_poe's ``upload_file``; return its ``Attachment``
-    (``url``, ``content_type``, ``name``), ready to ride on a message."""
+    (``url``, ``content_type``, ``name``), ready to ride on a message. Transient failures
+    (429, 5xx, connection errors) are retried like queries: nothing has been asked yet."""
     import fastapi_poe as fp
 
-    try:
-        # no session=: upload_file closes the client it is given, so it must not be the shared one
-        return await fp.upload_file(file=data, file_name=name, api_key=settings.api_key(),
-                                    on_error=_quiet_on_error, num_tries=1, base_url=settings.upload_url)
-    except Exception as exc:  # noqa: BLE001 - every failure is mapped below
-        raise _upload_error(exc, name, settings.upload_url) from None
+    attempt = 0
+    while True:
+        try:
+            # no session=: upload_file closes the client it is given, so it must not be the shared one
+            return await fp.upload_file(file=data, file_name=name, api_key=settings.api_key(),
+                                        on_error=_quiet_on_error, num_tries=1, base_url=settings.upload_url)
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped below
+            error = _upload_error(exc, name, settings.upload_url)
+        delay = _next_try(error, attempt, settings)
+        if delay is None:
+            raise error  # outside the except block: no chain back to httpx objects
+        attempt += 1
+        await asyncio.sleep(delay)
 
 
 def _upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
@@ -274,17 +288,24 @@ def _upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
     status_text, _, detail = str(exc).partition(": ")
     status = int(status_text[:3]) if status_text[:3].isdigit() else None
     if status == 401:
-        return E.AuthError(f"the server rejected the API key (401) while uploading {name!r}", status=401)
+        return E.AuthError(f"the server rejected the API key (401) while uploading {name!r}",
+                           hint="check POE_API_KEY or run %poe login", status=401)
     if status == 413:
-        return E.RequestTooLargeError(f"{name!r} is too large to upload (413)", status=413)
+        return E.RequestTooLargeError(f"{name!r} is too large to upload (413)", hint="attach a smaller file",
+                                      status=413)
     if status is not None:
         detail = _server_message(detail.strip().removeprefix("b'").removesuffix("'"))
-        return E.PoeAPIError(f"uploading {name!r} failed ({status}): {detail}", status=status)
-    if isinstance(exc, httpx.ConnectError):
-        return E.ServerError(f"cannot connect to {url} to upload {name!r} (is the server running?)", status=None)
+        cls = E.RateLimitError if status == 429 else E.ServerError if status >= 500 else E.PoeAPIError
+        return cls(f"uploading {name!r} failed (HTTP {status}): {detail}", status=status,
+                   hint="" if cls is E.PoeAPIError else "try again in a moment")
     if isinstance(exc, httpx.TimeoutException):
-        return E.PoeTimeoutError(f"timed out uploading {name!r} to {url}")
-    return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", status=None)
+        return E.PoeTimeoutError(f"timed out uploading {name!r} to {url}", hint="try again", retryable=True)
+    if isinstance(exc, httpx.ConnectError):
+        return E.PoeConnectionError(f"cannot connect to {url} to upload {name!r}",
+                                    hint="check your network and POE_BASE_URL")
+    if isinstance(exc, httpx.TransportError):
+        return E.PoeConnectionError(f"the connection dropped while uploading {name!r}", hint="try again")
+    return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", retryable=False)
 
 
 async def close_clients() -> None:
