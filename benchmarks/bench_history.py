@@ -54,7 +54,7 @@ def run() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="poe_bench_history_") as home, \
             local_server(args=["--history-entries", str(ENTRIES), "--rate-limit", "0"], activate=True) as srv:
         os.environ["POE_MAGIC_HOME"] = home
-        outside, totals, waits, bare_outside, bare_totals = [], [], [], [], []
+        outside, cpu_outside, totals, waits, bare_outside, bare_totals = [], [], [], [], [], []
         for _ in range(REPEATS):
             wall, inside, count = bare_loop(srv.url, srv.key)
             assert count == ENTRIES, count
@@ -62,9 +62,10 @@ def run() -> list[Row]:
             bare_outside.append(wall - inside)
             HistoryCache._memo.clear()
             usage.http_stats.reset()
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             frame = usage.points_history(refresh=True)
             total = time.perf_counter() - start
+            cpu_outside.append(time.process_time() - cpu_start - usage.http_stats.cpu)
             assert len(frame) == ENTRIES and usage.http_stats.requests == ENTRIES // 100, usage.http_stats
             totals.append(total)
             waits.append(usage.http_stats.wait)
@@ -76,6 +77,9 @@ def run() -> list[Row]:
                         notes=f"{spread(outside)}; inside httpx {median(waits):.2f} s for {pages:,} requests; "
                               "baseline: bare httpx loop that only parses JSON; "
                               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"))
+        rows.append(row("history", f"load {ENTRIES:,} entries: CPU time outside HTTP", median(cpu_outside),
+                        notes=f"{spread(cpu_outside)}; this process's CPU seconds, which other load on the "
+                              "machine does not inflate"))
         rows.append(row("history", f"load {ENTRIES:,} entries: total", median(totals), baseline=median(bare_totals),
                         notes=f"{spread(totals)}; baseline: bare httpx loop over the same {pages:,} pages"))
 
