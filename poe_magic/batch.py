@@ -21,7 +21,8 @@ What it takes care of:
   sending anything, and stops cleanly when N is reached mid-run (answers so far kept).
 - **Resume**: every answer is journaled on disk the moment it arrives
   (:mod:`poe_magic.batch_store`); running the same call again after Ctrl-C, a kernel restart
-  or failures sends only what is missing (``cache=False`` asks everything again).
+  or failures sends only what is missing (``cache=False`` asks everything again;
+  ``poe_magic.batch_store.BatchStore().forget()`` empties the journal).
 - **Progress**: a live bar (done / failed / running, ETA, points), or a text line outside
   notebooks.
 - **Background**: ``background=True`` returns a :class:`BatchRun` at once; the kernel stays
@@ -32,9 +33,7 @@ What it takes care of:
 from __future__ import annotations
 
 import math
-import sys
 import time
-import types
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Union
 
 from . import _errors as E
@@ -321,14 +320,3 @@ def batch_command(magics: Any, arg: str) -> Any:
                    background=args.background, timeout=args.timeout, **extra)
     namespace[args.output] = result
     return result
-
-
-class _CallableModule(types.ModuleType):
-    """``poe_magic.batch`` names both this module and its function; importing the module
-    makes the package attribute the module, so the module itself runs :func:`batch` when called."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return batch(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Optional, TypeVar
 
 from . import _errors as E
-from ._failures import retry_delay
+from ._failures import MAX_RETRY_AFTER, retry_delay
 from .api import reply_listeners
 from .batch_cost import BudgetGuard
 from .batch_plan import Job
@@ -208,6 +208,10 @@ class Runner:
                 if throttled > MAX_RATE_LIMITED:
                     return reply
                 delay = error.retry_after if error.retry_after is not None else DEFAULT_429_WAIT * throttled
+                if delay > MAX_RETRY_AFTER:  # a quota, not a burst: stop, the journal keeps what came
+                    self.stop(f"rate limited: the server asks to wait {delay:.0f} s; run the same call later "
+                              "to send the rest")
+                    return reply
                 self.gate.pause(delay)  # every worker waits, not only this one
                 continue
             else:

@@ -174,6 +174,18 @@ def test_server_429_is_waited_out_and_the_batch_completes(poe_home: Path, monkey
         assert not [r for r in seen if t + 0.1 < r["time"] < t + 0.9], "a request was sent during Retry-After"
 
 
+def test_a_long_retry_after_stops_the_batch_instead_of_waiting(bk: Kernel, bsrv: LocalServer) -> None:
+    bsrv.reset()
+    bsrv.fail_next("/bot/EchoBot", 429, headers={"Retry-After": "3600"})
+    bk.run_ok("out = poe_magic.batch(['a', 'b', 'c'], '{text}', models='EchoBot', concurrency=1, max_rpm=0,"
+              " cache=False, progress=False)")
+    errors = bk.value("list(out.error)")
+    assert errors[0].startswith("RateLimitError: ")
+    assert errors[1:] == ["not sent: rate limited: the server asks to wait 3600 s; run the same call later to send "
+                          "the rest"] * 2
+    assert len(bot_requests(bsrv)) == 1
+
+
 # -- resume ----------------------------------------------------------------------------------------
 SLOW = "poe_magic.batch([f'first_delay=0.25 chunks=1 n{i}' for i in range(30)], '{text}', models='SlowBot', " \
        "concurrency=3, max_rpm=0, progress=False)"
