@@ -1,0 +1,38 @@
+"""Resource hygiene: many ``%%poe`` cells (answered, failing, interrupted) leave the kernel with
+the same threads, no growing file descriptors or sockets, no Replies piling up, nothing left
+on the private loop, and bounded memory growth.
+
+The issue's mix: 200 cells, 50 of them interrupted with Ctrl-C once streaming and 50 failing in
+five ways (about 10 s). ``python -m benchmarks resources`` runs 200 and 1,000 and reports the
+figures.
+"""
+
+from __future__ import annotations
+
+from faultkit import churn, resources
+from harness import Kernel
+
+from poe_magic.testing import LocalServer
+
+#: growth allowed over the warm-up reading: the HTTP pools keep a few idle keep-alive
+#: connections (a count that does not grow with the number of cells)
+FD_SLACK = 4
+RSS_BOUND_MB = 20.0  # resident growth allowed for 200 cells (measured: about 1-3 MB)
+
+
+def test_many_cells_leave_no_threads_fds_or_replies_behind(kernel: Kernel, server: LocalServer) -> None:
+    kernel.run_ok("%config PoeMagics.retry_backoff = 0.01")
+    try:
+        churn(kernel, server, ok=2, failing=5, interrupted=2)  # warm-up: every code path once
+        before = resources(kernel)
+        ran = churn(kernel, server, ok=100, failing=50, interrupted=50)
+        after = resources(kernel)
+    finally:
+        kernel.run_ok("%config PoeMagics.retry_backoff = 1.0")
+    assert ran == {"ok": 100, "fail": 50, "int": 50}
+    print(f"\nresources after warm-up: {before}\nafter 200 more cells:    {after}")
+    assert after["threads"] == before["threads"] and after["os_threads"] == before["os_threads"]
+    assert after["fds"] <= before["fds"] + FD_SLACK and after["sockets"] <= before["sockets"] + FD_SLACK
+    assert after["loop_tasks"] == 0, "nothing may keep running on the private loop"
+    assert after["replies_alive"] <= before["replies_alive"] + 1, "old Replies must not pile up"
+    assert after["rss_mb"] - before["rss_mb"] < RSS_BOUND_MB
