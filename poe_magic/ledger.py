@@ -169,6 +169,7 @@ def record(reply: Reply) -> None:
     ended = started.timestamp() + reply.elapsed if reply.elapsed is not None else time.time()
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one")
+    calls.append(call)  # first: a Ctrl-C during the lookup leaves the call listed, its cost found later
     if reply.cached:
         call.points = 0
     else:
@@ -182,7 +183,6 @@ def record(reply: Reply) -> None:
             call.points = 0  # failed before answering: nothing to charge
     if call.points is not None and reply.points is None:
         reply.points = call.points
-    calls.append(call)
     _warn_if_near()
 
 
