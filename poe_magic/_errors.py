@@ -195,7 +195,11 @@ class PoeConnectionError(ServerError):
 
 
 class PoeTimeoutError(PoeMagicError):
-    """Connecting, waiting for the first token, or waiting between chunks took too long."""
+    """Connecting, waiting for the first token, or waiting between chunks took too long.
+    Retryable, except the client watchdog's first-token/stall/--timeout ones (made with
+    ``retryable=False``)."""
+
+    retryable = True
 
 
 class ToolRoundsExceeded(PoeMagicError):

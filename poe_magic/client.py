@@ -145,7 +145,8 @@ class LiveStream:
                     "try again, or raise PoeMagics.stall_timeout"
             else:
                 continue
-            self._deadline_error = E.PoeTimeoutError(message, hint=hint, model=model)
+            # not retryable: a slow model asked again is slow again (and may charge twice)
+            self._deadline_error = E.PoeTimeoutError(message, hint=hint, model=model, retryable=False)
             task.cancel()
             return
 
