@@ -22,6 +22,7 @@ The HTTP-status faults (401, 402, 429 with Retry-After, 5xx, ...) are planned pe
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections import Counter
 from typing import Any, AsyncIterable
@@ -48,10 +49,13 @@ class _QuietDrops(logging.Filter):
         return not _is_drop(exc)
 
 
+_GROUP: Any = getattr(builtins, "BaseExceptionGroup", ())  # Python 3.11+; anyio may wrap the drop in one
+
+
 def _is_drop(exc: Any) -> bool:
     if isinstance(exc, DropConnection):
         return True
-    return isinstance(exc, BaseExceptionGroup) and any(_is_drop(e) for e in exc.exceptions)
+    return isinstance(exc, _GROUP) and any(_is_drop(e) for e in exc.exceptions)
 
 
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
