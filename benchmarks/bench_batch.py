@@ -21,6 +21,8 @@ and ``SlowBot-1`` (same pace) answering one word after ``first_delay=0.2`` s.
 
 from __future__ import annotations
 
+import os
+
 from .common import Row, kernel, kernel_rss_mb, row, server
 
 ROWS = 1_000
@@ -65,7 +67,8 @@ def run() -> list[Row]:
                         notes=f"ideal = {requests:,} / {CONCURRENCY} x {latency * 1000:.0f} ms measured latency "
                               f"(bot: 200 ms); {ok:,}/{sent:,} answered, {served:,} requests served, "
                               f"{cell.update_count} progress updates; median latency inside the batch "
-                              f"{inside * 1000:.0f} ms, workers busy {busy / cell.elapsed:.0%} of the wall time"))
+                              f"{inside * 1000:.0f} ms, workers busy {busy / cell.elapsed:.0%} of the wall time; "
+                              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"))
         rows.append(row("batch", "per-request latency (sequential, median)", latency, baseline=0.2, unit="s",
                         notes="one request at a time through batch(); bot sleeps 0.2 s"))
 

@@ -248,6 +248,15 @@ def test_budget_refuses_before_sending_and_stops_mid_run(bk: Kernel, bsrv: Local
     assert bk.value("sorted(set(out.error.dropna()))") == [
         "not sent: budget of 600 points reached (~600 spent or committed)"]
     assert bk.value("list(out.answer[:6].str.contains('for 100 points'))") == [True] * 6
+    # the session budget (%poe budget) is a preflight check: a batch stops on it too
+    bsrv.reset()
+    bk.run_ok("from poe_magic import ledger\nledger.set_budget(ledger.session_spend())\n"
+              "try:\n    capped = poe_magic.batch(['cost=1 s1', 'cost=1 s2'], '{text}', models='PricedBot', max_rpm=0,"
+              " progress=False)\nfinally:\n    ledger.set_budget(None)")
+    assert bot_requests(bsrv) == []
+    assert bk.value("[e.split(';')[0] for e in capped.error]") == [
+        f"not sent: session budget of {spent:,} points reached ({spent:,} spent)"
+        for spent in [bk.value("ledger.session_spend()")] * 2]
 
 
 # -- background ----------------------------------------------------------------------------------
