@@ -281,7 +281,7 @@ def _quick(settings: Settings, max_age: float) -> tuple[Optional[Snapshot], bool
     if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_AFTER:
         return snapshot, False  # the server had no catalogue a moment ago: do not wait again
     try:
-        return fetch(settings, timeout=RESOLVE_TIMEOUT), True
+        return fetch(settings, timeout=min(RESOLVE_TIMEOUT, settings.connect_timeout)), True
     except E.PoeMagicError:
         return snapshot, False
 

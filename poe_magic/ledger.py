@@ -170,8 +170,10 @@ def record(reply: Reply) -> None:
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one")
     calls.append(call)  # first: a Ctrl-C during the lookup leaves the call listed, its cost found later
-    if reply.cached:
-        call.points = 0
+    if reply.cached or (reply.error is not None and not reply.text):
+        call.points = 0  # served from cache, or failed before answering: nothing to charge
+    elif reply.interrupted and not reply.text:
+        pass  # stopped before the first token: a charge may still appear; reconcile() looks later
     else:
         try:
             found = _match(call, _recent_entries(LOOKUP_LIMIT))
@@ -179,8 +181,6 @@ def record(reply: Reply) -> None:
             found = []
         if found:
             _claim(call, found)
-        elif not reply.ok and not reply.text:
-            call.points = 0  # failed before answering: nothing to charge
     if call.points is not None and reply.points is None:
         reply.points = call.points
     _warn_if_near()
