@@ -63,11 +63,15 @@ def run_one(name: str) -> dict[str, Any]:
     started = time.perf_counter()
     entry: dict[str, Any] = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              "rows": [], "error": None}
+    saved_env = dict(os.environ)
     try:
         module = importlib.import_module(f"benchmarks.bench_{name}")
         entry["rows"] = list(module.run())
     except Exception:  # noqa: BLE001 - reported in the table, the other benchmarks still run
         entry["error"] = traceback.format_exc(limit=8)
+    finally:  # what one benchmark set in the environment must not leak into the next one's kernels
+        os.environ.clear()
+        os.environ.update(saved_env)
     entry["seconds"] = round(time.perf_counter() - started, 1)
     return entry
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .common import Row, kernel, median, row, server, spread, timed
+from .common import CellResult, Row, kernel, median, row, server, spread, timed
 
 CHUNKS = 20_000
 SIZE = 5  # ChunkBot's default: 4 digits and a space
@@ -49,10 +49,22 @@ def raw_client(url: str, key: str) -> tuple[float, int]:
     return timed(lambda: asyncio.run(consume()))
 
 
+def live_update_pace(result: CellResult) -> tuple[float, float]:
+    """Live display updates per second (the final exact-state update excluded) and the shortest
+    gap between two consecutive live updates, from the kernel's own message timestamps."""
+    times = [m["header"]["date"].timestamp() for m in result.of_type("update_display_data")]
+    live = times[:-1]
+    rate = (len(live) - 1) / (live[-1] - live[0]) if len(live) > 1 and live[-1] > live[0] else 0.0
+    gaps = [b - a for a, b in zip(live, live[1:])]
+    return rate, min(gaps, default=0.0)
+
+
 def run() -> list[Row]:
     cell_times: list[float] = []
     raw_times: list[float] = []
     updates: list[int] = []
+    rates: list[float] = []
+    gaps: list[float] = []
     reply_times: list[float] = []
     transport_times: list[float] = []
     with server() as srv, kernel(srv) as k:
@@ -71,23 +83,26 @@ def run() -> list[Row]:
             raw_times.append(raw_seconds)
             cell_times.append(result.elapsed)
             updates.append(result.update_count)
+            rate, gap = live_update_pace(result)
+            rates.append(rate)
+            gaps.append(gap)
             reply_times.append(reply_elapsed)
 
     cell, raw = median(cell_times), median(raw_times)
     count = int(median([float(u) for u in updates]))
-    rate = median([u / t for u, t in zip(updates, cell_times)])
     what = f"{CHUNKS:,}-chunk ChunkBot stream ({CHUNKS * SIZE:,} chars), local server in its own process"
     return [
         row("streaming", "%%poe cell wall time vs raw async fastapi_poe client", cell, baseline=raw,
             goal="<= 1.1x", notes=f"{what}; median of {REPEATS} alternating runs; cell {spread(cell_times)}, "
                                   f"raw {spread(raw_times)}; in-kernel Reply.elapsed median {median(reply_times):.3f} s"),
         row("streaming", "%%poe cell wall time vs poe_magic's transport alone in the same kernel", cell,
-            baseline=median(transport_times), goal="<= 1.1x",
-            notes=f"what the queue, the kernel-thread consumer and the display add; transport "
-                  f"{spread(transport_times)}"),
+            baseline=median(transport_times),
+            notes=f"what the queue, the kernel-thread consumer and the display add (no goal set: the "
+                  f"issue's goal is on the raw-client row); transport {spread(transport_times)}"),
         row("streaming", "display updates per cell", count, unit="updates",
             notes=f"throttle 50 ms; per run: {', '.join(map(str, updates))}"),
-        row("streaming", "display updates per second", rate, goal="<= 21", unit="/s",
-            notes="at most ~20/s by design (50 ms throttle) plus the exact final update"),
+        row("streaming", "display updates per second while streaming", median(rates), goal="<= 20", unit="/s",
+            notes=f"live updates (the exact final one excluded) over the time they span; 50 ms throttle; "
+                  f"shortest gap between two updates {min(gaps) * 1000:.0f} ms"),
     ]
 

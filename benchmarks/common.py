@@ -79,13 +79,16 @@ def kernel(srv: LocalServer, *, load: bool = True, **env: str) -> Iterator[Kerne
 
 _RSS_PROBE = """
 def _poe_bench_rss():
-    import resource, sys
-    try:  # current resident set (Linux)
-        current = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() / 2**20
-    except OSError:
-        current = 0.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == 'darwin' else 2**10)
-    return [current, peak]
+    # /proc's VmHWM starts afresh at exec; ru_maxrss would still count the parent process's
+    # memory at fork time (a benchmark runner that grew would inflate every kernel's peak).
+    try:
+        with open('/proc/self/status') as status:
+            fields = dict(line.split(':', 1) for line in status if ':' in line)
+        return [int(fields['VmRSS'].split()[0]) / 1024, int(fields['VmHWM'].split()[0]) / 1024]
+    except OSError:  # not Linux: ru_maxrss (KB on Linux, bytes on macOS) as the peak
+        import resource, sys
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == 'darwin' else 2**10)
+        return [peak, peak]
 """
 
 
