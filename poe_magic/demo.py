@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,13 +29,19 @@ LEAK_PATTERNS = re.compile(r"/root/|/home/|/tmp/|/Users/|\blocal-[0-9a-f]{8,}|\b
 
 @contextmanager
 def _offline() -> Iterator[None]:
-    """Hide POE_API_KEY/POE_BASE_URL from the kernel (unless POE_MAGIC_DEMO_OFFLINE=0)."""
-    saved: dict[str, str] = {}
-    if os.environ.get("POE_MAGIC_DEMO_OFFLINE", "1") == "1":
-        saved = {name: os.environ.pop(name) for name in ("POE_API_KEY", "POE_BASE_URL") if name in os.environ}
-    try:
+    """Hide POE_API_KEY/POE_BASE_URL from the kernel and give it a throwaway POE_MAGIC_HOME
+    (caches of a throwaway local server are worth nothing), unless POE_MAGIC_DEMO_OFFLINE=0."""
+    if os.environ.get("POE_MAGIC_DEMO_OFFLINE", "1") != "1":
         yield
+        return
+    saved = {name: os.environ.pop(name) for name in ("POE_API_KEY", "POE_BASE_URL", "POE_MAGIC_HOME")
+             if name in os.environ}
+    try:
+        with tempfile.TemporaryDirectory(prefix="poe_magic_demo_") as home:
+            os.environ["POE_MAGIC_HOME"] = home
+            yield
     finally:
+        os.environ.pop("POE_MAGIC_HOME", None)
         os.environ.update(saved)
 
 

@@ -7,6 +7,7 @@ machine path or key in the outputs fails the test. The committed copies must car
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -48,7 +49,11 @@ def test_main_job_runs_quickstart_and_says_where_the_copy_is(tmp_path: Path, mon
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("POE_API_KEY", "pk-not-a-real-key-never-sent-0000")  # the demo runs offline anyway
+    home = tmp_path / "user_home"
+    monkeypatch.setenv("POE_MAGIC_HOME", str(home))
     assert demo.main(["--out", str(tmp_path)]) == 0
+    assert os.environ["POE_MAGIC_HOME"] == str(home) and not home.exists(), "a throwaway home was used"
+    assert os.environ["POE_API_KEY"] == "pk-not-a-real-key-never-sent-0000", "the caller's key is restored"
     out = capsys.readouterr().out
     copy = tmp_path / "01-quickstart.executed.ipynb"
     assert f"Executed copy: {copy}" in out
