@@ -26,6 +26,7 @@ from . import usage as usage_routes
 from . import catalog as catalog_routes
 from . import uploads
 from .bots import make_bots
+from .errors import error_body, error_response, model_not_found
 from .ratelimit import refusal as rate_limit_refusal
 from .state import Fault, RequestRecord, ServerState
 
@@ -34,25 +35,6 @@ ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitabl
 
 #: paths that need no key, as on the real API
 PUBLIC_PATHS = ("/v1/models", "/_local/health", uploads.FILES_PREFIX)
-
-ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "insufficient_points",
-    403: "permission_error",
-    404: "not_found_error",
-    408: "timeout_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "server_error",
-    502: "upstream_error",
-    529: "overloaded_error",
-}
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
-
 
 async def _send_json(send: Callable[..., Awaitable[Any]], status: int, body: dict[str, Any],
                      headers: Optional[dict[str, str]] = None) -> None:
@@ -94,7 +76,7 @@ class PoeGate:
             await _send_json(logged_send, 429, error_body(429, refused[0]), refused[1])
             return
         if bot is not None and bot not in self.state.bots:
-            await _send_json(logged_send, 404, error_body(404, f"Model '{bot}' not found"))
+            await _send_json(logged_send, 404, error_body(404, model_not_found(bot)))
             return
         fault = self.state.take_fault(path)
         if fault is not None:
@@ -152,7 +134,7 @@ def _add_local_routes(app: FastAPI, state: ServerState) -> None:
             fault = Fault(path=str(data["path"]), status=int(data["status"]), count=int(data.get("count", 1)),
                           body=data.get("body"), headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()})
         except (KeyError, TypeError, ValueError) as exc:
-            return JSONResponse(error_body(400, f"bad fault: {exc}"), status_code=400)
+            return error_response(400, f"bad fault: {exc}")
         with state.lock:
             state.faults.append(fault)
         return JSONResponse({"ok": True})

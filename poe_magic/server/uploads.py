@@ -23,6 +23,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from .errors import error_response
 from .state import ServerState
 
 UPLOAD_PATH = "/poe_api/file_upload_3RD_PARTY_POST"
@@ -70,23 +71,17 @@ def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[Optional[
     return fields
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    from .app import error_body  # late: app imports this module's constants
-
-    return JSONResponse(error_body(status, message), status_code=status)
-
-
 def add_routes(app: FastAPI, state: ServerState) -> None:
     @app.post(UPLOAD_PATH)
     async def upload(request: Request) -> JSONResponse:
         body = await request.body()
         if len(body) > MAX_UPLOAD_BYTES:
-            return _error(413, f"file too large: the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
+            return error_response(413, f"file too large: the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
         form = parse_multipart(body, request.headers.get("content-type", ""))
         if "download_url" in form:
-            return _error(400, "this local server does not download files from URLs; upload the bytes")
+            return error_response(400, "this local server does not download files from URLs; upload the bytes")
         if "file" not in form or form["file"][0] is None:
-            return _error(400, "no file in the upload (expected a multipart 'file' part)")
+            return error_response(400, "no file in the upload (expected a multipart 'file' part)")
         filename, part_type, data = form["file"]
         part_type = "" if part_type == "application/octet-stream" else part_type
         url, mime = store_file(state, str(request.base_url), data, filename or "file", part_type)
@@ -96,6 +91,6 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
     async def download(file_id: str, name: str) -> Response:
         found = state.files.get(file_id)
         if found is None:
-            return _error(404, "file not found")
+            return error_response(404, "file not found")
         return Response(found.data, media_type=found.content_type,
                         headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(found.name)}"})

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from fastapi import FastAPI, Request, Response
 
+from .errors import error_response
 from .state import ServerState
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -30,13 +31,6 @@ SEED_BOTS = [
 ]
 #: (usage type, relative frequency): most spending through the API, some in chats and apps
 SEED_TYPES = [("API", 80), ("Chat", 15), ("Canvas App", 5)]
-
-
-def _error(status: int, message: str, headers: Optional[dict[str, str]] = None) -> Response:
-    from .app import error_body  # late: app imports this module
-
-    return Response(json.dumps(error_body(status, message)), status_code=status, media_type="application/json",
-                    headers=headers)
 
 
 class HistoryIndex:
@@ -102,16 +96,16 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         # Validated here: make_app would turn a validation error into a 500.
         limit = parse_limit(request.query_params.get("limit"))
         if limit is None:
-            return _error(400, f"limit must be an integer from 1 to {MAX_LIMIT}, "
+            return error_response(400, f"limit must be an integer from 1 to {MAX_LIMIT}, "
                                f"got {request.query_params.get('limit')!r}")
         starting_after = request.query_params.get("starting_after") or None
         # A planned fault can target one page: path "/usage/points_history?starting_after=ID".
         fault = state.take_fault(f"/usage/points_history?starting_after={starting_after}") if starting_after else None
         if fault is not None:
-            return _error(fault.status, f"simulated error {fault.status}", fault.headers)
+            return error_response(fault.status, f"simulated error {fault.status}", fault.headers)
         body = page(state, index, limit, starting_after)
         if body is None:
-            return _error(400, f"starting_after: no points history entry with query_id {starting_after!r}")
+            return error_response(400, f"starting_after: no points history entry with query_id {starting_after!r}")
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
