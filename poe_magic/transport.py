@@ -11,7 +11,8 @@ fastapi_poe hides the HTTP status of a failure (401, 402, 404 and 429 all become
 ``Retry-After`` and error body into a per-task context variable, so the mapping sees the real
 cause without an extra request. The same hook notices fastapi_poe's "no 'done' event" report,
 which it otherwise swallows (a cut-short answer would pass for a complete one). One client
-per event loop also reuses connections across requests.
+per event loop also reuses connections across requests (:class:`_KeepAliveTransport` makes
+that true of streamed answers too).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any, AsyncIterator, Optional, Union
 import httpx
 
 from . import _errors as E
-from ._failures import ended_early, map_error, retry_delay, server_message
+from ._failures import ended_early, map_error, retry_delay, upload_error
 from .config import Settings
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
@@ -55,6 +56,11 @@ class PoeRequest:
     tools: Optional[list[dict[str, Any]]] = None  # {"type": "function", "function": {name, description, parameters}}
     tool_calls: Optional[list[dict[str, Any]]] = None  # earlier rounds' calls: {id, type, function: {name, arguments}}
     tool_results: Optional[list[dict[str, Any]]] = None  # their results: {role: "tool", name, tool_call_id, content}
+
+    @property
+    def system(self) -> Optional[str]:
+        """The system prompt sent, or None."""
+        return next((m.content for m in self.messages if m.role == "system"), None)
 
 
 @dataclass
@@ -116,13 +122,56 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
         if client.timeout != timeout:
             client.timeout = timeout  # the user changed a timeout setting since the client was made
     else:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         client = httpx.AsyncClient(
             timeout=timeout,
             event_hooks={"response": [_record_response]},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            transport=_KeepAliveTransport(limits=limits),
         )
         _clients[loop_id] = client
     return client
+
+
+class _KeepAliveTransport(httpx.AsyncHTTPTransport):
+    """fastapi_poe closes the SSE response as soon as it reads the ``done`` event, one read
+    before the end of the HTTP body: httpcore then drops the connection instead of pooling it,
+    so every request opened a new one. This transport finishes reading a stream that ended with
+    ``done`` before closing it, which keeps the connection alive for the next request."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.stream = _DrainAfterDone(response.stream)
+        return response
+
+
+class _DrainAfterDone(httpx.AsyncByteStream):
+    """Passes an SSE body through; closed after a ``done`` event, reads the (tiny) rest first.
+    Closed mid-answer (Ctrl-C, an error event, a timeout) it closes at once, as before."""
+
+    _DRAIN_SECONDS = 0.5  # a server that keeps sending after 'done' just loses the connection
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self._tail = b"\n"  # the end of what was read so far: enough to spot the done event
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self._tail = self._tail[-32:] + chunk
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            if b"\nevent: done" in self._tail:  # at a line start: not text that quotes it
+                await asyncio.wait_for(self._drain(), self._DRAIN_SECONDS)
+        except Exception:  # noqa: BLE001 - draining is an optimisation: any trouble, just close
+            pass
+        finally:
+            await self._stream.aclose()
+
+    async def _drain(self) -> None:
+        async for _ in self._stream:
+            pass
 
 
 def _quiet_on_error(exc: Exception, message: str) -> None:
@@ -130,6 +179,7 @@ def _quiet_on_error(exc: Exception, message: str) -> None:
 
 
 def build_query(request: PoeRequest) -> Any:
+    """The fastapi_poe ``QueryRequest`` for ``request`` (custom parameters on the last message)."""
     import fastapi_poe as fp
 
     messages = []
@@ -259,9 +309,6 @@ def _as_models(model: Any, items: Optional[list[Any]]) -> Optional[list[Any]]:
     return [model.model_validate(item) if isinstance(item, dict) else item for item in items]
 
 
-_server_message = server_message  # the human part of an error body (used by upload errors)
-
-
 async def upload(data: bytes, name: str, settings: Settings) -> Any:
     """Upload one file with fastapi_poe's ``upload_file``; return its ``Attachment``
     (``url``, ``content_type``, ``name``), ready to ride on a message. Transient failures
@@ -275,41 +322,9 @@ async def upload(data: bytes, name: str, settings: Settings) -> Any:
             return await fp.upload_file(file=data, file_name=name, api_key=settings.api_key(),
                                         on_error=_quiet_on_error, num_tries=1, base_url=settings.upload_url)
         except Exception as exc:  # noqa: BLE001 - every failure is mapped below
-            error = _upload_error(exc, name, settings.upload_url)
+            error = upload_error(exc, name, settings.upload_url)
         delay = _next_try(error, attempt, settings)
         if delay is None:
             raise error  # outside the except block: no chain back to httpx objects
         attempt += 1
         await asyncio.sleep(delay)
-
-
-def _upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
-    """fastapi_poe reports a refused upload as ``AttachmentUploadError("401 Unauthorized: body")``."""
-    status_text, _, detail = str(exc).partition(": ")
-    status = int(status_text[:3]) if status_text[:3].isdigit() else None
-    if status == 401:
-        return E.AuthError(f"the server rejected the API key (401) while uploading {name!r}",
-                           hint="check POE_API_KEY or run %poe login", status=401)
-    if status == 413:
-        return E.RequestTooLargeError(f"{name!r} is too large to upload (413)", hint="attach a smaller file",
-                                      status=413)
-    if status is not None:
-        detail = _server_message(detail.strip().removeprefix("b'").removesuffix("'"))
-        cls = E.RateLimitError if status == 429 else E.ServerError if status >= 500 else E.PoeAPIError
-        return cls(f"uploading {name!r} failed (HTTP {status}): {detail}", status=status,
-                   hint="" if cls is E.PoeAPIError else "try again in a moment")
-    if isinstance(exc, httpx.TimeoutException):
-        return E.PoeTimeoutError(f"timed out uploading {name!r} to {url}", hint="try again", retryable=True)
-    if isinstance(exc, httpx.ConnectError):
-        return E.PoeConnectionError(f"cannot connect to {url} to upload {name!r}",
-                                    hint="check your network and POE_BASE_URL")
-    if isinstance(exc, httpx.TransportError):
-        return E.PoeConnectionError(f"the connection dropped while uploading {name!r}", hint="try again")
-    return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", retryable=False)
-
-
-async def close_clients() -> None:
-    """Close the shared client of the running loop (used at unload and in tests)."""
-    client = _clients.pop(id(asyncio.get_running_loop()), None)
-    if client is not None:
-        await client.aclose()

@@ -48,6 +48,15 @@ def test_display_updates_are_throttled(kernel: Kernel) -> None:
     assert result.markdown()[0].count("word") == 2000
 
 
+def test_streamed_answers_reuse_one_keep_alive_connection(kernel: Kernel, server: LocalServer) -> None:
+    # fastapi_poe stops reading at the 'done' event; unless the rest of the body is read, the
+    # connection is dropped and every cell pays a new TCP (and, online, TLS) handshake.
+    for i in range(3):
+        kernel.run_ok(f"%%poe EchoBot\nkeep-alive {i}")
+    ports = [r["client_port"] for r in server.requests("/bot/EchoBot")[-3:]]
+    assert ports[0] is not None and len(set(ports)) == 1, ports
+
+
 def test_output_variable_and_last_reply(kernel: Kernel) -> None:
     kernel.run_ok("%%poe EchoBot -o answer\nremember me")
     assert kernel.value("answer.model") == "EchoBot"

@@ -19,6 +19,7 @@ class RequestRecord:
     status: int = 0
     bot: Optional[str] = None
     authorized: bool = False
+    client_port: Optional[int] = None  # one port per TCP connection: shows keep-alive reuse
 
 
 @dataclass
