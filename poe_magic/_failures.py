@@ -2,8 +2,9 @@
 
 :func:`map_error` turns whatever fastapi_poe / httpx raised (plus what the response hook saw:
 HTTP status, ``Retry-After``, error body) into a :mod:`poe_magic._errors` class with a
-message that says what happened, which model, and what to do. :func:`retry_delay` is the
-retry policy. The table of causes is documented in :mod:`poe_magic._errors`.
+message that says what happened, which model, and what to do; :func:`upload_error` does the
+same for file uploads. :func:`retry_delay` is the retry policy. The table of causes is
+documented in :mod:`poe_magic._errors`.
 """
 
 from __future__ import annotations
@@ -86,6 +87,34 @@ def ended_early(model: str) -> E.PoeConnectionError:
     """The stream ended cleanly but without the protocol's ``done`` event: the answer was cut."""
     return E.PoeConnectionError(f"the answer from {model} was cut short (the stream ended without its "
                                 "end marker)", hint="try again", model=model)
+
+
+def upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
+    """A failed ``upload_file`` as one line; fastapi_poe reports a refused upload as
+    ``AttachmentUploadError("401 Unauthorized: body")``, a network failure as httpx's error."""
+    import httpx
+
+    status_text, _, detail = str(exc).partition(": ")
+    status = int(status_text[:3]) if status_text[:3].isdigit() else None
+    if status == 401:
+        return E.AuthError(f"the server rejected the API key (401) while uploading {name!r}",
+                           hint="check POE_API_KEY or run %poe login", status=401)
+    if status == 413:
+        return E.RequestTooLargeError(f"{name!r} is too large to upload (413)", hint="attach a smaller file",
+                                      status=413)
+    if status is not None:
+        detail = server_message(detail.strip().removeprefix("b'").removesuffix("'"))
+        cls = E.RateLimitError if status == 429 else E.ServerError if status >= 500 else E.PoeAPIError
+        return cls(f"uploading {name!r} failed (HTTP {status}): {detail}", status=status,
+                   hint="" if cls is E.PoeAPIError else "try again in a moment")
+    if isinstance(exc, httpx.TimeoutException):
+        return E.PoeTimeoutError(f"timed out uploading {name!r} to {url}", hint="try again", retryable=True)
+    if isinstance(exc, httpx.ConnectError):
+        return E.PoeConnectionError(f"cannot connect to {url} to upload {name!r}",
+                                    hint="check your network and POE_BASE_URL")
+    if isinstance(exc, httpx.TransportError):
+        return E.PoeConnectionError(f"the connection dropped while uploading {name!r}", hint="try again")
+    return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", retryable=False)
 
 
 def _status_error(status: int, info: dict[str, Any], model: str) -> E.PoeMagicError:

@@ -72,8 +72,7 @@ def load(key: Optional[str], request: PoeRequest, prompt: str, settings: Setting
     from .media import ReplyFile
 
     reply = Reply(model=request.model, prompt=prompt, text=entry.get("text", ""), cached=True, points=0,
-                  params=dict(request.params), elapsed=0.0, time_to_first_token=0.0)
-    reply.system = next((m.content for m in request.messages if m.role == "system"), None)
+                  params=dict(request.params), system=request.system, elapsed=0.0, time_to_first_token=0.0)
     reply.attachments = [ReplyFile.from_dict(a) for a in entry.get("attachments", [])]
     return reply
 
@@ -119,18 +118,17 @@ def clear_cache(settings: Settings = default_settings) -> int:
 
 def cache_command(magics: Any, arg: str) -> None:
     """``%poe cache [clear | on | off]``: show, empty or switch the answer cache."""
-    from .config import settings
-
     if arg == "clear":
-        print(f"Deleted {clear_cache(settings):,} cached answer(s) from {cache_dir(settings)}")
+        removed = clear_cache(default_settings)
+        print(f"Deleted {removed:,} cached answer(s) from {cache_dir(default_settings)}")
         return
     if arg in ("on", "off"):
-        settings.cache = arg == "on"
+        default_settings.cache = arg == "on"
         if magics is not None and hasattr(magics, "cache"):
-            magics.cache = settings.cache  # keep %config PoeMagics.cache in step
+            magics.cache = default_settings.cache  # keep %config PoeMagics.cache in step
     elif arg:
         raise E.PoeUsageError(f"%poe cache takes clear, on or off, got {arg!r}")
-    found = entries(settings)
+    found = entries(default_settings)
     size = sum(p.stat().st_size for p in found)
-    state = "on for every cell" if settings.cache else "off (use --cache per cell, or %poe cache on)"
-    print(f"Answer cache {state}: {len(found):,} answer(s), {size / 1024:,.1f} KiB in {cache_dir(settings)}")
+    state = "on for every cell" if default_settings.cache else "off (use --cache per cell, or %poe cache on)"
+    print(f"Answer cache {state}: {len(found):,} answer(s), {size / 1024:,.1f} KiB in {cache_dir(default_settings)}")

@@ -320,9 +320,7 @@ def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = de
 
 def new_reply(request: PoeRequest, prompt: str) -> Reply:
     """An empty Reply for ``request``, its clock started."""
-    reply = Reply(model=request.model, prompt=prompt, params=dict(request.params))
-    reply.system = next((m.content for m in request.messages if m.role == "system"), None)
-    return reply
+    return Reply(model=request.model, prompt=prompt, params=dict(request.params), system=request.system)
 
 
 def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: Settings = default_settings,

@@ -150,11 +150,10 @@ def record(chat: Chat, request: PoeRequest, reply: Reply) -> None:
     if partial and not reply.text:
         return  # nothing came back: the thread stays as it was
     prompt = request.messages[-1]
-    system = next((m.content for m in request.messages if m.role == "system"), None)
     thread = _threads.setdefault(name, Thread(name))
     turn = Turn(model=reply.model, prompt=prompt.content, answer=reply.text,
                 attachments=list(prompt.attachments), partial=partial)
-    thread.model, thread.system = reply.model, system
+    thread.model, thread.system = reply.model, request.system
     thread.turns.append(turn)  # one append: the thread is never half-updated
 
 
