@@ -122,15 +122,23 @@ class LiveMarkdown:
 
 # -- HTML pieces -------------------------------------------------------------------------------
 
-_BORDER = "var(--jp-border-color2, #d0d7de)"
+
+def _themed(prop: str, value: str, fallback: str) -> str:
+    """A plain declaration, then the themed one (JupyterLab variables). JupyterLab's sanitizer
+    (an untrusted notebook, e.g. one received from a colleague) drops values with var(); the
+    plain declaration is then what remains, where otherwise the last one wins."""
+    return f"{prop}:{fallback};{prop}:{value}"
+
+
+_BORDER = "1px solid var(--jp-border-color2, #d0d7de)"
 _GRID = ("display:grid;gap:12px;align-items:start;"
          # at most 4 columns per row, fewer on a narrow page; more models wrap to new rows
          "grid-template-columns:repeat(auto-fit,minmax(max(220px,calc(25% - 9px)),1fr))")
-_COLUMN = f"border:1px solid {_BORDER};border-radius:6px;min-width:0;overflow:hidden"
+_COLUMN = _themed("border", _BORDER, "1px solid #d0d7de") + ";border-radius:6px;min-width:0;overflow:hidden"
 _HEADER = ("display:flex;justify-content:space-between;gap:8px;padding:4px 8px;"
-           "background:var(--jp-layout-color2, rgba(127,127,127,.12));"
-           f"border-bottom:1px solid {_BORDER}")
-_BODY = "padding:2px 10px;overflow-x:auto;overflow-wrap:anywhere"
+           + _themed("background", "var(--jp-layout-color2, rgba(127,127,127,.12))", "rgba(127,127,127,.12)")
+           + ";" + _themed("border-bottom", _BORDER, "1px solid #d0d7de"))
+_BODY = "padding:2px 10px;overflow-x:auto;overflow-wrap:break-word;overflow-wrap:anywhere"
 _ERROR = "margin:6px 10px;padding:4px 6px;border-radius:4px;color:#b42318;background:rgba(180,35,24,.08)"
 
 

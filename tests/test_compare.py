@@ -305,3 +305,18 @@ def test_model_output_is_escaped_and_fallback_without_mistune(monkeypatch: pytes
     assert compare_view.markdown_to_html("**a** <b>") == compare_view.pre_html("**a** <b>")
     assert "&lt;b&gt;" in compare_view.pre_html("**a** <b>")
     assert "<b>" not in compare_view.column_html("<b>", "", "ok").replace("<b>&lt;b&gt;</b>", "")
+
+
+def test_themed_styles_have_a_plain_fallback_for_sanitized_notebooks() -> None:
+    """JupyterLab's sanitizer (untrusted notebooks) drops declarations whose value uses var():
+    each must come after a plain declaration of the same property, which is then what stays."""
+    page = compare_view.grid_html([compare_view.column_html("M", "<p>x</p>", "ok", ValueError("bad"))])
+    styles = re.findall(r'style="([^"]*)"', page)
+    themed = 0
+    for style in styles:
+        declarations = [d.split(":", 1) for d in style.split(";") if d]
+        for i, (prop, value) in enumerate(declarations):
+            if "var(" in value:
+                themed += 1
+                assert any(p == prop and "var(" not in v for p, v in declarations[:i]), style
+    assert themed >= 3  # the column border, the header background and its border
