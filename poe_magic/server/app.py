@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse
 
 from . import usage as usage_routes
 from . import catalog as catalog_routes
-from . import openai_compat, uploads
+from . import uploads
 from .bots import make_bots
-from .errors import add_error_handlers, error_body, error_response, model_not_found
+from .errors import error_body, error_response, model_not_found
 from .ratelimit import refusal as rate_limit_refusal
 from .state import Fault, RequestRecord, ServerState
 
@@ -103,13 +103,11 @@ def build_app(state: ServerState) -> Any:
     state.bots = {bot.name: bot for bot in bots}
     app = FastAPI(title="poe_magic local Poe-compatible server")
     fp.make_app(bots, allow_without_key=True, app=app)  # PoeGate checks the key instead
-    add_error_handlers(app)  # after make_app: its 500-for-bad-body handler is replaced
     _add_local_routes(app, state)
     # each API area adds its own routes here: add_routes(app, state)
     usage_routes.add_routes(app, state)
     catalog_routes.add_routes(app, state)  # GET /v1/models
     uploads.add_routes(app, state)  # POST /poe_api/file_upload_3RD_PARTY_POST, GET /poe_api/files/...
-    openai_compat.add_routes(app, state)  # POST /v1/chat/completions (same bots, OpenAI format)
     return PoeGate(app, state)
 
 
