@@ -44,7 +44,10 @@ CELLS = [
     "%%poe\nWhich bot answers a cell that names no model?",  # 3: uses the default
     "%poe chat",  # 4: the chat panel
     "import threading\nprint('kernel free, threads:', threading.active_count())",  # 5: run while chat streams
+    "%%poe SlowBot-1 SlowBot-2 SlowBot-3 MarkdownBot --param chunks=38 --param delay=0.06 --param style=markdown\n"
+    "Compare these models.",  # 6: side by side (lanes of 2.3 s, 3.4 s, 4.6 s, and a quick one)
 ]
+COMPARED = ["SlowBot-1", "SlowBot-2", "SlowBot-3", "MarkdownBot"]
 
 
 def _need_browser() -> str:
@@ -278,7 +281,7 @@ def test_chat_streams_markdown_stops_and_leaves_the_kernel_free(page: Any) -> No
         expect(panel.locator(".poe-chat-status")).to_contain_text("points spent")
 
         # 2. a long answer: watch it stream, run a cell meanwhile, then Stop it
-        send_from_chat(panel, "SlowBot", "chunks=600 delay=0.05")
+        send_from_chat(panel, "SlowBot", "chunks=2000 delay=0.05")  # 100 s: stopped long before
         expect(answers).to_have_count(2)
         streaming = answers.nth(1)
         expect(streaming).to_contain_text("word5")
@@ -292,7 +295,7 @@ def test_chat_streams_markdown_stops_and_leaves_the_kernel_free(page: Any) -> No
         expect(streaming).to_contain_text("interrupted, partial answer kept")
         expect(send).to_be_enabled()
         expect(stop).to_be_disabled()
-        assert "word599" not in streaming.inner_text()
+        assert "word1999" not in streaming.inner_text()
 
         # 3. the conversation continues with its history
         send_from_chat(panel, "EchoBot", "what came before?")
@@ -316,3 +319,36 @@ def send_from_chat(panel: Any, model: str, text: str) -> None:
     box.click()
     box.press_sequentially(text, delay=20)
     panel.get_by_role("button", name="Send").click()
+
+
+def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    with artifacts_on_failure(page, "compare"):
+        shown = outputs(page, 6)
+        columns = shown.locator(".poe-compare > div:last-child > div")
+        status = shown.locator(".poe-compare b + span")
+        # live: re-run the cell and watch the columns fill in while the lanes stream
+        prompt(page, 6).click()
+        page.keyboard.press("Shift+Enter")
+        expect(status.filter(has_text=re.compile(r"streaming… [\d,]+ chars"))).not_to_have_count(0)
+        expect(shown).to_have_count(1)  # one display, updated in place
+        expect(columns).to_have_count(len(COMPARED))
+        cell(page, 6).screenshot(path=str(ARTIFACTS / "browser-compare-streaming.png"))
+        expect(prompt(page, 6)).to_have_text(re.compile(r"\[\d+\]:"))
+        # static: every column finished, rendered Markdown in the columns, the summary table below
+        expect(shown).to_have_count(1)
+        expect(shown.locator(".poe-compare b")).to_have_text(COMPARED)
+        expect(status).to_have_text([re.compile(r"^✓ \d+\.\d\d s$")] * len(COMPARED))
+        for i in range(len(COMPARED)):
+            expect(columns.nth(i).locator("h1")).to_have_text("A Markdown answer")
+            expect(columns.nth(i).locator("pre")).to_contain_text("def greet(name: str) -> str:")
+        expect(shown.locator(".poe-compare + table tbody tr")).to_have_count(len(COMPARED))  # the summary
+        expect(shown.locator(".poe-compare + table th")).to_contain_text(["model", "status", "first token", "total"])
+        # side by side: columns of a row share their top edge, none overlaps, none is squeezed
+        boxes = [columns.nth(i).bounding_box() for i in range(len(COMPARED))]
+        assert all(b is not None and b["width"] >= 219 for b in boxes), boxes
+        first_row = [b for b in boxes if abs(b["y"] - boxes[0]["y"]) < 1]
+        assert len(first_row) >= 2, boxes
+        assert all(a["x"] + a["width"] <= b["x"] for a, b in zip(first_row, first_row[1:])), boxes
+        cell(page, 6).screenshot(path=str(ARTIFACTS / "browser-compare.png"))
