@@ -17,7 +17,8 @@
     ├── ToolRoundsExceeded           the model kept calling tools past max_tool_rounds; stopped
     └── StreamInterrupted            Ctrl-C / kernel interrupt; the partial answer is kept
 
-Where each comes from (mapping in :func:`poe_magic.transport.map_error`):
+Where each comes from (mapping in :func:`poe_magic._failures.map_error`, uploads in
+:func:`~poe_magic._failures.upload_error`):
 
 - **HTTP status** of the bot request (seen by a response hook, since fastapi_poe hides it):
   401 AuthError, 402 InsufficientPointsError, 403 ForbiddenError, 404 UnknownModelError,
@@ -37,8 +38,8 @@ Where each comes from (mapping in :func:`poe_magic.transport.map_error`):
 (*) Retries happen only *before the first token* (text, data or an attachment): after that
 a retry would repeat the answer, so the partial text is kept and the error shown under it.
 At most ``settings.max_retries`` retries (default 3), waiting ``Retry-After`` when the
-server sends it (up to :data:`poe_magic.transport.MAX_RETRY_AFTER` s; longer waits are not
-retried), else ``retry_backoff`` s doubled each time (1, 2, 4 s by default).
+server sends it (up to :data:`poe_magic._failures.MAX_RETRY_AFTER` = 60 s; longer waits
+are not retried), else ``retry_backoff`` s doubled each time (1, 2, 4 s by default).
 401, 402, 403, 404 and 413 are never retried. ``retryable`` on an instance says which.
 
 Every message names what happened, the model, and what to do. In IPython they show as a
