@@ -97,24 +97,27 @@ def alias(name: str, model: str, settings: Settings = default_settings) -> str:
     known = cached(settings)
     if target == name or (known is not None and known.case_matches(name)):
         raise E.PoeUsageError(f"{name!r} is already a model name; choose another alias")
-    with _lock:  # read-modify-write, keeping the file's other keys
-        config = dict(load_config(settings))
-        table = dict(config.get("aliases") or {})
-        table[name] = target
-        config["aliases"] = table
-    save_config(config, settings)
+    with _lock:
+        _save_aliases({**aliases(settings), name: target}, settings)
     return target
 
 
 def remove_alias(name: str, settings: Settings = default_settings) -> bool:
     """Delete an alias; False when there was none."""
+    with _lock:
+        table = aliases(settings)
+        if table.pop(name, None) is None:
+            return False
+        _save_aliases(table, settings)
+    return True
+
+
+def _save_aliases(table: dict[str, str], settings: Settings) -> None:
+    """Write the alias table, keeping the config file's other keys (hold ``_lock`` around the
+    read-modify-write, so two threads do not lose each other's change)."""
     config = dict(load_config(settings))
-    table = dict(config.get("aliases") or {})
-    if table.pop(name, None) is None:
-        return False
     config["aliases"] = table
     save_config(config, settings)
-    return True
 
 
 def _check_model(model: str) -> str:
