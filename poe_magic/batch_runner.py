@@ -5,8 +5,15 @@
 :class:`~poe_magic.batch_cost.BudgetGuard` (when there is a budget), and streams it with the
 client's own :class:`~poe_magic.client.LiveStream` (same transport, error mapping and
 first-token/stall watchdog as ``%%poe``), folding events into a Reply with the client's
-:class:`~poe_magic.client.Accumulator`. Nothing here blocks the loop: the reply finishers
-(points), reply listeners and the journal write run on one helper thread, in order.
+:class:`~poe_magic.client.Accumulator`. Nothing here blocks the loop: the reply finishers,
+reply listeners and the journal write run on one helper thread, in order.
+
+Points are looked up in bulk, not per request (that would double the requests against the
+rate limit): the session ledger lists each call with its lookup deferred, and one history
+page prices every :data:`PRICE_EVERY` finished requests (or after :data:`PRICE_INTERVAL`
+seconds, and at the end). With a budget (the batch's or the session's) each finished request
+is priced at once, coalesced with whatever else finished meanwhile, since the guard needs real
+costs to stop in time. Each lookup passes through the rate limiter too.
 
 Retries happen here, not in the transport, so each one passes through the rate limiter:
 a 429 pauses *every* worker for ``Retry-After`` and lowers the rate; other retryable
@@ -21,10 +28,12 @@ import concurrent.futures
 import dataclasses
 import math
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Optional, TypeVar
 
 from . import _errors as E
+from . import ledger
 from ._failures import MAX_RETRY_AFTER, retry_delay
 from .api import reply_listeners
 from .batch_cost import BudgetGuard
@@ -39,6 +48,8 @@ T = TypeVar("T")
 
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it is given up (each waits Retry-After)
 DEFAULT_429_WAIT = 2.0  # seconds when a 429 carries no Retry-After
+PRICE_EVERY = 50  # finished requests per bulk cost lookup (one history page of 100 entries covers them)
+PRICE_INTERVAL = 10.0  # seconds a finished request waits for its cost at most (about), in a slow batch
 
 
 @dataclass
@@ -63,6 +74,17 @@ class Outcome:
             error = None
         return cls(reply.text, error, reply.time_to_first_token, reply.elapsed, reply.points,
                    retries=reply.retries)
+
+
+@dataclass
+class _Unpriced:
+    """A finished request whose cost is still to be looked up."""
+
+    job: Job
+    reply: Reply
+    outcome: Outcome
+    call: "ledger.Call"
+    finished: float  # time.monotonic() when it finished
 
 
 class _Fold:
@@ -111,6 +133,9 @@ class Runner:
         self._live: dict[int, LiveStream] = {}
         self._idle: set[asyncio.Task[Any]] = set()  # workers sleeping (limiter, backoff, probe)
         self._post: list[asyncio.Future[Any]] = []
+        self._unpriced: list[_Unpriced] = []  # finished, cost not looked up yet
+        self._closing = False
+        self._wake = asyncio.Event()  # a request finished: the pricer may have work (loop-bound on first use)
         self._helper = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="poe_magic-batch")
 
     # -- control (loop thread) ---------------------------------------------------------------
@@ -129,6 +154,7 @@ class Runner:
 
     # -- the run ------------------------------------------------------------------------------
     async def run(self) -> None:
+        pricer = asyncio.ensure_future(self._pricer())
         workers = [asyncio.ensure_future(self._worker()) for _ in range(min(self.concurrency, len(self.jobs)))]
         try:
             await asyncio.gather(*workers)
@@ -136,6 +162,9 @@ class Runner:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*self._post, return_exceptions=True)
+            self._closing = True  # the pricer prices what is left, then ends
+            self._wake.set()
+            await asyncio.gather(pricer, return_exceptions=True)
             self._helper.shutdown(wait=False)
 
     async def _worker(self) -> None:
@@ -246,8 +275,9 @@ class Runner:
 
     async def _finish(self, job: Job, reply: Reply) -> None:
         """Hooks and journal on the helper thread, then the books (loop thread)."""
+        call: Optional[ledger.Call] = None
         try:
-            await asyncio.get_running_loop().run_in_executor(self._helper, self._after, job, reply)
+            call = await asyncio.get_running_loop().run_in_executor(self._helper, self._after, job, reply)
         finally:
             outcome = Outcome.of(reply)
             self.outcomes[job.slot] = outcome
@@ -255,25 +285,84 @@ class Runner:
                 self.done += 1
             else:
                 self.failed += 1
-            charged = bool(reply.text) or reply.ok
-            if reply.points is not None:
-                self.points += reply.points
-                self.points_known = True
-            if self.budget is not None:
-                self.budget.settle(job.position, job.model, reply.points, charged)
+            if call is not None and call.points is None:  # its cost is looked up later, with others
+                self._unpriced.append(_Unpriced(job, reply, outcome, call, time.monotonic()))
+                self._wake.set()
+            else:
+                self._book(job, reply)
 
-    def _after(self, job: Job, reply: Reply) -> None:
-        """Helper thread: let the finishers fill ``points``, tell the listeners, journal it."""
-        for step in (finish_reply, *reply_listeners):
-            try:
-                step(reply)
-            except Exception as exc:  # another feature's bug must not lose this answer
-                self.hook_errors.append(f"{getattr(step, '__qualname__', step)}: {type(exc).__name__}: {exc}")
+    def _book(self, job: Job, reply: Reply) -> None:
+        """Count what the request cost (loop thread); the budget guard settles it."""
+        if reply.points is not None:
+            self.points += reply.points
+            self.points_known = True
+        if self.budget is not None:
+            self.budget.settle(job.position, job.model, reply.points, charged=bool(reply.text) or reply.ok)
+
+    def _after(self, job: Job, reply: Reply) -> Optional[ledger.Call]:
+        """Helper thread: let the finishers record the call (cost lookup deferred), tell the
+        listeners, journal it; returns the ledger's entry of the call."""
+        with ledger.deferred_lookups() as recorded:
+            for step in (finish_reply, *reply_listeners):
+                try:
+                    step(reply)
+                except Exception as exc:  # another feature's bug must not lose this answer
+                    self.hook_errors.append(f"{getattr(step, '__qualname__', step)}: {type(exc).__name__}: {exc}")
         if reply.ok:
             try:
                 self.store.put(stored_from(job.key, reply))
             except (OSError, sqlite3.Error) as exc:  # the answer stays in the result frame
                 self.hook_errors.append(f"journal: {type(exc).__name__}: {exc}")
+        return recorded[0] if recorded else None
+
+    # -- points, in bulk ----------------------------------------------------------------------
+    async def _pricer(self) -> None:
+        """Look up the costs of finished requests whenever a bulk lookup is due; at the end,
+        once for whatever is left."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), PRICE_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            closing = self._closing  # set once every request has finished: none comes after
+            if closing or self._pricing_due():
+                await self._price()
+            if closing:
+                return
+
+    def _pricing_due(self) -> bool:
+        if not self._unpriced:
+            return False
+        return (len(self._unpriced) >= PRICE_EVERY or self.budget is not None or ledger.budget() is not None
+                or time.monotonic() - self._unpriced[0].finished >= PRICE_INTERVAL)
+
+    async def _price(self) -> None:
+        """One bulk lookup (helper thread) for every request waiting for its cost, then the books."""
+        waiting, self._unpriced = self._unpriced, []
+        if not waiting:
+            return
+        wait = self.gate.reserve()  # a history request counts against the rate limit too
+        if wait > 0 and not self._closing:  # the last one does not wait out a 429 pause
+            await asyncio.sleep(wait)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._helper, self._fill_points, waiting)
+        finally:
+            for item in waiting:
+                item.outcome.points = item.reply.points
+                self._book(item.job, item.reply)
+
+    def _fill_points(self, waiting: list["_Unpriced"]) -> None:
+        """Helper thread: price the calls in the ledger, copy the points to the replies and the journal."""
+        ledger.price([item.call for item in waiting])
+        for item in waiting:
+            if item.reply.points is None:
+                item.reply.points = item.call.points
+        found = [(item.job.key, item.reply.points) for item in waiting if item.reply.ok and item.reply.points is not None]
+        try:
+            self.store.set_points(found)
+        except (OSError, sqlite3.Error) as exc:
+            self.hook_errors.append(f"journal: {type(exc).__name__}: {exc}")
 
     def counts(self) -> tuple[int, int, int]:
         """(done, failed, running), readable from any thread."""

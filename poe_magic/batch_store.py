@@ -122,6 +122,13 @@ class BatchStore:
                  answer.elapsed, answer.points, answer.created),
             )
 
+    def set_points(self, points: Iterable[tuple[str, int]]) -> None:
+        """Fill in the points of journaled answers (a batch looks its costs up after storing them)."""
+        rows = [(value, key) for key, value in points]
+        if rows:
+            with self._lock:
+                self._connect().executemany("UPDATE answers SET points = ? WHERE key = ?", rows)
+
     def recent_points(self, model: str, limit: int = 50) -> list[int]:
         """Points of this model's latest journaled answers (newest first), where known."""
         with self._lock:

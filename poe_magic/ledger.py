@@ -11,13 +11,17 @@ into the client twice:
   (:class:`~poe_magic.BudgetExceededError`, one line) unless forced.
 
 A cost the history did not show yet (the real API may list an entry late) stays unknown and
-is filled in later by :func:`reconcile`. Light on purpose: no pandas until a table is asked for.
+is filled in later by :func:`reconcile`. A batch records its calls inside
+:func:`deferred_lookups` and prices them in bulk with :func:`price` (one page of 100 entries
+for many calls), so the lookups do not double its requests against the API's rate limit.
+Light on purpose: no pandas until a table is asked for.
 """
 
 from __future__ import annotations
 
 import contextvars
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +57,7 @@ class Call:
     ended_us: int  # Unix µs when it finished (end of its matching window)
     requests: str = "one"  # "several" when the reply took several requests (tool rounds)
     query_ids: list[str] = field(default_factory=list)
+    deferred: bool = False  # recorded inside deferred_lookups(): its owner will price() it
 
     @property
     def started_us(self) -> int:
@@ -61,9 +66,12 @@ class Call:
 
 calls: list[Call] = []
 _claimed: set[str] = set()  # history entries already matched to a call
+_claiming = threading.Lock()  # a batch's helper thread and the kernel thread may match at once
 _budget: Optional[int] = None
 _warned: set[float] = set()
 _force: contextvars.ContextVar[bool] = contextvars.ContextVar("poe_magic_budget_force", default=False)
+_deferring: contextvars.ContextVar[Optional[list[Call]]] = contextvars.ContextVar("poe_magic_deferred_lookups",
+                                                                                 default=None)
 
 
 # -- budget ----------------------------------------------------------------------------
@@ -116,8 +124,8 @@ def check_budget(request: Any) -> None:
     """Preflight check: refuse the request when the session spend has reached the budget."""
     if _budget is None or _force.get():
         return
-    if session_spend() < _budget and any(c.points is None and c.status == "ok" for c in calls):
-        reconcile()  # an unknown cost might be what reaches the budget
+    if session_spend() < _budget and any(c.points is None and c.status == "ok" and not c.deferred for c in calls):
+        reconcile()  # an unknown cost might be what reaches the budget (a batch prices its own calls)
     spent = session_spend()
     if spent >= _budget:
         raise E.BudgetExceededError(
@@ -157,6 +165,15 @@ def _match(call: Call, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def _match_and_claim(call: Call, entries: list[dict[str, Any]]) -> bool:
+    """Give ``call`` its entries among ``entries``; False when none was found."""
+    with _claiming:
+        found = _match(call, entries) if call.points is None else []
+        if found:
+            _claim(call, found)
+    return bool(found)
+
+
 def _claim(call: Call, found: list[dict[str, Any]]) -> None:
     call.points = sum(int(e.get("cost_points") or 0) for e in found)
     call.query_ids = [e["query_id"] for e in found]
@@ -170,37 +187,76 @@ def record(reply: Reply) -> None:
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one")
     calls.append(call)  # first: a Ctrl-C during the lookup leaves the call listed, its cost found later
+    deferred = _deferring.get()
     if reply.cached or (reply.error is not None and not reply.text):
         call.points = 0  # served from cache, or failed before answering: nothing to charge
     elif reply.interrupted and not reply.text:
         pass  # stopped before the first token: a charge may still appear; reconcile() looks later
+    elif deferred is not None:
+        call.deferred = True
+        deferred.append(call)  # priced later, with others, by whoever deferred the lookup
     else:
         try:
-            found = _match(call, _recent_entries(LOOKUP_LIMIT))
+            _match_and_claim(call, _recent_entries(LOOKUP_LIMIT))
         except E.PoeMagicError:  # no key, server down, rate limited: the cost stays unknown
-            found = []
-        if found:
-            _claim(call, found)
+            pass
     if call.points is not None and reply.points is None:
         reply.points = call.points
     _warn_if_near()
 
 
+@contextmanager
+def deferred_lookups() -> Iterator[list[Call]]:
+    """Calls recorded inside this block (on this thread) are listed without looking up their
+    cost; the block yields a list that collects them, to be priced later with :func:`price`."""
+    collected: list[Call] = []
+    token = _deferring.set(collected)
+    try:
+        yield collected
+    finally:
+        _deferring.reset(token)
+
+
+def price(pending: list[Call]) -> None:
+    """Find the costs of ``pending`` calls in bulk: one history page of 100 entries, whatever
+    their number (further pages only while they are still newer than the earliest call). A
+    cost not found stays None (:func:`reconcile` looks again later)."""
+    try:
+        _find_costs(pending, max_pages=5)
+    except E.PoeMagicError:  # no key, server down, rate limited: those costs stay unknown
+        pass
+    finally:
+        for call in pending:
+            call.deferred = False  # from now on an unknown cost is reconcile()'s to find
+    _warn_if_near()
+
+
 def reconcile() -> int:
     """Look for the costs still unknown in the newest history page; returns how many were found."""
-    pending = [call for call in calls if call.points is None]
-    if not pending:
-        return 0
     try:
-        entries = _recent_entries(100)
+        return _find_costs(calls, max_pages=1)
     except E.PoeMagicError:
         return 0
+
+
+def _find_costs(candidates: list[Call], max_pages: int) -> int:
+    """Match the calls of ``candidates`` whose cost is unknown against the newest history
+    pages; returns how many were found."""
+    from .usage import PAGE_SIZE, history_page  # late: httpx client, pages
+
+    waiting = sorted((c for c in candidates if c.points is None), key=lambda c: c.ended_us)
+    if not waiting:
+        return 0
+    earliest = min(c.started_us for c in waiting) - EARLY_SLACK_US
+    after: Optional[str] = None
     found_count = 0
-    for call in pending:
-        found = _match(call, entries)
-        if found:
-            _claim(call, found)
-            found_count += 1
+    for _ in range(max_pages):
+        entries, has_more = history_page(after, limit=PAGE_SIZE, timeout=LOOKUP_TIMEOUT, retry=False)
+        found_count += sum(_match_and_claim(call, entries) for call in waiting)
+        waiting = [c for c in waiting if c.points is None]
+        if not waiting or not has_more or not entries or entries[-1]["creation_time"] < earliest:
+            break
+        after = entries[-1]["query_id"]
     return found_count
 
 

@@ -259,6 +259,23 @@ def test_budget_refuses_before_sending_and_stops_mid_run(bk: Kernel, bsrv: Local
         for spent in [bk.value("ledger.session_spend()")] * 2]
 
 
+def test_points_are_looked_up_in_bulk_and_fill_every_row(bk: Kernel, bsrv: LocalServer, home: Path) -> None:
+    bsrv.reset()
+    balance = bk.value("poe_magic.current_balance()")
+    bk.run_ok("out = poe_magic.batch([f'cost={i + 1} bulk{i}' for i in range(60)], '{text}', models='PricedBot',"
+              " concurrency=8, max_rpm=0, progress=False)")
+    lookups = len(bsrv.requests("/usage/points_history"))
+    assert len(bot_requests(bsrv, "PricedBot")) == 60
+    assert 1 <= lookups <= 3, f"{lookups} history requests for 60 calls: the costs are not looked up per call"
+    points = bk.value("[int(p) for p in out.points]")  # every row priced (concurrent calls of one model may swap)
+    assert sorted(points) == list(range(1, 61))
+    assert bk.value("poe_magic.current_balance()") == balance - sum(points)
+    assert sorted(bk.value("[c.points for c in poe_magic.ledger.calls[-60:]]")) == list(range(1, 61))
+    with sqlite3.connect(home / "batch" / "journal.sqlite3") as db:
+        journaled = [row[0] for row in db.execute("SELECT points FROM answers WHERE prompt LIKE 'cost=% bulk%'")]
+    assert sorted(journaled) == list(range(1, 61)), "the journal gets the points too"
+
+
 # -- background ----------------------------------------------------------------------------------
 def test_background_handle_while_other_cells_run(bk: Kernel, bsrv: LocalServer) -> None:
     bsrv.reset()
