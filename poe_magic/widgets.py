@@ -12,6 +12,7 @@ frontend) both show a plain-text explanation instead of failing.
 
 from __future__ import annotations
 
+import html
 import threading
 import weakref
 from typing import Any, Optional
@@ -225,6 +226,7 @@ class ChatPanel(_Panel):
 
         prompt = (self.prompt.value if text is None else text).strip()
         if self.busy:
+            self._show_status("An answer is still streaming: wait for it, or Stop it first.")
             return None
         if not prompt or self.model.value is None:
             self._show_status("Type a message first." if prompt else "Pick a model first.")
@@ -329,7 +331,7 @@ class ChatPanel(_Panel):
                 message += f" · {sum(spent):,} points spent"
             if self.busy:
                 message += " · streaming (the kernel stays free: run other cells meanwhile)"
-        self.status.value = f"<span class='poe-chat-status-text'>{message}</span>"
+        self.status.value = f"<span class='poe-chat-status-text'>{html.escape(message)}</span>"  # errors quote input
 
     def fallback_text(self) -> str:
         return ("Chat panel (needs a Jupyter frontend with ipywidgets, e.g. JupyterLab or Notebook 7). "

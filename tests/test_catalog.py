@@ -316,6 +316,8 @@ def test_pick_and_chat_in_the_kernel(kernel: Kernel) -> None:
     assert chat["text/plain"].startswith("Chat panel")
     started = kernel.run_ok("r = c.submit('chunks=100 delay=0.05')\nprint(c.busy, c.stop.disabled)")
     assert started.stdout.split() == ["True", "False"]  # the cell returned while the answer streams
+    assert kernel.value("c.submit('one more') is None and len(c.replies)") == 1  # one answer at a time...
+    assert "still streaming" in kernel.value("c.status.value")  # ...and the panel says why
     time.sleep(0.5)
     stopped = kernel.run_ok("c.interrupt(); c.wait(10)\n"
                             "print(r.interrupted, r.text.startswith('word0 '), 'word99' in r.text, c.busy)")
