@@ -116,10 +116,9 @@ def reset_thread(name: Optional[str] = None, *, all: bool = False) -> list[str]:
         names = list(_threads)
         _threads.clear()
         return names
-    key = thread_name(name or True)
-    assert key is not None
+    key = name or DEFAULT_THREAD
     if key not in _threads:
-        if name:
+        if name:  # (a name that is not a valid thread name cannot be one either)
             raise E.PoeUsageError(f"no thread named {key!r}; %poe threads lists them")
         return []
     del _threads[key]

@@ -34,6 +34,9 @@ BAD_INPUT = [
     ("%%poe 'GPT-5?x=1'\nhi", "PoeUsageError", "invalid model name 'GPT-5?x=1'"),
     ("%poe 'GPT 5' what is this", "PoeUsageError", "invalid model name"),
     ("%%poe EchoBot --attach /no/such/file.txt\nhi", "PoeUsageError", "--attach: no such file"),
+    ('%%poe EchoBot -s "unclosed\nhi', None, "cannot parse the options: No closing quotation"),
+    ('%poe history --by "bot', None, "cannot parse the options: No closing quotation"),
+    ('%poe reset "x', "PoeUsageError", "no thread named '\"x'"),
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +14,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         raise E.PoeUsageError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
+
+    def parse_line(self, line: str) -> argparse.Namespace:
+        """Parse a magic's argument line (quotes as in ``%%poe`` options: unbalanced ones are one line too)."""
+        from .cell import split_options
+
+        return self.parse_args(split_options(line))
 
 
 def _history_parser() -> _Parser:
@@ -40,7 +45,7 @@ def history_command(magics: Any, arg: str) -> None:
 
     from ..usage import points_history, spending_summary
 
-    args = _history_parser().parse_args(shlex.split(arg))
+    args = _history_parser().parse_line(arg)
     if args.days is not None and args.days <= 0:
         raise E.PoeUsageError(f"--days must be a positive number, got {args.days:g}")
     since = timedelta(days=args.days) if args.days is not None else None
