@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
+import sys
 
 import httpx
-import pytest
 
-from poe_magic.testing import LocalServer
+from poe_magic.testing import READY_PREFIX, LocalServer
 
 
 def post_query(server: LocalServer, bot: str, text: str, key: str | None = None) -> httpx.Response:
@@ -48,3 +51,82 @@ def test_request_log_and_planned_faults(server: LocalServer) -> None:
     seen = server.requests("/bot/EchoBot")
     assert [r["status"] for r in seen] == [503, 503, 200]
     assert all(r["authorized"] for r in seen)
+
+
+def test_bad_bodies_and_unknown_routes_get_the_error_shape(server: LocalServer) -> None:
+    auth = {"Authorization": f"Bearer {server.key}"}
+    for raw in (b"not json", b'{"version": "1.2", "type": "query", "query": []}'):
+        response = httpx.post(f"{server.url}/bot/EchoBot", content=raw, headers=auth)
+        assert response.status_code == 400, raw  # fastapi_poe alone answers a plain-text 500
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    missing = httpx.post(f"{server.url}/bot/EchoBot", json={"version": "1.2", "type": "query", "query": []},
+                         headers=auth).json()["error"]["message"]
+    assert "user_id: Field required" in missing
+    nowhere = httpx.get(f"{server.url}/v2/nothing", headers=auth)
+    assert nowhere.status_code == 404 and nowhere.json() == {
+        "error": {"code": 404, "type": "not_found_error", "message": "no route GET /v2/nothing"}}
+
+
+def test_catalogue_and_balance_payloads_match_the_api(server: LocalServer) -> None:
+    models = httpx.get(f"{server.url}/v1/models")  # no key needed, as on the real API
+    assert models.status_code == 200
+    body = models.json()
+    assert set(body) == {"object", "data"} and body["object"] == "list"
+    served = httpx.get(f"{server.url}/_local/health").json()["bots"]
+    assert sorted(m["id"] for m in body["data"]) == served  # every listed model answers
+    for model in body["data"]:
+        assert model["object"] == "model" and isinstance(model["owned_by"], str)
+        arch = model["architecture"]
+        assert arch["input_modalities"] and arch["output_modalities"]
+        assert model["created"] is None or model["created"] > 1_600_000_000_000  # milliseconds
+    auth = {"Authorization": f"Bearer {server.key}"}
+    balance = httpx.get(f"{server.url}/usage/current_balance", headers=auth).json()
+    assert list(balance) == ["current_point_balance"] and isinstance(balance["current_point_balance"], int)
+    assert httpx.get(f"{server.url}/usage/current_balance").status_code == 401
+
+
+def _start_cli(*args: str, key: str) -> tuple[subprocess.Popen[str], str]:
+    env = dict(os.environ, POE_LOCAL_SERVER_KEY=key)
+    process = subprocess.Popen([sys.executable, "-m", "poe_magic.server", "--history-entries", "0", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               text=True, env=env)
+    assert process.stdout is not None
+    return process, process.stdout.readline()
+
+
+def test_cli_rate_limit_answers_429_and_never_prints_the_key() -> None:
+    key = "local-" + secrets.token_hex(12)
+    process, ready = _start_cli("--port", "0", "--rate-limit", "60", "--rate-burst", "1", key=key)
+    output = ready
+    try:
+        assert ready.startswith(READY_PREFIX), ready
+        url = ready[len(READY_PREFIX):].strip()
+        auth = {"Authorization": f"Bearer {key}"}
+        chat = {"model": "EchoBot", "messages": [{"role": "user", "content": "hi"}]}
+        assert httpx.post(url + "/v1/chat/completions", json=chat, headers=auth).status_code == 200
+        for refused in (httpx.post(url + "/v1/chat/completions", json=chat, headers=auth),
+                        post_query(LocalServer(process, url, key, ""), "EchoBot", "hi")):
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+            error = refused.json()["error"]
+            assert error["code"] == 429 and error["type"] == "rate_limit_error" and "per minute" in error["message"]
+        # reads are not limited (clients poll them)
+        assert httpx.get(url + "/usage/current_balance", headers=auth).status_code == 200
+        assert httpx.get(url + "/v1/models").status_code == 200
+        # a port in use: one line, no traceback
+        port = url.rsplit(":", 1)[1]
+        second, said = _start_cli("--port", port, key=key)
+        said += second.communicate(timeout=30)[0]
+        assert second.returncode == 1 and "Traceback" not in said and f"cannot listen on 127.0.0.1:{port}" in said
+        output += said
+    finally:
+        process.terminate()
+        output += process.communicate(timeout=30)[0]
+    assert key not in output
+
+
+def test_cli_help_names_the_routes_and_how_to_connect() -> None:
+    text = subprocess.run([sys.executable, "-m", "poe_magic.server", "--help"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    for route in ("/bot/{name}", "/v1/chat/completions", "/v1/models", "/usage/current_balance",
+                  "/usage/points_history", "POE_BASE_URL", "--rate-limit", "--key"):
+        assert route in text

@@ -26,7 +26,7 @@ from . import usage as usage_routes
 from . import catalog as catalog_routes
 from . import uploads
 from .bots import make_bots
-from .errors import error_body, error_response, model_not_found
+from .errors import add_error_handlers, error_body, error_response, model_not_found
 from .ratelimit import refusal as rate_limit_refusal
 from .state import Fault, RequestRecord, ServerState
 
@@ -103,6 +103,7 @@ def build_app(state: ServerState) -> Any:
     state.bots = {bot.name: bot for bot in bots}
     app = FastAPI(title="poe_magic local Poe-compatible server")
     fp.make_app(bots, allow_without_key=True, app=app)  # PoeGate checks the key instead
+    add_error_handlers(app)  # after make_app: its 500-for-bad-body handler is replaced
     _add_local_routes(app, state)
     # each API area adds its own routes here: add_routes(app, state)
     usage_routes.add_routes(app, state)

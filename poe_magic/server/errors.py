@@ -35,3 +35,35 @@ def error_response(status: int, message: str, headers: Optional[dict[str, str]] 
 def model_not_found(name: str) -> str:
     """The message of a 404 for a model (bot) this server does not serve."""
     return f"Model '{name}' not found"
+
+
+def add_error_handlers(app: Any) -> None:
+    """Answer what the routes do not handle in the real error shape, with the real status.
+
+    Without these a malformed bot query was a plain-text 500 (fastapi_poe parses the body
+    inside its route and maps validation errors to 500) and an unknown path FastAPI's
+    ``{"detail": "Not Found"}``.
+    """
+    import json
+
+    from fastapi.exceptions import RequestValidationError
+    from pydantic import ValidationError
+    from starlette.exceptions import HTTPException
+
+    async def http_error(request: Any, exc: HTTPException) -> JSONResponse:
+        message = f"no route {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        return error_response(exc.status_code, message, getattr(exc, "headers", None))
+
+    async def bad_body(request: Any, exc: Exception) -> JSONResponse:
+        problems = exc.errors() if isinstance(exc, (ValidationError, RequestValidationError)) else None
+        detail = ("; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems[:5]) if problems
+                  else " ".join(str(exc).split())[:300])
+        return error_response(400, f"invalid request body: {detail}")
+
+    async def internal(request: Any, exc: Exception) -> JSONResponse:
+        return error_response(500, "internal error in the local server (its log has the traceback)")
+
+    app.add_exception_handler(HTTPException, http_error)
+    for kind in (RequestValidationError, ValidationError, json.JSONDecodeError):
+        app.add_exception_handler(kind, bad_body)
+    app.add_exception_handler(Exception, internal)  # still logged with its traceback

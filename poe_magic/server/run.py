@@ -14,6 +14,28 @@ from .usage import seed_history
 
 READY_PREFIX = "POE_LOCAL_SERVER_READY "
 
+CLI_DESCRIPTION = """\
+A local, offline stand-in for the Poe API (https://api.poe.com) on 127.0.0.1: the same routes,
+payloads, Bearer-key auth and error shapes, answered by deterministic local bots. No points are
+spent and nothing leaves the machine."""
+
+CLI_EPILOG = """\
+routes (see the README):
+  POST /bot/{name}              the bot protocol (fastapi_poe.stream_request / get_bot_response)
+  POST /v1/chat/completions     OpenAI-compatible chat, same models (stream: true for SSE)
+  GET  /v1/models               the model catalogue (no key needed)
+  GET  /usage/current_balance   the account's points
+  GET  /usage/points_history    ?limit=1..100&starting_after=<query_id>, newest first
+  POST /poe_api/file_upload_3RD_PARTY_POST   file uploads (fastapi_poe.upload_file)
+
+models: offline stand-ins for real names (Claude-Sonnet-4, GPT-5, Gemini-2.5-Pro, ...) and
+test bots (EchoBot, SlowBot, ChunkBot, FailingBot, ToolBot, ImageBot, ...); GET /v1/models
+lists them all.
+
+point poe_magic (or any Poe / OpenAI client) at it:
+  export POE_BASE_URL=http://127.0.0.1:8765  POE_API_KEY=<the key>
+  (OpenAI SDK: base_url=http://127.0.0.1:8765/v1)"""
+
 
 async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
                  parent_pid: Optional[int]) -> None:
@@ -23,7 +45,14 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
     config = uvicorn.Config(build_app(state), host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off", access_log=False)
     server = uvicorn.Server(config)
-    task = asyncio.ensure_future(server.serve())
+
+    async def run() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind (it has logged why): a plain error instead
+            raise OSError(f"cannot listen on 127.0.0.1:{port} (in use? --port 0 picks a free port)") from None
+
+    task = asyncio.ensure_future(run())
     while not server.started:
         if task.done():
             task.result()  # re-raises why it could not start (port in use, ...)
@@ -57,10 +86,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     import argparse
     import secrets
 
-    parser = argparse.ArgumentParser(prog="python -m poe_magic.server", description=__doc__)
-    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free port)")
+    parser = argparse.ArgumentParser(prog="python -m poe_magic.server", description=CLI_DESCRIPTION,
+                                     epilog=CLI_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
     parser.add_argument("--key", default=None,
-                        help="API key clients must send (default: $POE_LOCAL_SERVER_KEY, else a random one, printed)")
+                        help="API key clients must send (default: $POE_LOCAL_SERVER_KEY, else a random throwaway "
+                             "key, printed; prefer the variable: a --key shows in ps)")
     parser.add_argument("--history-entries", type=int, default=500, metavar="N",
                         help="seed the points history with N past calls spread over 30 days (default 500)")
     parser.add_argument("--rate-limit", type=float, default=DEFAULT_RPM, metavar="RPM",
@@ -84,4 +115,7 @@ def main(argv: Optional[list[str]] = None) -> int:
               rate_limit=args.rate_limit, rate_burst=args.rate_burst)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # could not start: one line, no traceback
+        print(f"python -m poe_magic.server: {exc}", file=sys.stderr)
+        return 1
     return 0
