@@ -68,6 +68,7 @@ class Comparison:
 
     @property
     def rounds_done(self) -> int:
+        """How many runs have started (fewer than ``runs`` after Ctrl-C or a budget stop)."""
         return max((len(r) for r in self.all_runs.values()), default=0)
 
     def __getitem__(self, model: str) -> Reply:

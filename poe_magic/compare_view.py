@@ -179,7 +179,7 @@ def _cell(value: Any, kind: str) -> str:
     if value is None:
         return "–"
     if kind == "s":
-        return f"{value:.2f} s"
+        return _seconds(value)
     return f"{value:,}" if kind == "n" else html.escape(str(value))
 
 
