@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from . import usage as usage_routes
 from . import catalog as catalog_routes
-from . import uploads
+from . import openai_compat, uploads
 from .bots import make_bots
 from .errors import add_error_handlers, error_body, error_response, model_not_found
 from .ratelimit import refusal as rate_limit_refusal
@@ -109,6 +109,7 @@ def build_app(state: ServerState) -> Any:
     usage_routes.add_routes(app, state)
     catalog_routes.add_routes(app, state)  # GET /v1/models
     uploads.add_routes(app, state)  # POST /poe_api/file_upload_3RD_PARTY_POST, GET /poe_api/files/...
+    openai_compat.add_routes(app, state)  # POST /v1/chat/completions (same bots, OpenAI format)
     return PoeGate(app, state)
 
 
