@@ -69,7 +69,8 @@ def test_parse_params_json_values_and_errors() -> None:
             parse_params([bad])
 
 
-def test_resolve_model_and_build_request(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resolve_model_and_build_request(monkeypatch: pytest.MonkeyPatch, activated: object) -> None:
+    # activated: names are checked against the local server's catalogue, never api.poe.com's
     monkeypatch.setattr(settings, "default_model", "")
     with pytest.raises(E.PoeUsageError, match="no model"):
         resolve_model(None)
