@@ -8,6 +8,7 @@ not on its command line, so it never shows in ``ps``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import secrets
@@ -68,10 +69,12 @@ class LocalServer:
                                               "body": body, "headers": headers or {}})
 
     def log(self) -> str:
+        """What the server wrote to stderr so far (its log; deleted by :meth:`stop`)."""
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
 
     def stop(self) -> None:
+        """Stop the server process and delete its log file."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -79,6 +82,8 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        with contextlib.suppress(OSError):
+            os.unlink(self.log_path)  # one per server: a test suite would leave hundreds in /tmp
 
 
 def start(key: Optional[str] = None, *, args: Sequence[str] = (), timeout: float = 30.0) -> LocalServer:
@@ -98,7 +103,9 @@ def start(key: Optional[str] = None, *, args: Sequence[str] = (), timeout: float
     if url is None:
         process.kill()
         with open(log.name, encoding="utf-8", errors="replace") as fh:
-            raise RuntimeError(f"the local Poe server did not start: {fh.read()[-2000:]}")
+            said = fh.read()[-2000:]
+        os.unlink(log.name)
+        raise RuntimeError(f"the local Poe server did not start: {said}")
     return LocalServer(process, url, key, log.name)
 
 
