@@ -119,3 +119,19 @@ def test_loop_thread_runs_cancels_and_stops() -> None:
     assert not loop.running and threading.active_count() == before
     assert loop.run(asyncio.sleep(0, result="restarted")) == "restarted"  # restarts on demand
     loop.stop()
+
+
+def test_every_magics_setting_mirrors_a_settings_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the traitlets repeat Settings' fields: same defaults, and %config changes reach settings
+    from dataclasses import fields
+
+    from poe_magic.magics import PoeMagics
+
+    magics = PoeMagics(shell=None)
+    defaults = {f.name: f.default for f in fields(Settings) if not f.name.startswith("_")}
+    for name in PoeMagics.class_trait_names(config=True):
+        assert getattr(magics, name) == defaults[name], name
+        monkeypatch.setattr(settings, name, getattr(settings, name))  # restored after the test
+        new = {bool: True, int: 7, float: 0.5, str: "X"}[type(defaults[name])]
+        setattr(magics, name, new)
+        assert getattr(settings, name) == new, f"%config PoeMagics.{name} does not reach settings"

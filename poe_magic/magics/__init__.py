@@ -40,9 +40,8 @@ class PoeMagics(Magics):
             if hasattr(settings, name):
                 setattr(settings, name, getattr(self, name))
 
-    @observe(*[name for name in ("default_model", "base_url", "throttle_interval", "connect_timeout",
-                                 "first_token_timeout", "stall_timeout", "max_retries", "retry_backoff", "cache",
-                                 "max_tool_rounds")])
+    @observe("default_model", "base_url", "throttle_interval", "connect_timeout", "first_token_timeout",
+             "stall_timeout", "max_retries", "retry_backoff", "cache", "max_tool_rounds")
     def _push_setting(self, change: dict[str, Any]) -> None:
         setattr(settings, change["name"], change["new"])
 

@@ -46,12 +46,11 @@ def split_options(line: str) -> list[str]:
 
 
 def store(magics: Any, reply: Any, name: Optional[str]) -> None:
-    """Make the reply reachable as ``_poe`` (always) and under ``-o NAME``."""
+    """Make the reply reachable as ``_poe`` (always) and under ``-o NAME`` (checked by
+    :func:`run_cell` before anything is sent)."""
     namespace = magics.shell.user_ns
     namespace["_poe"] = reply
     if name:
-        if not name.isidentifier():
-            raise E.PoeUsageError(f"-o needs a Python variable name, got {name!r}")
         namespace[name] = reply
 
 
