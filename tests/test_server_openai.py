@@ -131,7 +131,7 @@ def test_planned_fault_and_request_log(server: LocalServer) -> None:
     first, second = chat(server, ask("EchoBot", "x")), chat(server, ask("EchoBot", "x"))
     assert (first.status_code, first.headers["retry-after"], second.status_code) == (503, "1", 200)
     assert first.json()["error"]["code"] == 503
-    assert [r["status"] for r in server.requests(CHAT)] == [503, 200]
+    assert [(r["status"], r["bot"]) for r in server.requests(CHAT)] == [(503, None), (200, "EchoBot")]
 
 
 @pytest.mark.parametrize("prompt, status, kind", [

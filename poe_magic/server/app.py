@@ -60,6 +60,7 @@ class PoeGate:
         client = scope.get("client") or (None, None)
         record = RequestRecord(time=time.time(), method=scope["method"], path=path, bot=bot, client_port=client[1])
         self.state.record(record)
+        scope["poe_record"] = record  # routes that learn the model from the body fill in record.bot
 
         async def logged_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

@@ -295,6 +295,9 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         except ValueError as exc:  # BadRequest, or a body that is not JSON
             message = str(exc) if isinstance(exc, BadRequest) else f"the body is not valid JSON: {exc}"
             return error_response(400, message)
+        record = request.scope.get("poe_record")
+        if record is not None:
+            record.bot = chat.model  # the request log names the model, as for /bot/{name}
         bot = state.bots.get(chat.model)
         if bot is None:
             return error_response(404, model_not_found(chat.model))
