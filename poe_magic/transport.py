@@ -21,13 +21,14 @@ import asyncio
 import contextlib
 import contextvars
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Optional, Union
 
 import httpx
 
 from . import _errors as E
-from ._failures import ended_early, map_error, retry_delay, upload_error
+from ._failures import ended_early, map_error, next_retry, upload_error
 from .config import Settings
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
@@ -79,7 +80,9 @@ class Retrying:
 
 
 _response_info: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("poe_response_info")
-_clients: dict[int, httpx.AsyncClient] = {}
+# keyed by the loop itself, not id(loop): a new loop may reuse a dead one's id, and that
+# client's pooled connections belong to the dead loop
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = weakref.WeakKeyDictionary()
 
 
 async def _record_response(response: httpx.Response) -> None:
@@ -114,8 +117,8 @@ def _is_error_report(request: httpx.Request, info: dict[str, Any]) -> bool:
 
 def http_client(settings: Settings) -> httpx.AsyncClient:
     """The shared client of the running loop (created on first use on that loop)."""
-    loop_id = id(asyncio.get_running_loop())
-    client = _clients.get(loop_id)
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
     # no read timeout: the client's watchdog applies first-token and stall timeouts instead
     timeout = httpx.Timeout(connect=settings.connect_timeout, read=None, write=60.0, pool=settings.connect_timeout)
     if client is not None and not client.is_closed:
@@ -128,7 +131,7 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
             event_hooks={"response": [_record_response]},
             transport=_KeepAliveTransport(limits=limits),
         )
-        _clients[loop_id] = client
+        _clients[loop] = client
     return client
 
 
@@ -275,12 +278,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Union
 def _next_try(error: E.PoeMagicError, attempt: int, settings: Settings, may_retry: bool = True) -> Optional[float]:
     """Seconds to wait before retry ``attempt + 1`` of a failed call, or None: give up (the
     message then says after how many retries)."""
-    delay = None
-    if may_retry and error.retryable and attempt < settings.max_retries:
-        delay = retry_delay(error, attempt + 1, settings.retry_backoff)
-    if delay is None and attempt:
-        error.amend(f"gave up after {attempt} retr{'y' if attempt == 1 else 'ies'}")
-    return delay
+    return next_retry(error, attempt, settings.max_retries if may_retry else 0, settings.retry_backoff)
 
 
 def is_content(message: Any) -> bool:
