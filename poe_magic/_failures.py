@@ -248,3 +248,14 @@ def retry_delay(error: E.PoeMagicError, attempt: int, backoff: float) -> Optiona
             return None
         return float(retry_after)
     return min(backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
+
+
+def next_retry(error: E.PoeMagicError, retries: int, max_retries: int, backoff: float) -> Optional[float]:
+    """Seconds to wait before retry ``retries + 1`` of a failed call, or None: give up (the
+    message then says after how many retries)."""
+    delay = None
+    if error.retryable and retries < max_retries:
+        delay = retry_delay(error, retries + 1, backoff)
+    if delay is None and retries:
+        error.amend(f"gave up after {retries} retr{'y' if retries == 1 else 'ies'}")
+    return delay
