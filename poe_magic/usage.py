@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 import httpx
 
 from . import _errors as E
+from ._failures import next_retry, parse_retry_after, server_message
 from .config import settings
 from .usage_cache import REQUIRED, HistoryCache, Snapshot, account_id
 from .usage_progress import PagingProgress
@@ -62,57 +63,62 @@ def _http() -> httpx.Client:
 def get_json(path: str, params: Optional[dict[str, Any]] = None, *, what: str = "the points history",
              on_wait: Optional[Callable[[str], None]] = None, timeout: Optional[float] = None,
              retry: bool = True) -> Any:
-    """GET ``{root}{path}`` with the key; retry 429/5xx/connection errors; one-line errors."""
+    """GET ``{root}{path}`` with the key; one-line errors. With ``retry``, 429s are waited out
+    (``Retry-After``, up to :data:`MAX_RATE_LIMIT_WAITS` times) and other transient failures
+    retried ``settings.max_retries`` times, by the transport's policy (``_failures.next_retry``)."""
     url, key = settings.root + path, settings.api_key()
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    failures = waits = 0
+    throttled = failed = 0  # 429s are counted apart: paging a long history may meet many
     while True:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        try:
-            response = _http().get(url, params=params, headers=headers,
-                                   timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
-            error: Optional[E.PoeMagicError] = None if response.status_code < 400 else _status_error(response, what)
-        except httpx.TimeoutException:
-            response, error = None, E.PoeTimeoutError(f"timed out reading {what} from {settings.root}")
-        except httpx.TransportError:
-            response, error = None, E.ServerError(f"cannot connect to {settings.root} to read {what} "
-                                                  "(is the server running?)")
-        finally:
-            http_stats.requests += 1
-            http_stats.wait += time.perf_counter() - started
-            http_stats.cpu += time.process_time() - cpu_started
+        response, error = _get(url, params, headers, what, timeout)
         if error is None and response is not None:
             try:
                 return response.json()
             except ValueError:
                 raise E.ServerError(f"the server sent something that is not JSON for {what}") from None
         assert error is not None
-        if isinstance(error, E.RateLimitError) and waits < MAX_RATE_LIMIT_WAITS and retry:
-            waits += 1
-            delay = error.retry_after if error.retry_after is not None else min(2.0 ** waits, 60.0)
-        elif error.retryable and failures < settings.max_retries and retry:
-            failures += 1
-            delay = error.retry_after if getattr(error, "retry_after", None) is not None \
-                else settings.retry_backoff * 2 ** (failures - 1)
+        if isinstance(error, E.RateLimitError):
+            delay = next_retry(error, throttled, MAX_RATE_LIMIT_WAITS if retry else 0, settings.retry_backoff)
+            throttled += 1
         else:
+            delay = next_retry(error, failed, settings.max_retries if retry else 0, settings.retry_backoff)
+            failed += 1
+        if delay is None:
             raise error
-        delay = max(0.0, min(float(delay), 120.0))
         if on_wait is not None:
-            on_wait(f"{error} · retrying in {delay:.1f} s")
+            on_wait(f"{error.what} · retrying in {delay:.1f} s")
         time.sleep(delay)
+
+
+def _get(url: str, params: Optional[dict[str, Any]], headers: dict[str, str], what: str,
+         timeout: Optional[float]) -> tuple[Optional[httpx.Response], Optional[E.PoeMagicError]]:
+    """One GET, timed into :data:`http_stats`: (response, None) or (response or None, error)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    response = None
+    try:
+        response = _http().get(url, params=params, headers=headers,
+                               timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+        return response, None if response.status_code < 400 else _status_error(response, what)
+    except httpx.TimeoutException:
+        return response, E.PoeTimeoutError(f"timed out reading {what} from {settings.root}", hint="try again")
+    except httpx.ConnectError:
+        return response, E.PoeConnectionError(f"cannot connect to {settings.root} to read {what}",
+                                              hint="is the server running? check your network and POE_BASE_URL")
+    except httpx.TransportError:
+        return response, E.PoeConnectionError(f"the connection dropped while reading {what}", hint="try again")
+    finally:
+        http_stats.requests += 1
+        http_stats.wait += time.perf_counter() - started
+        http_stats.cpu += time.process_time() - cpu_started
 
 
 def _status_error(response: httpx.Response, what: str) -> E.PoeMagicError:
     status = response.status_code
-    try:
-        detail = str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        detail = response.text.strip()[:200]
-    raw_retry = response.headers.get("retry-after")
-    retry_after = float(raw_retry) if raw_retry and raw_retry.replace(".", "", 1).isdigit() else None
-    if status == 401:
-        return E.AuthError(f"the server rejected the API key (401) reading {what}; check POE_API_KEY "
-                           "or run %poe login", status=status)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 401:  # the body can only echo what we sent
+        return E.AuthError(f"the server rejected the API key (401) reading {what}",
+                           hint="check POE_API_KEY or run %poe login", status=status)
+    detail = server_message(response.text)
     cls = {403: E.ForbiddenError, 429: E.RateLimitError}.get(status, E.ServerError if status >= 500 else E.PoeAPIError)
     return cls(f"{status} from the server reading {what}" + (f": {detail}" if detail else ""),
                status=status, retry_after=retry_after)

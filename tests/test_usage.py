@@ -222,6 +222,19 @@ def test_rate_limited_page_waits_for_retry_after(account: LocalServer) -> None:
     assert statuses[0] == 429 and statuses.count(200) == len(ids) // 100 + 1
 
 
+def test_long_retry_after_or_no_server_is_one_line_not_a_long_wait(account: LocalServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    account.fail_next(HISTORY, 429, count=1, headers={"Retry-After": "3600"})
+    with pytest.raises(E.RateLimitError, match=r"429 .* reading the points history.*; the server asks to wait 3600 s"):
+        usage.points_history()
+    assert [r["status"] for r in history_requests(account)] == [429], "no retry: an hour is a quota, not a burst"
+    assert not cache_file().exists()
+    monkeypatch.setenv("POE_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(E.PoeConnectionError, match=r"cannot connect to http://127.0.0.1:9 to read the points "
+                                                   r"balance; gave up after \d retr"):
+        usage.current_balance()
+
+
 def test_balance_and_auth_errors(account: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     direct = httpx.get(account.url + "/usage/current_balance", headers={"Authorization": f"Bearer {account.key}"})
     assert usage.current_balance() == direct.json()["current_point_balance"]
