@@ -358,9 +358,9 @@ class Runner:
         for item in waiting:
             if item.reply.points is None:
                 item.reply.points = item.call.points
-        found = [(item.job.key, item.reply.points) for item in waiting if item.reply.ok and item.reply.points is not None]
         try:
-            self.store.set_points(found)
+            self.store.set_points((item.job.key, item.reply.points) for item in waiting
+                                  if item.reply.ok and item.reply.points is not None)
         except (OSError, sqlite3.Error) as exc:
             self.hook_errors.append(f"journal: {type(exc).__name__}: {exc}")
 
