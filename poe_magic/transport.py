@@ -156,24 +156,33 @@ class _DrainAfterDone(httpx.AsyncByteStream):
 
     def __init__(self, stream: httpx.AsyncByteStream) -> None:
         self._stream = stream
+        self._chunks: Optional[AsyncIterator[bytes]] = None
         self._tail = b"\n"  # the end of what was read so far: enough to spot the done event
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            self._tail = self._tail[-32:] + chunk
-            yield chunk
+    def __aiter__(self) -> "_DrainAfterDone":
+        self._chunks = self._stream.__aiter__()
+        return self
+
+    async def __anext__(self) -> bytes:
+        assert self._chunks is not None
+        chunk = await self._chunks.__anext__()
+        self._tail = self._tail[-32:] + chunk
+        return chunk
 
     async def aclose(self) -> None:
         try:
-            if b"\nevent: done" in self._tail:  # at a line start: not text that quotes it
-                await asyncio.wait_for(self._drain(), self._DRAIN_SECONDS)
+            if self._chunks is not None and b"\nevent: done" in self._tail:  # at a line start, not quoted text
+                await asyncio.wait_for(self._drain(self._chunks), self._DRAIN_SECONDS)
         except Exception:  # noqa: BLE001 - draining is an optimisation: any trouble, just close
             pass
         finally:
             await self._stream.aclose()
 
-    async def _drain(self) -> None:
-        async for _ in self._stream:
+    @staticmethod
+    async def _drain(chunks: AsyncIterator[bytes]) -> None:
+        # the same iterator, run to its end: a second one over the connection would race
+        # the first one's finalizer, which closes the socket when it is garbage-collected
+        async for _ in chunks:
             pass
 
 
