@@ -87,7 +87,25 @@ def parse_chat(body: Any, state: ServerState, base_url: str) -> Chat:
     if not isinstance(stream, bool) or not isinstance(options, dict):
         raise BadRequest("'stream' must be true or false and 'stream_options' an object")
     chat_id = "chatcmpl-" + secrets.token_hex(12)
-    query, tool_calls, tool_results, names = [], [], [], {}
+    query, tool_calls, tool_results = _messages(messages, state, base_url)
+    try:
+        request = fp.QueryRequest(
+            version="1.2", type="query", user_id="", conversation_id="", message_id=chat_id, query=query,
+            temperature=temperature, stop_sequences=stop or [], tools=_tools(body.get("tools")),
+            tool_calls=tool_calls or None, tool_results=tool_results or None)
+    except ValueError as exc:  # pydantic: malformed tools / tool_calls
+        raise BadRequest(f"invalid tools or tool calls: {' '.join(str(exc).split())[:300]}") from None
+    return Chat(chat_id, model, stream, bool(options.get("include_usage")), request,
+                sum(len(m.content) for m in query))
+
+
+def _messages(messages: list[Any], state: ServerState,
+              base_url: str) -> tuple[list[fp.ProtocolMessage], list[dict[str, Any]], list[dict[str, Any]]]:
+    """OpenAI messages as the protocol's query, tool calls and tool results."""
+    query: list[fp.ProtocolMessage] = []
+    tool_calls: list[dict[str, Any]] = []
+    tool_results: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool call id -> function name, for results that do not say it
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         if role == "tool":
@@ -104,21 +122,13 @@ def parse_chat(body: Any, state: ServerState, base_url: str) -> Chat:
         if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
             raise BadRequest(f"messages[{i}].tool_calls must be a list of objects")
         for call in calls:
-            names[call.get("id")] = (call.get("function") or {}).get("name", "")
+            names[str(call.get("id"))] = (call.get("function") or {}).get("name", "")
         tool_calls.extend(calls)
         text, attachments = _content(message.get("content"), i, state, base_url)
         if calls and not text and not attachments:
             continue  # a pure tool-call turn: the protocol carries it in tool_calls
         query.append(fp.ProtocolMessage(role=ROLES[role], content=text, attachments=attachments))
-    try:
-        request = fp.QueryRequest(
-            version="1.2", type="query", user_id="", conversation_id="", message_id=chat_id, query=query,
-            temperature=temperature, stop_sequences=stop or [], tools=_tools(body.get("tools")),
-            tool_calls=tool_calls or None, tool_results=tool_results or None)
-    except ValueError as exc:  # pydantic: malformed tools / tool_calls
-        raise BadRequest(f"invalid tools or tool calls: {' '.join(str(exc).split())[:300]}") from None
-    return Chat(chat_id, model, stream, bool(options.get("include_usage")), request,
-                sum(len(m.content) for m in query))
+    return query, tool_calls, tool_results
 
 
 def _tools(tools: Any) -> Any:
