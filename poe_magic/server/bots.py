@@ -93,6 +93,8 @@ class EchoBot(LocalBot):
 
 
 def received_summary(name: str, request: fp.QueryRequest) -> dict[str, Any]:
+    """What a request carried, as EchoBot reports it: system prompt, temperature, stop sequences,
+    parameters of the last message, attachments and the other turns."""
     system = [m.content for m in request.query if m.role == "system"]
     turns = [{"role": m.role, "content": m.content} for m in request.query if m.role != "system"]
     last = request.query[-1] if request.query else None
@@ -245,6 +247,7 @@ LOCAL_BOTS: dict[str, Callable[..., LocalBot]] = {
 
 
 def make_bots(state: ServerState) -> list[LocalBot]:
+    """Every bot the server serves, in catalogue order (each module adds its own here)."""
     bots: list[LocalBot] = [cls(name, state) for name, cls in LOCAL_BOTS.items()]
     for name, owner, cost, delay, description in SIMULATED_MODELS:
         bots.append(SimulatedModel(name, state, owner=owner, cost=cost, delay=delay, description=description))
