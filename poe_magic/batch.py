@@ -229,22 +229,7 @@ def batch(
     jobs = plan(data, prompt, names, settings, system=system, request_options=options)
 
     store = BatchStore()
-    for job in jobs:  # with the cache, rows asking the same thing share one request
-        job.slot = f"#{job.position}" if not job.key else (job.key if cache else f"{job.key}#{job.position}")
-    known: dict[str, Outcome] = {job.slot: Outcome(error=job.error) for job in jobs if job.error}
-    pending: set[str] = set()
-    if cache:
-        for key, stored in store.get_many(job.key for job in jobs if job.key).items():
-            known[key] = Outcome(stored.answer, None, stored.time_to_first_token, stored.elapsed, stored.points,
-                                 cached=True)
-    to_send: list[Job] = []
-    for job in jobs:
-        if job.key and job.slot not in known:
-            known_or_queued = job.slot in pending
-            pending.add(job.slot)
-            if not known_or_queued:
-                to_send.append(job)
-
+    known, to_send = _split(jobs, store, cache)
     counts = counts_by_model(to_send)
     costs, history_note = estimate_costs(names, store, use_history=budget is not None and bool(to_send))
     if budget is not None:
@@ -278,6 +263,24 @@ def batch(
         raise error from None
 
 
+def _split(jobs: list[Job], store: BatchStore, cache: bool) -> tuple[dict[str, Outcome], list[Job]]:
+    """Give every job its slot; return (outcomes known before sending: journal hits and rows
+    that cannot be sent, by slot) and the jobs to send, one per slot. With the cache, rows
+    asking the same thing share one slot (one request)."""
+    for job in jobs:
+        job.slot = f"#{job.position}" if not job.key else (job.key if cache else f"{job.key}#{job.position}")
+    known: dict[str, Outcome] = {job.slot: Outcome(error=job.error) for job in jobs if job.error}
+    if cache:
+        for key, stored in store.get_many(job.key for job in jobs if job.key).items():
+            known[key] = Outcome(stored.answer, None, stored.time_to_first_token, stored.elapsed, stored.points,
+                                 cached=True)
+    to_send: dict[str, Job] = {}
+    for job in jobs:
+        if job.key and job.slot not in known:
+            to_send.setdefault(job.slot, job)
+    return known, list(to_send.values())
+
+
 def last_batch() -> Optional[BatchRun]:
     """The most recent batch of this kernel (running or finished)."""
     return _last
@@ -287,8 +290,6 @@ def batch_command(magics: Any, arg: str) -> Any:
     """``%poe batch DATA [MODEL ...] [-p TEMPLATE] [options]``: :func:`batch` over the
     notebook variable DATA; the frame (or the handle with ``--background``) is shown and
     stored as ``-o NAME`` (default ``_batch``)."""
-    import shlex
-
     from .magics.spending import _Parser
 
     parser = _Parser(prog="%poe batch", add_help=False)
@@ -304,11 +305,7 @@ def batch_command(magics: Any, arg: str) -> Any:
     parser.add_argument("--no-cache", action="store_true", help="ask again even what the journal has")
     parser.add_argument("--background", action="store_true", help="return a handle at once")
     parser.add_argument("-o", "--output", default="_batch", metavar="NAME")
-    try:
-        words = shlex.split(arg)
-    except ValueError as exc:
-        raise E.PoeUsageError(f"%poe batch: {exc} (check the quotes)") from None
-    args = parser.parse_args(words)
+    args = parser.parse_line(arg)
     namespace = magics.shell.user_ns
     if args.data not in namespace:
         raise E.PoeUsageError(f"%poe batch: no variable named {args.data!r} in the notebook")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from faultkit import usage_line
 from harness import CellResult, Kernel
 
 from poe_magic.testing import LocalServer, local_server
@@ -137,6 +138,7 @@ def test_percent_poe_batch_magic(bk: Kernel, bsrv: LocalServer) -> None:
         ["EchoBot", "MarkdownBot", "EchoBot", "MarkdownBot"], ["Say one", "Say one", "Say two", "Say two"]]
     assert result.of_type("execute_result"), "the frame is shown"
     assert "unrecognized arguments" in one_line(bk.run("%poe batch items EchoBot --bogus"), "PoeUsageError")
+    assert "cannot parse the options" in usage_line(bk.run("%poe batch items EchoBot -p 'unclosed"))
 
 
 # -- rate limits --------------------------------------------------------------------------------
