@@ -130,3 +130,19 @@ def test_cli_help_names_the_routes_and_how_to_connect() -> None:
     for route in ("/bot/{name}", "/v1/chat/completions", "/v1/models", "/usage/current_balance",
                   "/usage/points_history", "POE_BASE_URL", "--rate-limit", "--key"):
         assert route in text
+
+
+def test_model_stand_ins_call_offered_tools(activated: LocalServer) -> None:
+    import poe_magic
+
+    calls: list[tuple[int, int]] = []
+
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        calls.append((a, b))
+        return a + b
+
+    reply = poe_magic.ask("What is a=2 b=3 added up?", "GPT-5", tools=[add], stream=False)
+    assert calls == [(2, 3)] and "Answer: 5" in reply.text
+    untouched = poe_magic.ask("What is two plus three?", "GPT-5", tools=[add], stream=False)
+    assert calls == [(2, 3)] and "tools offered (add) but not called" in untouched.text

@@ -200,8 +200,18 @@ class SimulatedModel(LocalBot):
         self.owned_by, self.cost_points, self.delay = owner, cost, delay
         self.description = description + " (local stand-in: deterministic offline answers)"
 
-    async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
+    async def answer(self, request: fp.QueryRequest) -> AsyncIterable[Any]:
         prompt = request.query[-1].content if request.query else ""
+        if request.tools or request.tool_results:
+            # Offered tools, a stand-in calls them like ToolBot when the prompt names the
+            # arguments ("a=2 b=3"), so `%%poe GPT-5 --tools add` shows a real round offline.
+            from .tool_bot import ToolBot, plan_calls
+
+            tool_bot = ToolBot(self.name, self.state)
+            if request.tool_results or plan_calls(prompt, request.tools or []):
+                async for event in tool_bot.answer(request):
+                    yield event
+                return
         digest = int(hashlib.sha256((self.name + prompt).encode()).hexdigest(), 16)
         topic = " ".join(prompt.split())[:80] or "your question"
         text = (
@@ -217,6 +227,10 @@ class SimulatedModel(LocalBot):
             text += f"- following your system prompt: *{' '.join(system.split())[:80]}*\n"
         if earlier:
             text += f"- context: {earlier} earlier message(s) of this conversation\n"
+        if request.tools:
+            names = ", ".join(t.function.name for t in request.tools)
+            text += (f"- tools offered ({names}) but not called: this offline stand-in calls one when "
+                     "the prompt gives its arguments, e.g. `a=2 b=3`\n")
         if re.search(r"\b(code|python|function)\b", prompt, re.IGNORECASE):
             text += "\n```python\ndef answer() -> int:\n    return 42\n```\n"
         await asyncio.sleep(self.delay * 3)  # time to first token

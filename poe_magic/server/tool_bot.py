@@ -124,7 +124,7 @@ class ToolBot(LocalBot):
         results = request.tool_results or []
         turns = sum(1 for m in request.query if m.role != "system")
         if results:
-            lines = [f"ToolBot got {len(results)} tool result(s) (saw {turns} message(s)):", ""]
+            lines = [f"{self.name} got {len(results)} tool result(s) (saw {turns} message(s)):", ""]
             lines += [f"- {r.name} ({r.tool_call_id}) returned: {r.content}" for r in results]
             lines += ["", f"Answer: {results[-1].content}"]
         else:
