@@ -44,6 +44,11 @@ COLUMNS = [
     "context_window", "max_output_tokens", "prompt_price", "completion_price", "image_price",
     "request_price", "cache_read_price", "cache_write_price", "features", "created",
 ]
+#: ``owned_by`` of the local server's fault and test-only bots (DropBot, SlowBot-1..8, ...): they answer
+#: by name but lists a person picks from hide them unless asked (``models(all=True)``)
+TEST_OWNER = "poe_magic-tests"
+#: ``owned_by`` of the local server's demo bots (EchoBot, SlowBot, ToolBot, ...): listed after real models
+LOCAL_OWNER = "poe_magic"
 _PRICE_FIELDS = {"prompt_price": "prompt", "completion_price": "completion", "image_price": "image",
                  "request_price": "request", "cache_read_price": "input_cache_read",
                  "cache_write_price": "input_cache_write"}
@@ -127,6 +132,20 @@ def _created(value: Any) -> Optional[datetime]:
         return datetime.fromtimestamp(stamp, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def is_test_bot(record: dict[str, Any]) -> bool:
+    """True for the local server's fault/test-only bots (``owned_by`` is :data:`TEST_OWNER`)."""
+    return record.get("owned_by") == TEST_OWNER
+
+
+def for_listing(records: list[dict[str, Any]], all: bool = False) -> list[dict[str, Any]]:
+    """Records in the order a person picks from: real models first, then the local server's
+    demo bots, then (only with ``all=True``) its test bots; otherwise the catalogue's order."""
+    def rank(record: dict[str, Any]) -> int:
+        return 2 if is_test_bot(record) else 1 if record.get("owned_by") == LOCAL_OWNER else 0
+
+    return sorted((r for r in records if all or not is_test_bot(r)), key=rank)
 
 
 # -- fetching and caching -------------------------------------------------------------------------
@@ -286,8 +305,9 @@ def _quick(settings: Settings, max_age: float) -> tuple[Optional[Snapshot], bool
         return snapshot, False
 
 
-def models(refresh: bool = False, *, search: str = "") -> "pd.DataFrame":
-    """The catalogue as a DataFrame: one row per model, columns :data:`COLUMNS`.
+def models(refresh: bool = False, *, search: str = "", all: bool = False) -> "pd.DataFrame":
+    """The catalogue as a DataFrame: one row per model, columns :data:`COLUMNS`, real models
+    first; the local server's test-only bots only with ``all=True`` (see :func:`for_listing`).
 
     ``created`` is a UTC datetime, modalities are comma-separated (``"text,image"``), prices
     are USD floats (per token for prompt/completion/cache, per image, per request), missing
@@ -297,7 +317,7 @@ def models(refresh: bool = False, *, search: str = "") -> "pd.DataFrame":
     import pandas as pd
 
     snapshot = catalog(refresh)
-    records = [r for r in parse_models(snapshot.entries) if not search or matches(r, search)]
+    records = [r for r in for_listing(parse_models(snapshot.entries), all=all) if not search or matches(r, search)]
     frame = pd.DataFrame.from_records(records, columns=COLUMNS)
     frame["created"] = pd.to_datetime(frame["created"], utc=True)
     for column in ("context_window", "max_output_tokens"):

@@ -10,7 +10,7 @@ import html
 import math
 from typing import TYPE_CHECKING, Any, Optional
 
-from .catalog import _ago, models
+from .catalog import TEST_OWNER, _ago, matches, models
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -21,8 +21,8 @@ DESCRIPTION_CHARS = 90  # descriptions are cut here in the table (the full text 
 class ModelTable:
     """Some rows of the catalogue, with what was searched for and where it came from."""
 
-    def __init__(self, frame: "pd.DataFrame", search: str, total: int) -> None:
-        self.frame, self.search, self.total = frame, search, total
+    def __init__(self, frame: "pd.DataFrame", search: str, total: int, hidden: int = 0) -> None:
+        self.frame, self.search, self.total, self.hidden = frame, search, total, hidden
 
     def DataFrame(self) -> "pd.DataFrame":
         """The rows shown, with every column of :func:`poe_magic.models`."""
@@ -34,6 +34,8 @@ class ModelTable:
     def headline(self) -> str:
         shown = len(self.frame)
         what = f"{shown} of {self.total} models" + (f" matching '{self.search}'" if self.search else "")
+        if self.hidden:
+            what += f" ({self.hidden} test bots hidden: --all)"
         fetched = self.frame.attrs.get("fetched_at")
         age = ""
         if fetched is not None:
@@ -117,15 +119,15 @@ def price_text(row: Any) -> str:
     return ""
 
 
-def model_table(search: str = "", refresh: bool = False) -> ModelTable:
+def model_table(search: str = "", refresh: bool = False, all: bool = False) -> ModelTable:
     """The catalogue rows matching ``search`` (every word must match the id, owner,
-    description or a modality), as a table fit for a notebook."""
-    everything = models(refresh)
-    if not search.strip():
-        return ModelTable(everything, "", len(everything))
-    from .catalog import matches
-
-    keep = [matches(row, search) for row in everything.to_dict("records")]
+    description or a modality), as a table fit for a notebook; the local server's test-only
+    bots are counted but left out unless ``all=True``."""
+    everything = models(refresh, all=True)
+    test_only = everything["owned_by"] == TEST_OWNER
+    hidden = 0 if all else int(test_only.sum())
+    keep = [(all or not hide) and (not search.strip() or matches(row, search))
+            for hide, row in zip(test_only, everything.to_dict("records"))]
     found = everything[keep].reset_index(drop=True)
     found.attrs = dict(everything.attrs)
-    return ModelTable(found, search.strip(), len(everything))
+    return ModelTable(found, search.strip(), len(everything) - hidden, hidden)

@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 from . import _errors as E
 from .aliases import choice_listeners, set_choice
-from .catalog import catalog, matches, parse_models
+from .catalog import catalog, for_listing, matches, parse_models
 from .config import Settings, settings as default_settings
 from .reply import Reply
 
@@ -72,8 +72,9 @@ class ModelPicker(_Panel):
 
     def __init__(self, multiple: bool = False, rows: int = 10, settings: Settings = default_settings) -> None:
         self.multiple, self.settings = multiple, settings
-        self.records = parse_models(catalog(settings=settings).entries)
-        self._by_id = {r["id"]: r for r in self.records}
+        everything = parse_models(catalog(settings=settings).entries)
+        self.records = for_listing(everything)  # real models first; no test-only bots
+        self._by_id = {r["id"]: r for r in everything}  # a chosen test bot still shows
         self._quiet = False  # True while we change the list ourselves (not the user)
         w = _ipywidgets()
         if w is None:
@@ -107,6 +108,8 @@ class ModelPicker(_Panel):
         if self.multiple:  # keep chosen models visible, so filtering never drops them
             chosen = [self._by_id[m] for m in self.settings.compare_models if m in self._by_id]
             shown = [r for r in chosen if r not in shown] + shown
+        elif not query and self.settings.default_model not in {r["id"] for r in shown}:
+            shown = [self._by_id[m] for m in [self.settings.default_model] if m in self._by_id] + shown
         self._quiet = True
         try:
             self.list.options = [(_label(r), r["id"]) for r in shown]
@@ -188,11 +191,13 @@ class ChatPanel(_Panel):
         self._stream: Any = None
         self._worker: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-        records = parse_models(catalog(settings=settings).entries)
+        everything = parse_models(catalog(settings=settings).entries)
         start = resolve_model(model, settings) if model else settings.default_model
         w = _ipywidgets()
         if w is None:
             return
+        records = for_listing(everything)  # real models first; a test-only bot only when asked for
+        records += [r for r in everything if r["id"] == start and r not in records]
         ids = [r["id"] for r in records]
         self.model = w.Dropdown(options=[(_label(r), r["id"]) for r in records],
                                 value=start if start in ids else None, layout=w.Layout(width="auto"))

@@ -127,6 +127,19 @@ def test_models_dataframe_from_the_local_server(fresh_catalog: LocalServer) -> N
     assert list(catalog.models(search="google video")["id"]) == ["Gemini-2.5-Pro", "Veo-3"]
 
 
+def test_test_only_bots_are_listed_last_and_only_when_asked(fresh_catalog: LocalServer) -> None:
+    shown, every = list(catalog.models()["id"]), catalog.models(all=True)
+    assert not {"DropBot", "StallBot", "FlakyBot", "HeaderEchoBot", "SlowBot-1", "PricedBot"} & set(shown)
+    assert {"DropBot", "SlowBot-8", "PricedBot"} <= set(every["id"]) and len(every) > len(shown)
+    assert shown.index("Claude-Sonnet-4") < shown.index("Imagen-4") < shown.index("EchoBot")  # real ones first
+    assert set(every["owned_by"][len(shown):]) == {catalog.TEST_OWNER}  # the test bots come last
+    assert catalog.resolve_name("dropbot") == "DropBot"  # still usable by name
+    records = [{"id": i, "owned_by": o} for i, o in
+               (("A", catalog.TEST_OWNER), ("B", catalog.LOCAL_OWNER), ("C", "Someone"), ("D", ""))]
+    assert [r["id"] for r in catalog.for_listing(records)] == ["C", "D", "B"]
+    assert [r["id"] for r in catalog.for_listing(records, all=True)] == ["C", "D", "B", "A"]
+
+
 def test_catalogue_is_cached_in_memory_and_on_disk(fresh_catalog: LocalServer, poe_home: Path) -> None:
     server = fresh_catalog
     catalog.models()
@@ -238,6 +251,16 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     settings.default_model = "EchoBot"
     picker = model_picker()
     assert "Current default model: EchoBot" in repr(picker) and "%poe use MODEL" in repr(picker)
+    listed = [value for _, value in picker.list.options]
+    assert listed[0] == "Claude-Sonnet-4" and listed.index("GPT-5") < listed.index("EchoBot")  # real ones first
+    assert "DropBot" not in listed and picker.list.value == "EchoBot"
+    settings.default_model = "SlowBot-1"  # a test bot chosen by name stays visible and selected
+    assert [value for _, value in model_picker().list.options][0] == "SlowBot-1"
+    settings.default_model = "EchoBot"
+    panel = chat()
+    offered = [value for _, value in panel.model.options]
+    assert offered[0] == "Claude-Sonnet-4" and "SlowBot-1" not in offered and panel.model.value == "EchoBot"
+    assert chat("SlowBot-1").model.value == "SlowBot-1"  # a test bot asked for by name is offered
     bundle = picker._repr_mimebundle_()
     assert bundle["text/plain"] == repr(picker) and "application/vnd.jupyter.widget-view+json" in bundle
     picker.list.value = "GPT-5"  # what a click in the list does
@@ -264,6 +287,10 @@ def test_poe_models_table_and_filter(kernel: Kernel) -> None:
     assert "EchoBot" not in html
     assert images["text/plain"].splitlines()[1].split() == ["model", "owner", "modalities", "context", "price"]
     assert "Anthropic" in kernel.run_ok("%poe models anthropic").displays()["#0"]["text/plain"]
+    assert "DropBot" not in everything["text/html"] and "test bots hidden: --all" in everything["text/plain"]
+    every = kernel.run_ok("%poe models --all").displays()["#0"]["text/plain"]
+    assert "DropBot" in every and "hidden" not in every
+    assert "DropBot" in kernel.run_ok("%poe models -a drop").displays()["#0"]["text/plain"]
     assert "No model matches" in kernel.run_ok("%poe models qqqzzz").displays()["#0"]["text/plain"]
     assert "--refresh" in one_line_error(kernel.run("%poe models --bogus"), "PoeUsageError")
 

@@ -9,15 +9,18 @@ from ..config import settings
 
 
 def models_command(magics: Any, arg: str) -> Any:
-    """``%poe models [-r|--refresh] [FILTER ...]``: the catalogue as a table."""
+    """``%poe models [-r|--refresh] [-a|--all] [FILTER ...]``: the catalogue as a table
+    (``--all`` also lists the local server's test-only bots)."""
     from ..catalog_view import model_table
 
     words = arg.split()
-    refresh = any(w in ("-r", "--refresh") for w in words)
-    unknown = [w for w in words if w.startswith("-") and w not in ("-r", "--refresh")]
+    flags = {"-r": "refresh", "--refresh": "refresh", "-a": "all", "--all": "all"}
+    unknown = [w for w in words if w.startswith("-") and w not in flags]
     if unknown:
-        raise E.PoeUsageError(f"%poe models takes [--refresh] [FILTER], not {unknown[0]!r}")
-    return model_table(" ".join(w for w in words if not w.startswith("-")), refresh=refresh)
+        raise E.PoeUsageError(f"%poe models takes [--refresh] [--all] [FILTER], not {unknown[0]!r}")
+    chosen = {flags[w] for w in words if w in flags}
+    return model_table(" ".join(w for w in words if not w.startswith("-")),
+                       refresh="refresh" in chosen, all="all" in chosen)
 
 
 def use_command(magics: Any, arg: str) -> None:

@@ -19,7 +19,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "logout": ("poe_magic.magics.commands", "logout_command", "forget the key entered with %poe login"),
     "config": ("poe_magic.magics.commands", "config_command", "show the settings (key masked)"),
     "models": ("poe_magic.magics.catalog_commands", "models_command",
-               "the model catalogue; `%poe models image` filters by name, owner, description, modality"),
+               "the model catalogue; `%poe models image` filters by name, owner, description, modality; "
+               "`--all` adds the local server's test bots"),
     "use": ("poe_magic.magics.catalog_commands", "use_command",
             "`%poe use MODEL` sets the default model; `%poe use A B C` the comparison set"),
     "alias": ("poe_magic.magics.catalog_commands", "alias_command",

@@ -27,7 +27,9 @@ from typing import Any, AsyncIterable
 import fastapi_poe as fp
 from fastapi import FastAPI
 
+from ..catalog import LOCAL_OWNER, TEST_OWNER
 from .bots import LocalBot
+from .paced_bots import LANES
 from .state import ServerState
 
 #: what one point costs in USD on Poe (1,000,000 points = $30)
@@ -90,6 +92,11 @@ MEDIA_MODELS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], int, str, d
 
 _TEST_BOTS_CREATED = "2025-01-01"
 
+#: bots that exist for the test suite (faults, timing lanes, pricing knobs): listed with
+#: ``owned_by`` = catalog.TEST_OWNER, which client pickers hide by default (they still answer)
+TEST_ONLY = {"ChunkBot", "FailingBot", "DropBot", "TruncateBot", "StallBot", "FlakyBot", "HeaderEchoBot",
+             "PricedBot", *(f"SlowBot-{lane}" for lane in range(1, LANES + 1))}
+
 
 class MediaStandIn(LocalBot):
     """An offline stand-in for an image, video or audio model.
@@ -144,7 +151,7 @@ def model_entry(bot: Any) -> dict[str, Any]:
         "object": "model",
         "created": _ms(created) if created else None,
         "description": getattr(bot, "description", "") or None,
-        "owned_by": getattr(bot, "owned_by", "") or "poe_magic",
+        "owned_by": TEST_OWNER if name in TEST_ONLY else getattr(bot, "owned_by", "") or LOCAL_OWNER,
         "permission": [],
         "root": name,
         "parent": None,
