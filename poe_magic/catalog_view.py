@@ -16,6 +16,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 DESCRIPTION_CHARS = 90  # descriptions are cut here in the table (the full text is the tooltip)
+# MathJax (JupyterLab, Notebook, nbconvert) typesets "$3.00 in / $15.00 out" in any output as
+# inline math; these classes make MathJax 3 (mathjax_ignore) and 2 (tex2jax_ignore) skip the
+# table. Escaping as \$ would show the backslash wherever MathJax is absent, and &#36; is a
+# "$" again by the time MathJax reads the page.
+NO_MATH = "mathjax_ignore tex2jax_ignore"
 
 
 class ModelTable:
@@ -60,10 +65,10 @@ class ModelTable:
                 "<code>poe_magic.models()</code> gives the DataFrame, <code>%poe use MODEL</code> "
                 "picks one</p>")
         if self.frame.empty:
-            return f"<div class='poe-models'>{head}<p>No model matches; try a shorter filter.</p></div>"
+            return f"<div class='poe-models {NO_MATH}'>{head}<p>No model matches; try a shorter filter.</p></div>"
         cells = "".join(
             "<tr>"
-            f"<td style='text-align:left'><code>{html.escape(row['model'])}</code></td>"
+            f"<td style='text-align:left;white-space:nowrap'><code>{html.escape(row['model'])}</code></td>"
             f"<td style='text-align:left'>{html.escape(row['owner'])}</td>"
             f"<td style='text-align:left'>{html.escape(row['modalities'])}</td>"
             f"<td>{html.escape(row['context'])}</td>"
@@ -73,7 +78,7 @@ class ModelTable:
             for row in self.rows())
         header = "".join(f"<th style='text-align:left'>{h}</th>" for h in (
             "model", "owner", "in → out", "context", "price (USD)", "description"))
-        return (f"<div class='poe-models'>{head}<div style='max-height:28em;overflow:auto'>"
+        return (f"<div class='poe-models {NO_MATH}'>{head}<div style='max-height:28em;overflow:auto'>"
                 f"<table style='font-size:0.9em'><thead><tr>{header}</tr></thead>"
                 f"<tbody>{cells}</tbody></table></div></div>")
 

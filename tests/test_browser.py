@@ -46,6 +46,7 @@ CELLS = [
     "import threading\nprint('kernel free, threads:', threading.active_count())",  # 5: run while chat streams
     "%%poe SlowBot-1 SlowBot-2 SlowBot-3 MarkdownBot --param chunks=38 --param delay=0.06 --param style=markdown\n"
     "Compare these models.",  # 6: side by side (lanes of 2.3 s, 3.4 s, 4.6 s, and a quick one)
+    "%poe models anthropic",  # 7: prices with two "$" per row (MathJax must leave them alone)
 ]
 COMPARED = ["SlowBot-1", "SlowBot-2", "SlowBot-3", "MarkdownBot"]
 
@@ -240,6 +241,19 @@ def test_markdown_answer_renders_heading_and_code_block(page: Any) -> None:
         expect(shown.locator("table td").first).to_have_text("local")
         expect(outputs(page, 3)).to_contain_text("GPT-4o-mini")  # answered by the default of cell 0
         page.screenshot(path=str(ARTIFACTS / "browser-notebook.png"))
+
+
+def test_model_table_prices_are_not_typeset_as_math(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    with artifacts_on_failure(page, "models"):
+        table = outputs(page, 7)
+        expect(table).to_contain_text("Claude-Sonnet-4")
+        page.wait_for_timeout(1500)  # MathJax typesets asynchronously (it loads on first use)
+        expect(table.locator("td").filter(has_text="Claude-Sonnet-4")).to_have_count(1)
+        expect(table).to_contain_text("$3.00 in / $15.00 out per M tokens")
+        expect(table.locator("mjx-container, .MathJax")).to_have_count(0)
+        table.screenshot(path=str(ARTIFACTS / "browser-models.png"))
 
 
 def test_picker_choice_is_used_by_the_next_cell(page: Any) -> None:

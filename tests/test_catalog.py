@@ -288,6 +288,9 @@ def test_poe_models_table_and_filter(kernel: Kernel) -> None:
     assert images["text/plain"].splitlines()[1].split() == ["model", "owner", "modalities", "context", "price"]
     assert "Anthropic" in kernel.run_ok("%poe models anthropic").displays()["#0"]["text/plain"]
     assert "DropBot" not in everything["text/html"] and "test bots hidden: --all" in everything["text/plain"]
+    # prices keep their dollar signs: MathJax (JupyterLab, Notebook) is told to skip the table
+    assert "$3.00 in / $15.00 out per M tokens" in everything["text/html"]
+    assert everything["text/html"].startswith("<div class='poe-models mathjax_ignore tex2jax_ignore'>")
     every = kernel.run_ok("%poe models --all").displays()["#0"]["text/plain"]
     assert "DropBot" in every and "hidden" not in every
     assert "DropBot" in kernel.run_ok("%poe models -a drop").displays()["#0"]["text/plain"]
