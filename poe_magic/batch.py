@@ -290,9 +290,9 @@ def batch_command(magics: Any, arg: str) -> Any:
     """``%poe batch DATA [MODEL ...] [-p TEMPLATE] [options]``: :func:`batch` over the
     notebook variable DATA; the frame (or the handle with ``--background``) is shown and
     stored as ``-o NAME`` (default ``_batch``)."""
-    from .magics.spending import _Parser
+    from .magics.parsing import LineParser
 
-    parser = _Parser(prog="%poe batch", add_help=False)
+    parser = LineParser(prog="%poe batch", add_help=False)
     parser.add_argument("data", metavar="DATA", help="a DataFrame, Series or list in the notebook")
     parser.add_argument("models", nargs="*", metavar="MODEL")
     parser.add_argument("-p", "--prompt", default="Summarise: {text}", help="template, {column} fields")

@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 from typing import Any
 
 from .. import _errors as E
+from .parsing import LineParser
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option as one PoeUsageError line instead of exiting."""
-
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise E.PoeUsageError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
-
-    def parse_line(self, line: str) -> argparse.Namespace:
-        """Parse a magic's argument line (quotes as in ``%%poe`` options: unbalanced ones are one line too)."""
-        from .cell import split_options
-
-        return self.parse_args(split_options(line))
-
-
-def _history_parser() -> _Parser:
-    parser = _Parser(prog="%poe history", add_help=False)
+def _history_parser() -> LineParser:
+    parser = LineParser(prog="%poe history", add_help=False)
     parser.add_argument("--days", type=float, metavar="N", help="only the last N days (default: all cached, ~30)")
     parser.add_argument("--by", choices=["bot", "day", "type"], default="bot", help="how to group the table")
     parser.add_argument("--refresh", action="store_true", help="rebuild the local cache from the server")
