@@ -95,15 +95,24 @@ def session_spend() -> int:
 
 
 def budget_status() -> str:
-    """One line: spend, calls, and the budget with its share used."""
-    text = f"{session_spend():,} points spent by {len(calls)} call{'s' * (len(calls) != 1)} this session"
+    """One line: spend, calls, and the budget with its share used (and, once it is spent,
+    that the next call will be refused)."""
+    spent = session_spend()
+    text = f"{spent:,} points spent by {len(calls)} call{'s' * (len(calls) != 1)} this session"
     unknown = sum(1 for call in calls if call.points is None)
     if unknown:
         text += f" ({unknown} not yet in the points history)"
     if _budget is not None:
-        share = session_spend() / _budget if _budget else 1.0
-        text += f"; budget {_budget:,} points ({share:.0%} used)"
+        text += f"; budget {_budget:,} points, {_share_used():,.0%} used"
+        if spent >= _budget:
+            text += (f": already {'exceeded' if spent > _budget else 'reached'}, the next call will be refused "
+                     "unless forced (--force, force=True in Python)")
     return text
+
+
+def _share_used() -> float:
+    """The share of the budget spent (1.0 for a budget of 0)."""
+    return session_spend() / _budget if _budget else 1.0
 
 
 @contextmanager
@@ -136,13 +145,13 @@ def check_budget(request: Any) -> None:
 def _warn_if_near() -> None:
     if not _budget:
         return
-    share = session_spend() / _budget
+    share = _share_used()
     reached = [level for level in WARN_AT if share >= level and level not in _warned]
     if not reached:
         return
     _warned.update(level for level in WARN_AT if level <= reached[-1])
     what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
-    print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:.0%})",
+    print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:,.0%})",
           file=sys.stderr, flush=True)
 
 

@@ -74,9 +74,10 @@ def test_budget_warns_refuses_and_force_overrides(k: Kernel, spend_server: Local
     spent = k.value("__import__('poe_magic').session_spend()")
     budget = spent + 12  # room for one EchoBot call (10 points), not two
     status = k.run_ok(f"%poe budget {budget}")
-    assert f"budget {budget:,} points" in status.stdout
+    assert f"budget {budget:,} points, " in status.stdout and "already" not in status.stdout
     near = k.run_ok("%%poe EchoBot\none")
-    assert "session budget nearly spent" in near.stderr  # 10/12 of the room, above 80% of the budget
+    assert "session budget nearly spent" in near.stderr  # 10/12 of the room, above 80% of the budget: a warning
+    assert f"{spent + 10:,} of {budget:,} points" in near.stderr
     k.run_ok("%%poe EchoBot\ntwo")  # started below the budget: allowed, and now it is spent
     spend_server.reset()
     refused = one_line(k.run("%%poe EchoBot\nthree"), "BudgetExceededError")
@@ -131,5 +132,9 @@ def test_ledger_is_light_and_counts_from_the_start(fresh_kernel: Kernel, tmp_pat
     fresh_kernel.run_ok("%load_ext poe_magic")
     fresh_kernel.run_ok("%%poe EchoBot\nbefore any budget")
     assert fresh_kernel.value("'pandas' in __import__('sys').modules") is False  # ledger: no pandas
-    fresh_kernel.run_ok("%poe budget 5")  # the earlier call counts: spend 10 >= 5
+    told = fresh_kernel.run_ok("%poe budget 1").stdout  # the earlier call counts: spend 10 >= 1, said at once
+    assert "1,000% used: already exceeded, the next call will be refused unless forced" in told
+    assert "--force" in told
     one_line(fresh_kernel.run("%%poe EchoBot\nafter"), "BudgetExceededError")
+    fresh_kernel.run_ok("%%poe EchoBot --force\nanyway")
+    assert "already reached" in fresh_kernel.run_ok("%poe budget 20").stdout
