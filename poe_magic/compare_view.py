@@ -3,7 +3,8 @@
 In a kernel, one display is updated in place (throttled by the caller) with an HTML grid:
 one column per model with a header, at most four per row (more wrap to the next row), each
 showing its model's answer as rendered Markdown, or its one-line error. The last update is a
-static rendering (every final answer plus the summary table, inline styles only, no script),
+static rendering (every final answer plus the summary table, inline styles and one scoped
+``<style>`` for heading sizes, no script),
 so a saved notebook shows the comparison in nbviewer, on GitHub or after nbconvert.
 
 Markdown to HTML: no package of the runtime set converts Markdown, so ``mistune`` is used when
@@ -60,6 +61,10 @@ def _mistune_converter() -> Callable[[str], str]:
             if url.startswith("data:image/svg+xml;base64,"):
                 return "<img" + self.render_attrs({"src": url, "alt": striptags(text)}) + " />"
             return str(super().image(text, url, title))
+
+        def block_code(self, code: str, info: Optional[str] = None) -> str:
+            # a narrow column scrolls a code block sideways instead of breaking JSON mid-word
+            return str(super().block_code(code, info)).replace("<pre>", f'<pre style="{_PRE}">', 1)
 
     plugins = ["table", "strikethrough"]
     try:
@@ -135,10 +140,17 @@ _GRID = ("display:grid;gap:12px;align-items:start;"
          # at most 4 columns per row, fewer on a narrow page; more models wrap to new rows
          "grid-template-columns:repeat(auto-fit,minmax(max(220px,calc(25% - 9px)),1fr))")
 _COLUMN = _themed("border", _BORDER, "1px solid #d0d7de") + ";border-radius:6px;min-width:0;overflow:hidden"
-_HEADER = ("display:flex;justify-content:space-between;gap:8px;padding:4px 8px;"
+_HEADER = ("display:flex;flex-wrap:wrap;justify-content:space-between;column-gap:8px;padding:4px 8px;"
            + _themed("background", "var(--jp-layout-color2, rgba(127,127,127,.12))", "rgba(127,127,127,.12)")
            + ";" + _themed("border-bottom", _BORDER, "1px solid #d0d7de"))
 _BODY = "padding:2px 10px;overflow-x:auto;overflow-wrap:break-word;overflow-wrap:anywhere"
+_PRE = "white-space:pre;overflow-x:auto;overflow-wrap:normal;word-wrap:normal;word-break:normal"
+# Headings sized for a ~250 px column (a page-sized h1 wraps every other word). A scoped <style>
+# because an inline style would change the answer's own <h1>; a renderer that drops <style>
+# (GitHub) shows the usual sizes, nothing else changes.
+_HEADINGS = ("<style>.poe-compare .poe-answer h1{font-size:1.3em}.poe-compare .poe-answer h2{font-size:1.15em}"
+             ".poe-compare .poe-answer h3,.poe-compare .poe-answer h4{font-size:1.05em}"
+             ".poe-compare .poe-answer :is(h1,h2,h3,h4){margin:.6em 0 .3em}</style>")
 _ERROR = "margin:6px 10px;padding:4px 6px;border-radius:4px;color:#b42318;background:rgba(180,35,24,.08)"
 
 
@@ -166,13 +178,13 @@ def column_html(model: str, body: str, status: str, error: Optional[BaseExceptio
     error_line = (f'<div style="{_ERROR}">⚠ {html.escape(type(error).__name__)}: {html.escape(str(error))}</div>'
                   if error is not None else "")
     return (f'<div style="{_COLUMN}"><div style="{_HEADER}"><b>{html.escape(model)}</b>'
-            f'<span style="opacity:.75;white-space:nowrap">{html.escape(status)}</span></div>'
-            f'<div style="{_BODY}">{body}</div>{error_line}</div>')
+            f'<span style="opacity:.75">{html.escape(status)}</span></div>'  # wraps below the name when narrow
+            f'<div class="poe-answer" style="{_BODY}">{body}</div>{error_line}</div>')
 
 
 def grid_html(columns: list[str], caption: str = "") -> str:
     head = f'<div style="margin:0 0 6px;opacity:.75">{html.escape(caption)}</div>' if caption else ""
-    return f'<div class="poe-compare">{head}<div style="{_GRID}">{"".join(columns)}</div></div>'
+    return f'<div class="poe-compare">{_HEADINGS}{head}<div style="{_GRID}">{"".join(columns)}</div></div>'
 
 
 def _cell(value: Any, kind: str) -> str:

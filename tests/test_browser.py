@@ -348,6 +348,7 @@ def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
         expect(status.filter(has_text=re.compile(r"streaming… [\d,]+ chars"))).not_to_have_count(0)
         expect(shown).to_have_count(1)  # one display, updated in place
         expect(columns).to_have_count(len(COMPARED))
+        assert_not_clipped(status)  # "streaming… 1,234 chars" wraps under the name when narrow
         cell(page, 6).screenshot(path=str(ARTIFACTS / "browser-compare-streaming.png"))
         expect(prompt(page, 6)).to_have_text(re.compile(r"\[\d+\]:"))
         # static: every column finished, rendered Markdown in the columns, the summary table below
@@ -357,6 +358,14 @@ def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
         for i in range(len(COMPARED)):
             expect(columns.nth(i).locator("h1")).to_have_text("A Markdown answer")
             expect(columns.nth(i).locator("pre")).to_contain_text("def greet(name: str) -> str:")
+        # narrow columns: headings sized for a column, code scrolls sideways, headers not clipped
+        page_h1 = outputs(page, 1).locator("h1").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        column_h1 = columns.nth(0).locator("h1").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+        assert column_h1 < 0.8 * page_h1, (column_h1, page_h1)
+        code = columns.nth(0).locator("pre").evaluate(
+            "e => [getComputedStyle(e).whiteSpace, getComputedStyle(e).overflowX]")
+        assert code == ["pre", "auto"], code
+        assert_not_clipped(status)
         expect(shown.locator(".poe-compare + table tbody tr")).to_have_count(len(COMPARED))  # the summary
         expect(shown.locator(".poe-compare + table th")).to_contain_text(["model", "status", "first token", "total"])
         # side by side: columns of a row share their top edge, none overlaps, none is squeezed
@@ -366,3 +375,10 @@ def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
         assert len(first_row) >= 2, boxes
         assert all(a["x"] + a["width"] <= b["x"] for a, b in zip(first_row, first_row[1:])), boxes
         cell(page, 6).screenshot(path=str(ARTIFACTS / "browser-compare.png"))
+
+
+def assert_not_clipped(status: Any) -> None:
+    """No column header's status text reaches past its column's right edge."""
+    overflow = status.evaluate_all("spans => spans.map(e => e.getBoundingClientRect().right - "
+                                   "e.closest('.poe-compare > div:last-child > div').getBoundingClientRect().right)")
+    assert overflow and max(overflow) <= 0.5, overflow

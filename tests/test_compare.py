@@ -320,3 +320,19 @@ def test_themed_styles_have_a_plain_fallback_for_sanitized_notebooks() -> None:
                 themed += 1
                 assert any(p == prop and "var(" not in v for p, v in declarations[:i]), style
     assert themed >= 3  # the column border, the header background and its border
+
+
+def test_narrow_columns_scroll_code_wrap_headers_and_shrink_headings() -> None:
+    """Code blocks scroll sideways (no JSON broken mid-word), a long live status wraps under
+    the model name instead of being clipped, and headings are sized for a column while the
+    answer keeps its own <h1> element."""
+    body = compare_view.markdown_to_html('# Title\n\n```json\n{"bot": "EchoBot", "user": "x"}\n```\n')
+    assert "<h1>Title</h1>" in body
+    pre = re.search(r'<pre style="([^"]*)"><code', body)
+    assert pre is not None and "white-space:pre;" in pre.group(1) and "overflow-x:auto" in pre.group(1)
+    assert "overflow-wrap:normal" in pre.group(1) and "anywhere" not in pre.group(1)
+    page = compare_view.grid_html([compare_view.column_html("SlowBot", body, "streaming… 1,234 chars")])
+    header = re.search(r'<div style="(display:flex[^"]*)"><b>SlowBot</b><span style="([^"]*)">', page)
+    assert header is not None and "flex-wrap:wrap" in header.group(1) and "nowrap" not in header.group(2)
+    assert re.search(r"<style>[^<]*\.poe-compare \.poe-answer h1\{font-size:1\.3em\}", page)
+    assert '<div class="poe-answer"' in page
