@@ -18,6 +18,7 @@ import re
 from typing import Any, Mapping
 
 from . import _errors as E
+from ._text import table_cell
 
 MAX_TABLE_ROWS = 50
 MAX_TABLE_COLUMNS = 20
@@ -98,7 +99,7 @@ def frame_markdown(frame: Any) -> str:
     """A DataFrame as a Markdown table, cut to the limits above with a note on what is left out."""
     rows, columns = frame.shape
     shown = frame.iloc[:MAX_TABLE_ROWS, :MAX_TABLE_COLUMNS]
-    index_name = " / ".join(str(n) for n in frame.index.names if n is not None)
+    index_name = _cell(" / ".join(str(n) for n in frame.index.names if n is not None))
     header = [index_name] + [_cell(c) for c in shown.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, row in zip(shown.index, shown.itertuples(index=False, name=None)):
@@ -114,5 +115,5 @@ def frame_markdown(frame: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = " ".join(str(value).split()).replace("|", "\\|")
+    text = table_cell(value)
     return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS - 1] + "…"

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 from . import _errors as E
+from ._text import table_cell
 from .reply import Reply
 from .transport import Message, PoeRequest
 
@@ -81,7 +82,7 @@ class Thread:
 
 
 def _quote(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split()).replace("|", "\\|")  # one line, safe inside a Markdown table
+    text = table_cell(text)  # one line, safe inside a Markdown table
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -166,7 +167,8 @@ class ThreadTable:
         if not self.items:
             return "No conversation threads yet: start one with `%%poe MODEL --chat [NAME]`."
         rows = "\n".join(
-            f"| `{t.name}` | {t.model} | {len(t)}" + (f" ({t.partial_turns} partial)" if t.partial_turns else "")
+            f"| `{t.name}` | {table_cell(t.model)} | {len(t)}"
+            + (f" ({t.partial_turns} partial)" if t.partial_turns else "")
             + f" | {t.turns[-1].at.astimezone():%H:%M:%S} | {_quote(t.system or '', 60)} |"
             for t in self.items)
         return ("| thread | model | turns | last turn | system prompt |\n|---|---|---|---|---|\n" + rows

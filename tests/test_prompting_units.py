@@ -62,6 +62,7 @@ def test_dataframe_table_limits_and_series() -> None:
     assert interpolate("x {s} y", {"s": series}) == "x \n| key | val |\n|---|---|\n| a | 1.5 |\n| b | 2.5 |\n y"
     pipes = pd.DataFrame({"t": ["a|b", "line\nbreak"]})
     assert "| 0 | a\\|b |" in frame_markdown(pipes) and "| 1 | line break |" in frame_markdown(pipes)
+    assert frame_markdown(pipes.rename_axis("in|dex")).startswith("| in\\|dex | t |\n")  # the index name too
 
 
 # -- cache keys ---------------------------------------------------------------------------------

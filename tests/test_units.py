@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
@@ -93,6 +94,25 @@ def test_reply_footer_and_markdown() -> None:
     assert closed_markdown(reply.text).endswith("\n```")
     reply.interrupted = True
     assert "interrupted" in reply.footer() and reply.status == "interrupted"
+
+
+def _cells(row: str) -> list[str]:
+    """A Markdown table row's cells as a renderer splits them: every unescaped ``|`` ends one."""
+    return re.split(r"(?<!\\)\|", row.strip())[1:-1]
+
+
+def test_markdown_tables_escape_pipes_in_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poe_magic.magics.commands import config_command, help_command
+    from poe_magic.threads import Thread, ThreadTable, Turn
+
+    monkeypatch.setattr(settings, "default_model", "A|B")
+    thread = Thread("t", model="X|Y", system="be | terse", turns=[Turn("X|Y", "q|1", "a|2")])
+    help_text = help_command(None, "").data
+    for table in (help_text, config_command(None, "").data, ThreadTable([thread])._repr_markdown_()):
+        rows = [line for line in table.splitlines() if line.startswith("|")]
+        assert len(rows) > 2 and {len(_cells(row)) for row in rows} == {len(_cells(rows[0]))}, table
+    assert "`--by bot\\|day\\|type`" in help_text  # the whole history row, the pipes escaped
+    assert "`'A\\|B'`" in config_command(None, "").data
 
 
 def test_loop_thread_runs_cancels_and_stops() -> None:

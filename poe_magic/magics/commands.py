@@ -10,6 +10,7 @@ import importlib
 from typing import Any, Callable
 
 from .. import _errors as E
+from .._text import table_cell
 from ..config import settings
 
 #: subcommand -> ("module", "function", one-line help)
@@ -74,7 +75,7 @@ def ask_line(magics: Any, model: str, question: str) -> None:
 def help_command(magics: Any, arg: str) -> Any:
     from IPython.display import Markdown
 
-    rows = "\n".join(f"| `%poe {name}` | {text} |" for name, (_, _, text) in sorted(SUBCOMMANDS.items()))
+    rows = "\n".join(f"| `%poe {name}` | {table_cell(text)} |" for name, (_, _, text) in sorted(SUBCOMMANDS.items()))
     return Markdown(
         "**poe_magic**: `%%poe MODEL [options]` sends the cell to MODEL (`%%poe?` lists options); "
         "`%poe MODEL question` asks a one-liner.\n\n| subcommand | what it does |\n|---|---|\n" + rows
@@ -101,7 +102,7 @@ def logout_command(magics: Any, arg: str) -> None:
 def config_command(magics: Any, arg: str) -> Any:
     from IPython.display import Markdown
 
-    rows = "\n".join(f"| `{k}` | `{v!r}` |" for k, v in settings.public().items())
+    rows = "\n".join(f"| `{k}` | `{table_cell(repr(v))}` |" for k, v in settings.public().items())
     return Markdown(
         "| setting | value |\n|---|---|\n" + rows
         + "\n\nChange with `%config PoeMagics.<setting> = ...` or `poe_magic.settings.<setting> = ...`"
