@@ -369,7 +369,8 @@ def resolve_name(name: str, settings: Settings = default_settings) -> str:
     if found is not None:
         if found != name and (name, found) not in _noted:
             _noted.add((name, found))
-            print(f"note: using model '{found}' for '{name}' (model names are case-sensitive)", file=sys.stderr)
+            # stdout: a note, not a warning (JupyterLab shows stderr as an error-coloured band)
+            print(f"note: using model '{found}' for '{name}' (model names are case-sensitive)")
         return found
     if not trusted or snapshot is None:
         return name  # cannot confirm either way: let the server decide

@@ -143,6 +143,8 @@ def check_budget(request: Any) -> None:
 
 
 def _warn_if_near() -> None:
+    """Say once when the spend crosses 80% and 100% of the budget: a warning (stderr) after
+    an ordinary call, a plain note (stdout: not an error box in JupyterLab) after a forced one."""
     if not _budget:
         return
     share = _share_used()
@@ -152,7 +154,7 @@ def _warn_if_near() -> None:
     _warned.update(level for level in WARN_AT if level <= reached[-1])
     what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
     print(f"poe_magic: session budget {what}: {session_spend():,} of {_budget:,} points ({share:,.0%})",
-          file=sys.stderr, flush=True)
+          file=sys.stdout if _force.get() else sys.stderr, flush=True)
 
 
 # -- cost per call ----------------------------------------------------------------------

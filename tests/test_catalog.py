@@ -192,7 +192,9 @@ def test_resolution_corrects_case_once_and_rejects_unknown_names(
     assert catalog.resolve_name("EchoBot") == "EchoBot"
     assert catalog.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
     assert catalog.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
-    notes = capsys.readouterr().err.strip().splitlines()
+    printed = capsys.readouterr()
+    notes = printed.out.strip().splitlines()
+    assert printed.err == ""  # a note on stdout: JupyterLab shows stderr like an error
     assert notes == ["note: using model 'Claude-Sonnet-4' for 'claude-sonnet-4' (model names are case-sensitive)"]
     with pytest.raises(E.UnknownModelError) as caught:
         catalog.resolve_name("claude-sonet-4")
@@ -301,7 +303,7 @@ def test_poe_models_table_and_filter(kernel: Kernel) -> None:
 def test_poe_use_sets_the_default_for_the_next_cell(kernel: Kernel, server: LocalServer) -> None:
     result = kernel.run_ok("%poe use markdownbot")
     assert "Default model: MarkdownBot" in result.stdout
-    assert "note: using model 'MarkdownBot' for 'markdownbot'" in result.stderr
+    assert "note: using model 'MarkdownBot' for 'markdownbot'" in result.stdout and result.stderr == ""
     assert kernel.value("get_ipython().magics_manager.registry['PoeMagics'].default_model") == "MarkdownBot"
     assert kernel.run_ok("%%poe\nanything").markdown()[0].startswith("# A Markdown answer")
     result = kernel.run_ok("%poe use SlowBot-1 SlowBot-2 slowbot-3")
@@ -318,7 +320,7 @@ def test_unknown_model_names_get_suggestions_and_send_nothing(kernel: Kernel, se
     assert server.requests("/bot/") == []
     corrected = kernel.run_ok("%%poe echobot\nhello")
     assert "EchoBot received" in corrected.markdown()[0]
-    assert "note: using model 'EchoBot' for 'echobot'" in corrected.stderr
+    assert "note: using model 'EchoBot' for 'echobot'" in corrected.stdout and corrected.stderr == ""
 
 
 def test_aliases_in_the_kernel(kernel: Kernel) -> None:

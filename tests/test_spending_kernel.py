@@ -136,5 +136,7 @@ def test_ledger_is_light_and_counts_from_the_start(fresh_kernel: Kernel, tmp_pat
     assert "1,000% used: already exceeded, the next call will be refused unless forced" in told
     assert "--force" in told
     one_line(fresh_kernel.run("%%poe EchoBot\nafter"), "BudgetExceededError")
-    fresh_kernel.run_ok("%%poe EchoBot --force\nanyway")
+    forced = fresh_kernel.run_ok("%%poe EchoBot --force\nanyway")  # a note, not an error-coloured stderr band
+    assert forced.stderr == "" and "poe_magic: session budget reached" in forced.stdout
+    assert "20 of 1 points (2,000%)" in forced.stdout
     assert "already reached" in fresh_kernel.run_ok("%poe budget 20").stdout
