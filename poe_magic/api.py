@@ -37,12 +37,14 @@ def remember(reply: Reply) -> None:
         listener(reply)
 
 
-def raise_for(reply: Reply) -> None:
-    """Raise the reply's failure, if any, with the Reply attached as ``.reply``."""
+def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:
+    """Raise the reply's failure, if any, with the Reply attached as ``.reply``. A stop
+    (Ctrl-C) is raised too, as one calm line saying where the partial answer is (``kept_in``:
+    ``_poe`` for the magics), so that Run All stops there."""
     if reply.interrupted:
-        kept = (f"the partial answer ({len(reply.text):,} chars) is kept in poe_magic.last_reply()"
+        kept = (f"partial answer ({len(reply.text):,} chars) kept in {kept_in}"
                 if reply.text else "no answer had arrived yet")
-        error: E.PoeMagicError = E.StreamInterrupted(f"interrupted after {reply.elapsed or 0:.1f} s; {kept}")
+        error: E.PoeMagicError = E.StreamInterrupted(f"stopped by you after {reply.elapsed or 0:.1f} s; {kept}")
     elif reply.error is not None:
         error = reply.error
     else:

@@ -166,4 +166,4 @@ def present(reply: Reply, sink: Any) -> None:
         display(bundle, raw=True)
     if embedded:  # the links now point below, where the bytes are kept
         sink.redraw(_IMAGE_LINK.sub(lambda m: f"*(image below: {m.group(1) or 'image'})*"
-                                    if m.group(2) in embedded else m.group(0), reply.text), reply.footer())
+                                    if m.group(2) in embedded else m.group(0), reply.text), reply.footer(brief=True))

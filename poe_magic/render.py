@@ -93,7 +93,8 @@ class NotebookSink:
         self._show(reply.text, f"{reply.model} · {text}")
 
     def finish(self, reply: Reply) -> None:
-        self._show(reply.text, reply.footer())
+        # a failure is named briefly: the one-line error under the display says the rest
+        self._show(reply.text, reply.footer(brief=True))
 
     def redraw(self, text: str, footer: str) -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are

@@ -51,8 +51,11 @@ class Reply:
             return "streaming"
         return "ok"
 
-    def footer(self) -> str:
-        """One line: model, timings, points, and what went wrong if anything did."""
+    def footer(self, brief: bool = False) -> str:
+        """One line: model, timings, points, and what went wrong if anything did.
+
+        ``brief``: the failure as a short status (``⚠ timed out``, ``⚠ ServerError``,
+        ``⏹ stopped``), for a display with the one-line error printed right under it."""
         bits = [self.model]
         if self.cached:
             bits.append("from cache, 0 points")
@@ -65,9 +68,13 @@ class Reply:
         if self.retries:
             bits.append(f"{self.retries} retr{'y' if self.retries == 1 else 'ies'}")
         if self.interrupted:
-            bits.append(f"⏹ interrupted, partial answer kept ({len(self.text):,} chars)")
+            bits.append("⏹ stopped" if brief else f"⏹ interrupted, partial answer kept ({len(self.text):,} chars)")
         elif self.error is not None:
-            bits.append(f"⚠ {type(self.error).__name__}: {self.error}")
+            name = type(self.error).__name__
+            if brief:
+                bits.append("⚠ timed out" if name == "PoeTimeoutError" else f"⚠ {name}")
+            else:
+                bits.append(f"⚠ {name}: {self.error}")
         return " · ".join(bits)
 
     def _repr_markdown_(self) -> str:

@@ -96,6 +96,28 @@ def test_reply_footer_and_markdown() -> None:
     assert "interrupted" in reply.footer() and reply.status == "interrupted"
 
 
+def test_brief_footer_names_the_failure_and_raise_for_says_the_rest() -> None:
+    from poe_magic.api import raise_for
+
+    reply = Reply(model="SlowBot", prompt="p", text="word0 ", elapsed=1.04)
+    reply.error = E.PoeTimeoutError("SlowBot did not finish within 1 s (--timeout)", hint="raise --timeout")
+    assert reply.footer(brief=True) == "SlowBot · 1.04 s · ⚠ timed out"  # the notebook display
+    assert reply.footer().endswith("⚠ PoeTimeoutError: SlowBot did not finish within 1 s (--timeout); raise --timeout")
+    reply.error = E.ServerError("SlowBot reported an error: boom")
+    assert reply.footer(brief=True).endswith(" · ⚠ ServerError") and "boom" not in reply.footer(brief=True)
+    reply.error, reply.interrupted = None, True
+    assert reply.footer(brief=True) == "SlowBot · 1.04 s · ⏹ stopped"
+    with pytest.raises(E.StreamInterrupted) as raised:
+        raise_for(reply)
+    assert str(raised.value) == "stopped by you after 1.0 s; partial answer (6 chars) kept in poe_magic.last_reply()"
+    assert raised.value.reply is reply  # type: ignore[attr-defined]
+    with pytest.raises(E.StreamInterrupted, match=r"; partial answer \(6 chars\) kept in _poe$"):
+        raise_for(reply, kept_in="_poe")
+    reply.text = ""
+    with pytest.raises(E.StreamInterrupted, match=r"^stopped by you after 1.0 s; no answer had arrived yet$"):
+        raise_for(reply)
+
+
 def _cells(row: str) -> list[str]:
     """A Markdown table row's cells as a renderer splits them: every unescaped ``|`` ends one."""
     return re.split(r"(?<!\\)\|", row.strip())[1:-1]

@@ -106,4 +106,4 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
     model = args.models[0] if args.models else None
     reply = send(body, model, **prompt_options(args), **tools)
     store(magics, reply, args.output)
-    raise_for(reply)
+    raise_for(reply, kept_in="_poe")

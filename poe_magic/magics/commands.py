@@ -69,7 +69,7 @@ def ask_line(magics: Any, model: str, question: str) -> None:
     namespace = magics.shell.user_ns
     reply = send(interpolate(question, namespace), interpolate(model, namespace))
     store(magics, reply, None)
-    raise_for(reply)
+    raise_for(reply, kept_in="_poe")
 
 
 def help_command(magics: Any, arg: str) -> Any:
