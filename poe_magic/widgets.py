@@ -24,6 +24,7 @@ from .config import Settings, settings as default_settings
 from .reply import Reply
 
 CHAT_THROTTLE = 0.1  # seconds between widget updates while an answer streams (10/s)
+CHAT_HEIGHT = "32em"  # the conversation scrolls beyond this
 
 
 def _ipywidgets() -> Any:
@@ -32,6 +33,15 @@ def _ipywidgets() -> Any:
     except ImportError:
         return None
     return ipywidgets
+
+
+def _records(settings: Settings) -> tuple[list[dict[str, Any]], str]:
+    """(every catalogue record, "") or ([], why the catalogue could not be had): a panel
+    without a model list still opens, offering the default model."""
+    try:
+        return parse_models(catalog(settings=settings).entries), ""
+    except E.PoeMagicError as error:
+        return [], f"cannot list the models ({error})"
 
 
 def _label(record: dict[str, Any]) -> str:
@@ -72,7 +82,7 @@ class ModelPicker(_Panel):
 
     def __init__(self, multiple: bool = False, rows: int = 10, settings: Settings = default_settings) -> None:
         self.multiple, self.settings = multiple, settings
-        everything = parse_models(catalog(settings=settings).entries)
+        everything, self.problem = _records(settings)
         self.records = for_listing(everything)  # real models first; no test-only bots
         self._by_id = {r["id"]: r for r in everything}  # a chosen test bot still shows
         self._quiet = False  # True while we change the list ourselves (not the user)
@@ -153,6 +163,11 @@ class ModelPicker(_Panel):
             set_choice(default_model=change["new"], settings=self.settings)
 
     def _describe(self) -> None:
+        if self.problem:
+            self.status.value = (f"<span class='poe-picker-status'>⚠ {html.escape(self.problem)}; "
+                                 f"<code>%poe use MODEL</code> still sets the default "
+                                 f"(now: {html.escape(self.settings.default_model or 'none')})</span>")
+            return
         if self.multiple:
             chosen = self.settings.compare_models
             text = (f"Comparison set ({len(chosen)}): <b>{', '.join(chosen)}</b>; <code>%%poe --compare</code> "
@@ -191,32 +206,42 @@ class ChatPanel(_Panel):
         self._stream: Any = None
         self._worker: Optional[threading.Thread] = None
         self._lock = threading.Lock()
-        everything = parse_models(catalog(settings=settings).entries)
+        everything, self.problem = _records(settings)
         start = resolve_model(model, settings) if model else settings.default_model
         w = _ipywidgets()
         if w is None:
             return
         records = for_listing(everything)  # real models first; a test-only bot only when asked for
         records += [r for r in everything if r["id"] == start and r not in records]
-        ids = [r["id"] for r in records]
-        self.model = w.Dropdown(options=[(_label(r), r["id"]) for r in records],
-                                value=start if start in ids else None, layout=w.Layout(width="auto"))
+        options = [(_label(r), r["id"]) for r in records]
+        if start and self.problem:  # no catalogue: offer the model we have
+            options.insert(0, (start, start))
+        ids = [value for _, value in options]
+        self.model = w.Dropdown(options=options, value=start if start in ids else None, layout=w.Layout(width="auto"))
         # continuous_update=False: the text syncs once, on blur, i.e. *before* the Send click
         # arrives; per-keystroke syncs are throttled by ipywidgets and could land after it.
-        self.prompt = w.Textarea(placeholder="Ask something…", rows=3, continuous_update=False,
-                                 layout=w.Layout(width="auto"))
+        # No key shortcut: ipywidgets' Textarea reports no key events (Ctrl+Enter would need a
+        # custom widget or frontend extension), and a one-line Text that sends on Enter would
+        # lose multi-line prompts; the placeholder says to click Send.
+        self.prompt = w.Textarea(placeholder="Ask something, then click Send", rows=3,
+                                 continuous_update=False, layout=w.Layout(width="auto"))
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.clear = w.Button(description="New chat", icon="eraser")
-        self.log = w.VBox()  # grows with the conversation: the newest answer is always in view
+        self.log = w.VBox(layout=w.Layout(flex="0 0 auto"))  # the turns, oldest first
+        # at most CHAT_HEIGHT tall, then a scroll bar; column-reverse keeps the view pinned to
+        # the bottom (the newest answer) while it grows, unless the reader scrolls up
+        self.scroller = w.Box([self.log], layout=w.Layout(flex_flow="column-reverse", max_height=CHAT_HEIGHT,
+                                                          overflow="auto"))
         self.status = w.HTML()
         self.send.on_click(lambda _: self.submit())
         self.stop.on_click(lambda _: self.interrupt())
         self.clear.on_click(lambda _: self.reset())
-        for widget, name in ((self.log, "poe-chat-log"), (self.model, "poe-chat-model"),
+        for widget, name in ((self.log, "poe-chat-log"), (self.scroller, "poe-chat-scroll"),
+                             (self.model, "poe-chat-model"),
                              (self.prompt, "poe-chat-prompt"), (self.status, "poe-chat-status")):
             widget.add_class(name)
-        self.box = w.VBox([self.log, self.model, self.prompt, w.HBox([self.send, self.stop, self.clear]),
+        self.box = w.VBox([self.scroller, self.model, self.prompt, w.HBox([self.send, self.stop, self.clear]),
                            self.status], layout=w.Layout(max_width="760px"))
         self.box.add_class("poe-chat")
         self._w = w
@@ -329,6 +354,9 @@ class ChatPanel(_Panel):
                 {"output_type": "display_data", "data": markdown_bundle(reply.text, footer), "metadata": {}},)
 
     def _show_status(self, message: str = "") -> None:
+        if not message and self.problem and not self.replies:
+            message = (f"⚠ {self.problem}: " + (f"chatting with {self.model.value}" if self.model.value else
+                       "no model to offer; open the panel with a model name: chat('GPT-5') or %poe chat GPT-5"))
         if not message:
             spent = [r.points for r in self.replies if r.points is not None]
             message = f"{len(self.replies)} turn{'' if len(self.replies) == 1 else 's'}"

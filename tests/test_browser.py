@@ -317,6 +317,13 @@ def test_chat_streams_markdown_stops_and_leaves_the_kernel_free(page: Any) -> No
         expect(answers.nth(2).locator("h3")).to_have_text(re.compile(r"EchoBot received 5 message\(s\)"))
         expect(answers.nth(2)).to_contain_text("last message: what came before?")  # every keystroke arrived
         expect(panel.locator(".poe-chat-prompt textarea")).to_have_value("")  # cleared for the next one
+        # the conversation scrolls inside the panel, pinned to the newest answer
+        scroller = panel.locator(".poe-chat-scroll")
+        expect(answers.nth(2)).to_contain_text("EchoBot ·")  # its footer: finished, full height
+        sizes = scroller.evaluate("e => [e.scrollHeight, e.clientHeight, e.getBoundingClientRect().bottom]")
+        assert sizes[0] > sizes[1] > 0, sizes  # taller than the panel shows: a scroll bar
+        newest = answers.nth(2).bounding_box()
+        assert newest is not None and newest["y"] + newest["height"] <= sizes[2] + 1, (newest, sizes)
         panel.scroll_into_view_if_needed()
         panel.screenshot(path=str(ARTIFACTS / "browser-chat.png"))
 

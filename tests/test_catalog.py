@@ -263,6 +263,8 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     offered = [value for _, value in panel.model.options]
     assert offered[0] == "Claude-Sonnet-4" and "SlowBot-1" not in offered and panel.model.value == "EchoBot"
     assert chat("SlowBot-1").model.value == "SlowBot-1"  # a test bot asked for by name is offered
+    assert panel.scroller.layout.max_height == "32em" and panel.scroller.layout.overflow == "auto"
+    assert panel.scroller.children == (panel.log,) and panel.scroller.layout.flex_flow == "column-reverse"
     bundle = picker._repr_mimebundle_()
     assert bundle["text/plain"] == repr(picker) and "application/vnd.jupyter.widget-view+json" in bundle
     picker.list.value = "GPT-5"  # what a click in the list does
@@ -270,6 +272,28 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     aliases.use("MarkdownBot")  # and the list follows %poe use
     assert picker.list.value == "MarkdownBot"
     assert "%%poe MODEL" in repr(chat())
+
+
+def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer) -> None:
+    """A server without /v1/models: the chat offers the default model and still chats; the
+    picker says why its list is empty instead of failing."""
+    from poe_magic.widgets import chat, model_picker
+
+    settings.default_model = "EchoBot"
+    fresh_catalog.fail_next("/v1/models", 503, count=2)
+    panel = chat()
+    assert panel.model.options == (("EchoBot", "EchoBot"),) and panel.model.value == "EchoBot"
+    assert "cannot list the models" in panel.status.value and "chatting with EchoBot" in panel.status.value
+    reply = panel.submit("hello without a catalogue")
+    panel.wait(30)
+    assert reply is not None and reply.ok and "EchoBot received" in reply.text
+    assert "1 turn" in panel.status.value and "cannot list" not in panel.status.value
+    picker = model_picker()
+    assert picker.list.options == () and "cannot list the models" in picker.status.value
+    assert "%poe use MODEL" in picker.status.value and "EchoBot" in picker.status.value
+    settings.default_model = ""  # no default either: the panel says how to name a model
+    fresh_catalog.fail_next("/v1/models", 503)
+    assert "no model to offer; open the panel with a model name" in chat().status.value
 
 
 # -- in a real kernel ------------------------------------------------------------------------------
