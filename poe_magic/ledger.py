@@ -272,12 +272,16 @@ def _find_costs(candidates: list[Call], max_pages: int) -> int:
 
 
 def session_ledger() -> "pd.DataFrame":
-    """This kernel's calls as a DataFrame: time, model, points, chars, elapsed, status."""
+    """This kernel's calls as a DataFrame, one row per call, for computing (``%poe session``
+    shows it readably). Columns and dtypes: ``time`` (when it started, ``datetime64[us, UTC]``),
+    ``model`` and ``status`` (``string``), ``points`` (``Int64``: <NA> while the cost is not in
+    the points history), ``chars`` (``int64``), ``elapsed`` (seconds, ``Float64``, 3 decimals).
+    ``attrs["summary"]`` holds :func:`budget_status`'s line."""
     import pandas as pd
 
     reconcile()
     frame = pd.DataFrame({
-        "time": pd.to_datetime([c.time for c in calls], utc=True),
+        "time": pd.to_datetime([c.time for c in calls], utc=True).as_unit("us"),  # "s" when empty
         "model": pd.array([c.model for c in calls], dtype="string"),
         "points": pd.array([c.points for c in calls], dtype="Int64"),
         "chars": pd.array([c.chars for c in calls], dtype="int64"),

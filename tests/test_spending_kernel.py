@@ -3,6 +3,7 @@ in a real ipykernel against a local server of this module's own (its history is 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -63,11 +64,18 @@ def test_session_ledger_lists_every_call(k: Kernel) -> None:
     calls = k.value("len(__import__('poe_magic.ledger').ledger.calls)")
     spent = k.value("__import__('poe_magic').session_spend()")
     assert f"{spent:,} points spent by {calls} calls this session" in result.stdout
-    table = result.of_type("execute_result")[0]["content"]["data"]["text/plain"]
+    shown = result.of_type("execute_result")[0]["content"]["data"]
+    table = shown["text/plain"]
     assert "Claude-Haiku-3.5" in table and "EchoBot" in table
-    assert k.value("list(_.columns)") == ["time", "model", "points", "chars", "elapsed", "status"]
+    assert "time (UTC)" in table and "elapsed (s)" in table and "<th>elapsed (s)</th>" in shown["text/html"]
+    assert re.search(r"^\s*\d\d:\d\d:\d\d ", table.splitlines()[1]) and "+00:00" not in table
+    assert re.search(rf"^\s*total\s+{calls} calls\s+{spent:,} ", table.splitlines()[-1])
+    typed = {"time": "datetime64[us, UTC]", "model": "string", "points": "Int64", "chars": "int64",
+             "elapsed": "Float64", "status": "string"}
+    assert k.value("{c: str(t) for c, t in _.dtypes.items()}") == typed  # %poe session's value computes as a frame
+    assert k.value("{c: str(t) for c, t in __import__('poe_magic').session_ledger().dtypes.items()}") == typed
+    assert k.value("type(__import__('poe_magic').session_ledger()).__name__") == "DataFrame"
     assert k.value("int(_['points'].sum())") == spent
-    assert k.value("str(_['time'].dtype)").startswith("datetime64")
 
 
 def test_budget_warns_refuses_and_force_overrides(k: Kernel, spend_server: LocalServer) -> None:
@@ -114,6 +122,8 @@ def test_history_shows_a_summary_table_and_a_plot_with_progress(k: Kernel, spend
     assert summary.startswith("**Points history** (all history)")
     table = next(d for d in shown if "<table" in d.get("text/html", ""))["text/html"]
     assert "mean per call" in table and "total" in table and "Claude-Sonnet-4" in table
+    total = re.search(r"\*\* \(all history\): ([\d,]+) points", summary).group(1)
+    assert "," in total and f"<td>{total}</td>" in table  # thousands separators in the table as in the title
     (png,) = [d["image/png"] for d in shown if "image/png" in d]  # one plot, not a second one from pyplot
     assert len(png) > 1000
     spend_server.reset()

@@ -21,6 +21,7 @@ from poe_magic import _errors as E
 from poe_magic import usage
 from poe_magic.server.state import ServerState
 from poe_magic.server.usage import seed_history
+from poe_magic.spending_view import LedgerTable, readable_ledger, readable_summary
 from poe_magic.testing import LocalServer, local_server
 from poe_magic.usage_cache import HistoryCache, account_id
 
@@ -272,3 +273,33 @@ def test_spending_summary_totals(account: LocalServer) -> None:
     assert per_bot["points"].iloc[:-1].is_monotonic_decreasing
     with pytest.raises(E.PoeUsageError):
         usage.spending_summary(frame, by="colour")
+    shown = readable_summary(per_bot)  # what %poe history displays: the same numbers, as text
+    assert list(shown.index) == list(per_bot.index) and list(shown.columns) == list(per_bot.columns)
+    total = int(per_bot.loc["total", "points"])
+    assert total >= 1000 and shown.loc["total", "points"] == f"{total:,}"
+    assert shown.loc["total", "mean per call"] == f"{per_bot.loc['total', 'mean per call']:,.1f}"
+
+
+def test_session_ledger_display_is_readable_and_the_frame_stays_typed() -> None:
+    import pandas as pd
+
+    started = [datetime(2026, 11, 27, 13, 31, 30, 629743, tzinfo=timezone.utc),
+               datetime(2026, 11, 27, 13, 32, 1, 5, tzinfo=timezone.utc)]
+    frame = pd.DataFrame({
+        "time": pd.to_datetime(started, utc=True), "model": pd.array(["EchoBot", "GPT-5"], dtype="string"),
+        "points": pd.array([3990, None], dtype="Int64"), "chars": pd.array([12, 4000], dtype="int64"),
+        "elapsed": pd.array([0.773, None], dtype="Float64"), "status": pd.array(["ok", "error"], dtype="string")})
+    shown = readable_ledger(frame)
+    assert list(shown.columns) == ["time (UTC)", "model", "points", "chars", "elapsed (s)", "status"]
+    assert shown.values.tolist() == [
+        ["13:31:30", "EchoBot", "3,990", "12", "0.77", "ok"],
+        ["13:32:01", "GPT-5", "unknown", "4,000", "", "error"],
+        ["total", "2 calls", "3,990 + 1 unknown", "4,012", "0.77", ""]]
+    frame.loc[1, "time"] = pd.Timestamp("2026-11-28 00:00:02", tz="UTC")  # the session spans two days
+    assert readable_ledger(frame)["time (UTC)"].tolist()[:2] == ["2026-11-27 13:31:30", "2026-11-28 00:00:02"]
+    table = LedgerTable(frame)
+    assert "3,990 + 1 unknown" in repr(table) and "<th>elapsed (s)</th>" in table._repr_html_()
+    assert "13:31:30.629743" not in repr(table) + table._repr_html_()
+    assert table.dtypes.equals(frame.dtypes) and int(table["points"].sum()) == 3990  # computes like the frame
+    assert type(table[table["points"].notna()]) is pd.DataFrame  # derived frames are plain again
+    assert readable_ledger(frame.iloc[:0])["model"].tolist() == ["0 calls"]

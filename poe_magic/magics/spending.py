@@ -30,6 +30,7 @@ def history_command(magics: Any, arg: str) -> None:
     """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
     from IPython.display import Markdown, display
 
+    from ..spending_view import readable_summary
     from ..usage import points_history, spending_summary
 
     args = _history_parser().parse_line(arg)
@@ -44,7 +45,7 @@ def history_command(magics: Any, arg: str) -> None:
     first, last = frame["creation_time"].iloc[-1], frame["creation_time"].iloc[0]
     display(Markdown(f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
                      f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"))
-    display(spending_summary(frame, by=args.by))
+    display(readable_summary(spending_summary(frame, by=args.by)))
     display(_figure_png(frame, "type" if args.by == "type" else "day"))  # daily bars stacked by bot
 
 
@@ -66,14 +67,16 @@ def _figure_png(frame: Any, by: str) -> Any:
 
 
 def session_command(magics: Any, arg: str) -> Any:
-    """``%poe session``: this kernel's calls (time, model, points, chars, elapsed)."""
+    """``%poe session``: this kernel's calls (time, model, points, chars, elapsed), the
+    :func:`~poe_magic.session_ledger` frame shown readably, with a total row."""
     from ..ledger import session_ledger
+    from ..spending_view import LedgerTable
 
     if arg:
         raise E.PoeUsageError("%poe session takes no argument")
     frame = session_ledger()
     print(frame.attrs["summary"])
-    return frame
+    return LedgerTable(frame)
 
 
 def budget_command(magics: Any, arg: str) -> None:
