@@ -18,13 +18,13 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from ._files import write_json_atomic
 from .config import Settings, settings as default_settings
 
 FORMAT = 1
@@ -159,15 +159,7 @@ class HistoryCache:
         body = {"format": FORMAT, "complete": snapshot.complete, "saved_at": snapshot.saved_at,
                 "count": len(snapshot), "columns": snapshot.columns}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(json.dumps(body, separators=(",", ":")))  # dumps: C encoder, 20x json.dump's speed
-                os.replace(tmp, self.path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            write_json_atomic(self.path, body, separators=(",", ":"))
         except OSError as exc:
             self.report(f"could not save the points-history cache to {self.shown} ({exc.strerror or exc})")
             return False

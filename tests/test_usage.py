@@ -303,3 +303,46 @@ def test_session_ledger_display_is_readable_and_the_frame_stays_typed() -> None:
     assert table.dtypes.equals(frame.dtypes) and int(table["points"].sum()) == 3990  # computes like the frame
     assert type(table[table["points"].notna()]) is pd.DataFrame  # derived frames are plain again
     assert readable_ledger(frame.iloc[:0])["model"].tolist() == ["0 calls"]
+
+
+def test_atomic_json_writes_from_many_threads_leave_one_whole_file(tmp_path: Path) -> None:
+    import threading
+
+    from poe_magic._files import write_json_atomic
+
+    path = tmp_path / "sub" / "cache.json"  # the folder is created
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(30):
+                write_json_atomic(path, {"writer": n, "i": i, "pad": "x" * 5000})
+        except BaseException as exc:  # a temp-name collision would surface here
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert json.loads(path.read_text())["i"] == 29  # whole: the last write of one of the writers
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"not json": object()})
+    assert json.loads(path.read_text())["i"] == 29  # a failed write leaves the old file
+    assert [p.name for p in path.parent.iterdir()] == ["cache.json"]  # no temporary file left behind
+
+
+def test_unsaveable_history_cache_is_reported_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    from poe_magic.usage_cache import Snapshot
+
+    reports: list[str] = []
+    blocker = tmp_path / "home" / "cache"
+    blocker.parent.mkdir()
+    blocker.write_text("a file where the cache folder should be")
+    cache = HistoryCache("acct", home=tmp_path / "home", report=reports.append)
+    assert cache.save(Snapshot()) is False
+    assert len(reports) == 1 and reports[0].startswith("could not save the points-history cache")
+    ok = HistoryCache("acct", home=tmp_path / "other", report=reports.append)
+    assert ok.save(Snapshot()) is True and [p.name for p in ok.path.parent.iterdir()] == ["acct.json"]
+    assert len(ok.load()) == 0 and len(reports) == 1
