@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -284,3 +285,16 @@ def test_help_shows_every_option_with_examples_and_the_subcommands(kernel: Kerne
     subcommands = kernel.run_ok("%poe help").markdown()[0]
     for name in ("threads", "reset", "cache"):
         assert f"`%poe {name}`" in subcommands
+
+
+def test_help_page_is_plain_text_and_its_examples_run_as_written(kernel: Kernel) -> None:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    page = re.sub(r"\x1b\[[0-9;]*m", "", kernel.run_ok("%%poe?").reply["payload"][0]["data"]["text/plain"])
+    assert "::" not in page and "``" not in page, "reST markup shown raw in the pager"
+    assert "\nUsage: %%poe [-o NAME]" in page and "<" not in page.split("Usage:", 1)[1]  # metavars as typed
+    examples = [line.split("  (")[0].strip() for line in page.split("Examples", 1)[1].splitlines()
+                if line.strip().startswith("%poe ") and " / " not in line]
+    assert "%poe GPT-5 what is 2**10" in examples and len(examples) >= 2
+    for line in examples:  # a trailing "word?" would make IPython show help instead of asking
+        assert TransformerManager().transform_cell(line + "\n").startswith("get_ipython().run_line_magic('poe',"), line

@@ -8,13 +8,25 @@ functions registered in :mod:`poe_magic.magics.commands` (``%poe models``, ...).
 
 from __future__ import annotations
 
+import argparse
 from typing import Any, Optional
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import MagicHelpFormatter, argument, kwds, magic_arguments
 from traitlets import Bool, Float, Int, Unicode, observe
 
 from ..config import settings
+
+
+class PlainHelpFormatter(MagicHelpFormatter):
+    """``%%poe?`` as plain text. IPython's formatter writes reST for Sphinx (``::`` before the
+    usage, ``<...>`` around metavars like ``{markdown,text}``), which the pager shows raw."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Optional[str] = "Usage: %%") -> None:
+        super().add_usage(usage, actions, groups, prefix)  # "%%" + "poe": the cell form
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        return argparse.RawDescriptionHelpFormatter._format_action_invocation(self, action)
 
 
 @magics_class
@@ -46,6 +58,7 @@ class PoeMagics(Magics):
         setattr(settings, change["name"], change["new"])
 
     @magic_arguments()
+    @kwds(formatter_class=PlainHelpFormatter)
     @argument("models", nargs="*", metavar="MODEL",
               help="model to ask (default: PoeMagics.default_model); several models are compared side by side")
     @argument("-o", "--output", metavar="NAME", help="store the Reply in this variable")
@@ -78,7 +91,12 @@ class PoeMagics(Magics):
     def poe(self, line: str, cell: Optional[str] = None) -> Any:
         """Send the cell to a Poe model and stream the answer as Markdown.
 
-        Examples::
+        Two forms:
+          %%poe MODEL [options]   (cell magic) the rest of the cell is the prompt
+          %poe MODEL question     (line magic) a one-line question, same {name} filling
+          %poe SUBCOMMAND ...     (line magic) models, use, threads, history, ... (%poe help)
+
+        Examples:
 
             %%poe Claude-Sonnet-4
             Explain list comprehensions in two sentences.
@@ -115,11 +133,13 @@ class PoeMagics(Magics):
             Explain recursion to a child.
             %%poe --compare --runs 3 --timeout 60  (the set from %poe use A B C; median and spread)
 
-            %poe GPT-5 what is 2+2?        (one-line question)
+            %poe GPT-5 what is 2**10          (one-line question; no "?" at the end of a
+                                              line magic: IPython reads "word?" as a help request)
             %poe threads / %poe reset NAME / %poe cache clear
-            %poe help                      (all subcommands)
+            %poe help                         (all subcommands)
 
-        The last Reply is ``_poe`` in the notebook and ``poe_magic.last_reply()``.
+        The last Reply is _poe in the notebook, and poe_magic.last_reply() from Python.
+        The options below apply to the cell form.
         """
         from . import cell as cell_module
         from . import commands
