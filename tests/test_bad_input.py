@@ -17,7 +17,14 @@ from poe_magic.testing import LocalServer
 
 BAD_INPUT = [
     # cell, IPython UsageError (None) or our error class, fragment
-    ("%%poe EchoBot --bogus\nhi", None, "unrecognized arguments: --bogus"),
+    ("%%poe EchoBot --bogus\nhi", None, "unrecognized arguments: --bogus; %%poe? lists the options"),
+    ("%%poe EchoBot --temprature 0.5\nhi", None,
+     "unrecognized arguments: --temprature 0.5; did you mean --temperature? (%%poe? lists the options)"),
+    ("%%poe EchoBot --no-chache\nhi", None, "unrecognized arguments: --no-chache; did you mean --no-cache?"),
+    ("%poe thread", "PoeUsageError", "unknown subcommand 'thread'; did you mean %poe threads?"),
+    ("%poe histroy --by bot", "PoeUsageError", "unknown subcommand 'histroy'; did you mean %poe history?"),
+    ("%poe thread default", "PoeUsageError", "'thread' is neither a model nor a subcommand; did you mean %poe threads?"),
+    ("%poe nosuchthing", "PoeUsageError", "unknown subcommand 'nosuchthing'; %poe help lists them, or ask with"),
     ("%%poe EchoBot --param\nhi", None, "argument -p/--param: expected one argument"),
     ("%%poe EchoBot -t hot\nhi", None, "argument -t/--temperature: invalid float value: 'hot'"),
     ("%%poe EchoBot --param oops\nhi", "PoeUsageError", "--param expects KEY=VALUE, got 'oops'"),

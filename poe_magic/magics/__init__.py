@@ -146,7 +146,7 @@ class PoeMagics(Magics):
 
         if cell is None:
             return commands.dispatch(self, line)
-        args = self.poe.parser.parse_args(cell_module.split_options(line))  # quotes removed, unlike parse_argstring
+        args = cell_module.parse_options(self.poe.parser, line)  # quotes removed, unlike parse_argstring
         return cell_module.run_cell(self, args, cell)
 
 

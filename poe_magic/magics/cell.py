@@ -8,8 +8,9 @@ keep the Reply as ``_poe`` / ``-o NAME``; raise its failure as one line.
 
 from __future__ import annotations
 
+import difflib
 import json
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 from typing import Any, Optional
 
 from IPython.core.error import UsageError
@@ -43,6 +44,32 @@ def split_options(line: str) -> list[str]:
         return list(lexer)
     except ValueError as exc:
         raise UsageError(f"cannot parse the options: {exc} in {line.strip()!r}") from None
+
+
+def parse_options(parser: ArgumentParser, line: str) -> Namespace:
+    """The ``%%poe`` option line parsed (see :func:`split_options`); an unknown option is one
+    UsageError line with a did-you-mean when one of ``parser``'s options is close."""
+    try:
+        return parser.parse_args(split_options(line))
+    except UsageError as exc:
+        message = str(exc)
+        if not message.startswith("unrecognized arguments:"):
+            raise
+        near = option_suggestion(parser, message.partition(":")[2].split())
+        hint = f"did you mean {near}? (%%poe? lists the options)" if near else "%%poe? lists the options"
+        raise UsageError(f"{message}; {hint}") from None
+
+
+def option_suggestion(parser: ArgumentParser, words: list[str]) -> Optional[str]:
+    """The ``--option`` of ``parser`` closest to a mistyped one among ``words``
+    (``--temprature`` -> ``--temperature``), or None."""
+    known = [option for action in parser._actions for option in action.option_strings if option.startswith("--")]
+    for word in words:
+        if word.startswith("--"):
+            near = difflib.get_close_matches(word.partition("=")[0], known, n=1, cutoff=0.7)
+            if near:
+                return near[0]
+    return None
 
 
 def store(magics: Any, reply: Any, name: Optional[str]) -> None:

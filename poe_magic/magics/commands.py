@@ -6,8 +6,9 @@ Subcommands live in the module of their feature and are imported only when used,
 
 from __future__ import annotations
 
+import difflib
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .. import _errors as E
 from .._text import table_cell
@@ -56,18 +57,33 @@ def dispatch(magics: Any, line: str) -> Any:
     return fn(magics, rest.strip())
 
 
+def near_subcommand(word: str) -> Optional[str]:
+    """The subcommand ``word`` looks like a typo of (``thread`` -> ``threads``), or None."""
+    near = difflib.get_close_matches(word.lower(), list(SUBCOMMANDS), n=1, cutoff=0.75)
+    return near[0] if near else None
+
+
 def ask_line(magics: Any, model: str, question: str) -> None:
-    """``%poe MODEL question``: a one-line question to MODEL ({name} filled in as in %%poe)."""
+    """``%poe MODEL question``: a one-line question to MODEL ({name} filled in as in %%poe).
+
+    A first word that is no subcommand but looks like one (``%poe histroy``, ``%poe thread
+    default``) gets a did-you-mean, unless it names a model: nothing is sent."""
     from ..api import raise_for, send
     from ..interpolate import interpolate
     from .cell import store
 
-    if not question:
-        raise E.PoeUsageError(
-            f"unknown subcommand {model!r}; %poe help lists them, or ask with %poe MODEL question"
-        )
+    near = near_subcommand(model)
+    if not question or (near and question.startswith("-")):  # `%poe histroy --by bot`: options, no question
+        raise E.PoeUsageError(f"unknown subcommand {model!r}; " + (
+            f"did you mean %poe {near}?" if near else "%poe help lists them, or ask with %poe MODEL question"))
     namespace = magics.shell.user_ns
-    reply = send(interpolate(question, namespace), interpolate(model, namespace))
+    try:
+        reply = send(interpolate(question, namespace), interpolate(model, namespace))
+    except E.UnknownModelError:  # found so before sending: maybe a mistyped subcommand
+        if near is None:
+            raise
+        raise E.PoeUsageError(f"{model!r} is neither a model nor a subcommand; did you mean %poe {near}?",
+                              model=model) from None
     store(magics, reply, None)
     raise_for(reply, kept_in="_poe")
 
