@@ -43,6 +43,7 @@ BAD_INPUT = [
     ("%%poe EchoBot --attach /no/such/file.txt\nhi", "PoeUsageError", "--attach: no such file"),
     ('%%poe EchoBot -s "unclosed\nhi', None, "cannot parse the options: No closing quotation"),
     ('%poe history --by "bot', None, "cannot parse the options: No closing quotation"),
+    ("%poe history --dayz 3", "PoeUsageError", "unrecognized arguments: --dayz 3; did you mean --days? (usage:"),
     ('%poe reset "x', "PoeUsageError", "no thread named '\"x'"),
 ]
 

@@ -12,6 +12,10 @@ class LineParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one PoeUsageError line instead of exiting."""
 
     def error(self, message: str) -> Any:  # type: ignore[override]
+        from .cell import option_suggestion
+
+        near = option_suggestion(self, message.partition(":")[2].split()) if message.startswith("unrecognized") else None
+        message += f"; did you mean {near}?" if near else ""
         raise E.PoeUsageError(f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})")
 
     def parse_line(self, line: str) -> argparse.Namespace:
