@@ -16,6 +16,7 @@ import time
 from typing import Any, Optional
 
 from . import _errors as E
+from ._text import plural
 
 #: the longest ``Retry-After`` (seconds) we wait for; a longer one is reported, not retried
 MAX_RETRY_AFTER = 60.0
@@ -257,5 +258,5 @@ def next_retry(error: E.PoeMagicError, retries: int, max_retries: int, backoff: 
     if error.retryable and retries < max_retries:
         delay = retry_delay(error, retries + 1, backoff)
     if delay is None and retries:
-        error.amend(f"gave up after {retries} retr{'y' if retries == 1 else 'ies'}")
+        error.amend(f"gave up after {plural(retries, 'retry', 'retries')}")
     return delay

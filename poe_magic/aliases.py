@@ -13,13 +13,13 @@ comparison set (``%poe use``, :func:`use`, the model picker) last for the sessio
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from . import _errors as E
+from ._files import write_text_atomic
 from .config import Settings, settings as default_settings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -60,10 +60,7 @@ def load_config(settings: Settings = default_settings) -> dict[str, Any]:
 def save_config(data: dict[str, Any], settings: Settings = default_settings) -> Path:
     """Write the whole config file atomically."""
     path = config_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"config.json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     with _lock:
         _loaded.pop(str(path), None)
     return path

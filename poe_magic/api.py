@@ -8,6 +8,7 @@ from . import _errors as E
 from . import ledger  # counts every call from the kernel's start (cost per call, budget guard)
 from . import attachments, media, threads
 from . import cache as answer_cache
+from ._text import plural
 from .attachments import Attach
 from .client import build_request, finish_reply, resolve_model, run
 from .config import settings
@@ -42,7 +43,7 @@ def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:
     (Ctrl-C) is raised too, as one calm line saying where the partial answer is (``kept_in``:
     ``_poe`` for the magics), so that Run All stops there."""
     if reply.interrupted:
-        kept = (f"partial answer ({len(reply.text):,} chars) kept in {kept_in}"
+        kept = (f"partial answer ({plural(len(reply.text), 'char')}) kept in {kept_in}"
                 if reply.text else "no answer had arrived yet")
         error: E.PoeMagicError = E.StreamInterrupted(f"stopped by you after {reply.elapsed or 0:.1f} s; {kept}")
     elif reply.error is not None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
 from . import _errors as E
+from ._files import write_json_atomic
 from .attachments import identity
 from .config import Settings, settings as default_settings
 from .reply import Reply
@@ -90,11 +89,7 @@ def save(key: Optional[str], reply: Reply, settings: Settings = default_settings
         "original_seconds": reply.elapsed,
     }
     path = _path(key, settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(entry, fh, ensure_ascii=False)
-    os.replace(tmp, path)
+    write_json_atomic(path, entry, ensure_ascii=False)
 
 
 def _file_dict(attachment: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import os
 import re
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import _errors as E
+from ._files import write_json_atomic
 from .config import Settings, settings as default_settings
 
 if TYPE_CHECKING:
@@ -209,11 +209,8 @@ def _read_disk(root: str, settings: Settings) -> Optional[Snapshot]:
 def _write_disk(snapshot: Snapshot, settings: Settings) -> None:
     path = cache_file(snapshot.root, settings)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"root": snapshot.root, "fetched_at": snapshot.fetched_at,
-                                   "data": snapshot.entries}), encoding="utf-8")
-        tmp.replace(path)  # atomic: a concurrent reader never sees half a file
+        # atomic: a concurrent reader never sees half a file
+        write_json_atomic(path, {"root": snapshot.root, "fetched_at": snapshot.fetched_at, "data": snapshot.entries})
     except OSError:
         pass  # a read-only home only costs a refetch next time
 

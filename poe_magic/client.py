@@ -20,6 +20,7 @@ from typing import Any, Callable, Hashable, Iterable, Optional, Protocol
 from . import _errors as E
 from . import transport
 from ._loop import LoopThread, shared_loop
+from ._text import plural
 from .config import Settings, settings as default_settings
 from .render import Throttle
 from .reply import Reply
@@ -247,7 +248,7 @@ class Accumulator:
         elif isinstance(error, E.PoeMagicError):
             self.reply.error = error.detach()  # kept on the Reply: no frames, no chain to httpx objects
             if self.reply.text:
-                error.amend(f"partial answer kept ({len(self.reply.text):,} chars)")
+                error.amend(f"partial answer kept ({plural(len(self.reply.text), 'char')})")
         elif error is not None:
             raise error  # a bug: surface it with its traceback
 

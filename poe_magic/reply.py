@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ._errors import PoeMagicError
+from ._text import plural
 
 
 @dataclass(eq=False)
@@ -66,9 +67,9 @@ class Reply:
         if self.points is not None and not self.cached:
             bits.append(f"{self.points:,} points")
         if self.retries:
-            bits.append(f"{self.retries} retr{'y' if self.retries == 1 else 'ies'}")
+            bits.append(plural(self.retries, "retry", "retries"))
         if self.interrupted:
-            bits.append("⏹ stopped" if brief else f"⏹ interrupted, partial answer kept ({len(self.text):,} chars)")
+            bits.append("⏹ stopped" if brief else f"⏹ interrupted, partial answer kept ({plural(len(self.text), 'char')})")
         elif self.error is not None:
             name = type(self.error).__name__
             if brief:

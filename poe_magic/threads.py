@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional, Union
 
 from . import _errors as E
-from ._text import table_cell
+from ._text import plural, table_cell
 from .reply import Reply
 from .transport import Message, PoeRequest
 
@@ -67,14 +67,14 @@ class Thread:
         return len(self.turns)
 
     def __repr__(self) -> str:
-        return f"<Thread {self.name!r} {self.model} {len(self.turns)} turn(s)>"
+        return f"<Thread {self.name!r} {self.model} {plural(len(self.turns), 'turn')}>"
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**Thread `{self.name}`** · {self.model} · {len(self.turns)} turn(s)"]
+        lines = [f"**Thread `{self.name}`** · {self.model} · {plural(len(self.turns), 'turn')}"]
         if self.system:
             lines.append(f"\n*system:* {_quote(self.system)}")
         for i, turn in enumerate(self.turns, 1):
-            files = f" (+{len(turn.attachments)} file(s))" if turn.attachments else ""
+            files = f" (+{plural(len(turn.attachments), 'file')})" if turn.attachments else ""
             mark = " ⏹ *partial*" if turn.partial else ""
             lines.append(f"\n**{i}. you**{files}: {_quote(turn.prompt)}\n\n**{turn.model}**{mark}: "
                          f"{_quote(turn.answer)}")
@@ -176,7 +176,7 @@ class ThreadTable:
                 "forget with `%poe reset NAME`.")
 
     def __repr__(self) -> str:
-        return "\n".join(f"{t.name}: {t.model}, {len(t)} turn(s)" for t in self.items) or "no threads"
+        return "\n".join(f"{t.name}: {t.model}, {plural(len(t), 'turn')}" for t in self.items) or "no threads"
 
 
 def threads_command(magics: Any, arg: str) -> Any:
@@ -195,6 +195,6 @@ def reset_command(magics: Any, arg: str) -> None:
         raise E.PoeUsageError("%poe reset takes one thread name (or --all)")
     names = reset_thread(all=True) if arg == "--all" else reset_thread(arg or None)
     if names:
-        print(f"Forgot thread(s): {', '.join(names)}")
+        print(f"Forgot {plural(len(names), 'thread')}: {', '.join(names)}")
     else:
         print("No threads to forget." if arg == "--all" else f"No thread {DEFAULT_THREAD!r} to forget.")

@@ -99,7 +99,7 @@ def test_reset_forgets_one_thread(kernel: Kernel) -> None:
     kernel.run_ok("%poe reset --all")
     kernel.run_ok("%%poe EchoBot --chat keep\none")
     kernel.run_ok("%%poe EchoBot --chat drop\none")
-    assert "Forgot thread(s): drop" in kernel.run_ok("%poe reset drop").stdout
+    assert "Forgot 1 thread: drop" in kernel.run_ok("%poe reset drop").stdout
     assert "no thread named 'drop'" in one_line_error(kernel.run("%poe reset drop"), "PoeUsageError")
     assert received(kernel.run_ok("%%poe EchoBot --chat drop\nagain"))["turns"] == [{"role": "user", "content": "again"}]
     assert len(received(kernel.run_ok("%%poe EchoBot --chat keep\ntwo"))["turns"]) == 3
@@ -253,7 +253,7 @@ def test_cached_answer_sends_no_request_and_says_so(kernel: Kernel, server: Loca
     home = Path(kernel.value("str(__import__('poe_magic').settings.home)"))
     stored = list((home / "cache" / "answers").glob("*/*.json"))
     assert len(stored) == 2 and not any(server.key in p.read_text() for p in stored)
-    assert "Deleted 2 cached answer(s)" in kernel.run_ok("%poe cache clear").stdout
+    assert "Deleted 2 cached answers" in kernel.run_ok("%poe cache clear").stdout
 
 
 def test_cache_setting_and_no_cache(kernel: Kernel, server: LocalServer) -> None:

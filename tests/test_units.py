@@ -137,6 +137,19 @@ def test_markdown_tables_escape_pipes_in_cells(monkeypatch: pytest.MonkeyPatch) 
     assert "`'A\\|B'`" in config_command(None, "").data
 
 
+def test_counted_words_are_singular_or_plural() -> None:
+    from poe_magic._text import plural
+    from poe_magic.threads import Thread, ThreadTable, Turn
+
+    assert [plural(1, "turn"), plural(0, "turn"), plural(1, "retry", "retries"), plural(3, "retry", "retries"),
+            plural(1200, "char")] == ["1 turn", "0 turns", "1 retry", "3 retries", "1,200 chars"]
+    one = Thread("t", model="M", turns=[Turn("M", "q", "a", attachments=["f"])])
+    assert repr(one) == "<Thread 't' M 1 turn>" and repr(ThreadTable([one])) == "t: M, 1 turn"
+    assert "· M · 1 turn\n" in one._repr_markdown_() and "(+1 file)" in one._repr_markdown_()
+    reply = Reply(model="M", prompt="p", text="x", elapsed=1.0, retries=1, interrupted=True)
+    assert reply.footer() == "M · 1.00 s · 1 retry · ⏹ interrupted, partial answer kept (1 char)"
+
+
 def test_loop_thread_runs_cancels_and_stops() -> None:
     loop = LoopThread("test-loop")
     before = threading.active_count()
