@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from . import _errors as E
 from ._files import write_json_atomic
+from ._text import plural
 from .attachments import identity
 from .config import Settings, settings as default_settings
 from .reply import Reply
@@ -115,7 +116,7 @@ def cache_command(magics: Any, arg: str) -> None:
     """``%poe cache [clear | on | off]``: show, empty or switch the answer cache."""
     if arg == "clear":
         removed = clear_cache(default_settings)
-        print(f"Deleted {removed:,} cached answer(s) from {cache_dir(default_settings)}")
+        print(f"Deleted {plural(removed, 'cached answer')} from {cache_dir(default_settings)}")
         return
     if arg in ("on", "off"):
         default_settings.cache = arg == "on"
@@ -126,4 +127,5 @@ def cache_command(magics: Any, arg: str) -> None:
     found = entries(default_settings)
     size = sum(p.stat().st_size for p in found)
     state = "on for every cell" if default_settings.cache else "off (use --cache per cell, or %poe cache on)"
-    print(f"Answer cache {state}: {len(found):,} answer(s), {size / 1024:,.1f} KiB in {cache_dir(default_settings)}")
+    print(f"Answer cache {state}: {plural(len(found), 'answer')}, {size / 1024:,.1f} KiB "
+          f"in {cache_dir(default_settings)}")
