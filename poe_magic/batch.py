@@ -174,8 +174,9 @@ class BatchRun:
             records.append((job.row, job.model, job.prompt, o.answer, o.error, o.time_to_first_token, o.elapsed,
                             len(o.answer), o.points, o.cached, o.retries))
         frame = pd.DataFrame.from_records(records, columns=COLUMNS)
-        frame = frame.astype({"time_to_first_token": "float64", "elapsed": "float64", "chars": "int64",
-                              "points": "Int64", "cached": "bool", "retries": "int64"})
+        # error as "string" (like compare's frame): a fine row shows <NA>, not None
+        frame = frame.astype({"error": "string", "time_to_first_token": "float64", "elapsed": "float64",
+                              "chars": "int64", "points": "Int64", "cached": "bool", "retries": "int64"})
         frame.attrs["batch"] = self.progress.text()
         return frame
 

@@ -106,6 +106,8 @@ def test_results_complete_ordered_and_a_failing_model_stops_nothing(bk: Kernel, 
     assert all(e.startswith("ServerError: ") and "simulated failure" in e for e, _ in failing)
     assert all(a.startswith("partial0 partial1") for _, a in failing), "the partial answer is kept"
     assert bk.value("bool(out[out.model != 'FailingBot'].error.isna().all())")
+    assert bk.value("str(out.error.dtype)") == "string"
+    assert "None" not in bk.value("out.loc[out.model == 'EchoBot', 'error'].to_string()")  # shown as <NA>
     assert bk.value("bool((out.chars == out.answer.str.len()).all())")
     assert bk.value("bool((out.elapsed >= out.time_to_first_token).all())")
     for bot in ("EchoBot", "FailingBot", "MarkdownBot"):
