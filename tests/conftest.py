@@ -23,6 +23,19 @@ for _name in ("POE_API_KEY", "POE_BASE_URL"):
     os.environ.pop(_name, None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_poe_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes caches or config into the developer's real ~/.poe_magic: the whole run
+    (and every kernel it starts) gets a throwaway home unless a test sets its own."""
+    saved = os.environ.get("POE_MAGIC_HOME")
+    os.environ["POE_MAGIC_HOME"] = str(tmp_path_factory.mktemp("session_poe_home"))
+    yield
+    if saved is None:
+        os.environ.pop("POE_MAGIC_HOME", None)
+    else:
+        os.environ["POE_MAGIC_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
     with local_server() as srv:
