@@ -146,3 +146,9 @@ def test_model_stand_ins_call_offered_tools(activated: LocalServer) -> None:
     assert calls == [(2, 3)] and "Answer: 5" in reply.text
     untouched = poe_magic.ask("What is two plus three?", "GPT-5", tools=[add], stream=False)
     assert calls == [(2, 3)] and "tools offered (add) but not called" in untouched.text
+
+
+def test_bot_route_only_takes_post(server: LocalServer) -> None:
+    response = httpx.get(f"{server.url}/bot/EchoBot", headers={"Authorization": f"Bearer {server.key}"}, timeout=30)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["error"]["type"] == "invalid_request_error"

@@ -80,6 +80,9 @@ class PoeGate:
         if bot is not None and bot not in self.state.bots:
             await _send_json(logged_send, 404, error_body(404, model_not_found(bot)))
             return
+        if bot is not None and scope["method"] != "POST":  # not fastapi_poe's HTML welcome page
+            await _send_json(logged_send, 405, error_body(405, f"use POST for /bot/{bot}"), {"Allow": "POST"})
+            return
         fault = self.state.take_fault(path)
         if fault is not None:
             body = fault.body or error_body(fault.status, f"simulated error {fault.status}")
