@@ -131,7 +131,7 @@ class TerminalSink:
 
     def finish(self, reply: Reply) -> None:
         self.update(reply)
-        self.out.write(f"\n-- {reply.footer()}\n")
+        self.out.write(f"\n-- {reply.footer(brief=True)}\n")  # the raised one-line error says the rest
         self.out.flush()
 
 

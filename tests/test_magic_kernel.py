@@ -129,3 +129,20 @@ def test_load_ext_imports_no_heavy_modules(fresh_kernel: Kernel) -> None:
     heavy = fresh_kernel.value(
         "[m for m in ('pandas', 'matplotlib', 'ipywidgets', 'fastapi_poe') if m in __import__('sys').modules]")
     assert heavy == []
+
+
+def test_terminal_ipython_prints_the_stream_as_plain_text(server: LocalServer, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "session.ipy"
+    script.write_text("%load_ext poe_magic\n%poe EchoBot hello from a terminal\n%poe FailingBot hi\n")
+    env = {**__import__("os").environ, **server.env, "POE_MAGIC_HOME": str(tmp_path / "home"),
+           "IPYTHONDIR": str(tmp_path / "ipython")}
+    done = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", str(script)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    out = done.stdout + done.stderr
+    assert "hello from a terminal" in out and "-- EchoBot ·" in out  # streamed text, then the footer
+    assert "partial0 partial1" in out and "⚠ ServerError" in out  # partial text kept, failure named briefly
+    assert out.count("simulated failure mid-stream") == 1, out  # the message is said once, by the error line
+    assert "Traceback" not in out
