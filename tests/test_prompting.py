@@ -172,6 +172,34 @@ def test_system_prompt_and_line_magic_are_interpolated(kernel: Kernel) -> None:
     assert received(line)["turns"] == [{"role": "user", "content": "give me 3 facts in French"}]
 
 
+def test_line_magic_takes_the_cell_options_before_the_question(kernel: Kernel, server: LocalServer) -> None:
+    kernel.run_ok("%poe reset --all")
+    first = received(kernel.run_ok('%poe EchoBot -s "Be brief" --chat ideas -t 0.4 --param k=2 what is a monad'))
+    assert first["system"] == "Be brief" and first["temperature"] == 0.4 and first["parameters"] == {"k": 2}
+    assert first["turns"] == [{"role": "user", "content": "what is a monad"}]
+    second = received(kernel.run_ok("%poe EchoBot --chat ideas -o kept and a functor's use"))
+    assert second["system"] == "Be brief"  # the thread keeps its system prompt, as in %%poe --chat
+    assert [t["content"] for t in second["turns"]][::2] == ["what is a monad", "and a functor's use"]
+    assert kernel.value("kept is _poe and kept.prompt") == "and a functor's use"
+    # `--` before a question that starts with -; --chat then takes no thread name
+    dashed = received(kernel.run_ok("%poe EchoBot --chat -- -5 plus 3, say it in words"))
+    assert dashed["turns"] == [{"role": "user", "content": "-5 plus 3, say it in words"}]
+    # without options: the whole line is the question, quotes and dashes included, as before
+    plain = received(kernel.run_ok('%poe EchoBot what does "-s" mean -- in a shell'))
+    assert plain["turns"] == [{"role": "user", "content": 'what does "-s" mean -- in a shell'}]
+    assert plain["system"] is None and plain["temperature"] is None
+    negative = received(kernel.run_ok("%poe EchoBot -t 0 -5 plus 3"))  # a number is no option
+    assert negative["turns"] == [{"role": "user", "content": "-5 plus 3"}] and negative["temperature"] == 0
+
+    server.reset()
+    typo = usage_error(kernel.run("%poe EchoBot --temprature 0.2 hi"))
+    assert "did you mean --temperature?" in typo and "goes after --" in typo
+    assert "goes after --" in usage_error(kernel.run("%poe EchoBot -x marks the spot"))
+    assert "no question after the options" in one_line_error(kernel.run("%poe EchoBot -s terse"), "PoeUsageError")
+    assert "invalid float value" in usage_error(kernel.run("%poe EchoBot -t warm hi"))
+    assert server.requests("/bot/") == [], "bad options send nothing"
+
+
 # -- attachments and non-text answers ---------------------------------------------------------
 
 def test_attachments_are_uploaded_and_reach_the_bot(kernel: Kernel, server: LocalServer, tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ class PoeMagics(Magics):
 
         Two forms:
           %%poe MODEL [options]   (cell magic) the rest of the cell is the prompt
-          %poe MODEL question     (line magic) a one-line question, same {name} filling
+          %poe MODEL question     (line magic) a one-line question, same options and {name} filling
           %poe SUBCOMMAND ...     (line magic) models, use, threads, history, ... (%poe help)
 
         Examples:
@@ -139,7 +139,8 @@ class PoeMagics(Magics):
             %poe help                         (all subcommands)
 
         The last Reply is _poe in the notebook, and poe_magic.last_reply() from Python.
-        The options below apply to the cell form.
+        The options below apply to both forms: %poe MODEL [options] question (a question
+        that starts with - goes after --).
         """
         from . import cell as cell_module
         from . import commands

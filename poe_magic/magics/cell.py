@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from argparse import ArgumentParser, Namespace
 from typing import Any, Optional
 
@@ -58,6 +59,40 @@ def parse_options(parser: ArgumentParser, line: str) -> Namespace:
         near = option_suggestion(parser, message.partition(":")[2].split())
         hint = f"did you mean {near}? (%%poe? lists the options)" if near else "%%poe? lists the options"
         raise UsageError(f"{message}; {hint}") from None
+
+
+#: one word of an option line: quoted parts kept whole (``-s "Be brief"``), a lone quote ends it
+_WORD = re.compile(r"""\s*((?:"[^"]*"|'[^']*'|[^\s"'])+)""")
+
+
+def split_leading_options(parser: ArgumentParser, line: str) -> tuple[str, str]:
+    """``%poe MODEL`` line: its leading options and the question after them.
+
+    ``'-s "Be brief" --chat ideas what is X'`` -> ``('-s "Be brief" --chat ideas', 'what is X')``.
+    Options end at the first word that is neither an option of ``parser`` nor its value; ``--``
+    ends them too (for a question starting with ``-``; ``-5`` is a number, not an option). The
+    question is kept verbatim (quotes, apostrophes); an unknown ``-word`` counts as an option, so
+    a typo is a one-line error."""
+    actions = parser._option_string_actions
+    pos, wants = 0, ""  # wants: "1" the next word is a value, "?" it may be one (--chat NAME)
+    while True:
+        match = _WORD.match(line, pos)
+        if match is None:
+            if wants == "1" and line[pos:].strip():
+                split_options(line)  # an unclosed quote in a value: one line from the parser
+            return line[:pos].strip(), line[pos:].strip()
+        word, start = match.group(1), match.start(1)
+        is_option = word.startswith("-") and word != "-" and not parser._negative_number_matcher.match(word)
+        if wants == "1" or (wants == "?" and not is_option):
+            pos, wants = match.end(), ""
+            continue
+        if word == "--":
+            return line[:start].strip(), line[match.end():].strip()
+        if not is_option:
+            return line[:start].strip(), line[start:].strip()
+        action = actions.get(word) if word.startswith("--") or len(word) == 2 else None
+        wants = "" if action is None or action.nargs == 0 else ("?" if action.nargs == "?" else "1")
+        pos = match.end()
 
 
 def option_suggestion(parser: ArgumentParser, words: list[str]) -> Optional[str]:

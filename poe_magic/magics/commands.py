@@ -64,28 +64,39 @@ def near_subcommand(word: str) -> Optional[str]:
 
 
 def ask_line(magics: Any, model: str, question: str) -> None:
-    """``%poe MODEL question``: a one-line question to MODEL ({name} filled in as in %%poe).
+    """``%poe MODEL [options] question``: a one-line question to MODEL, with the options of
+    ``%%poe`` before it (``%poe GPT-5 -s "Be brief" --chat ideas what is a monad``; ``--``
+    before a question that starts with ``-``), run exactly as a cell with that question.
 
     A first word that is no subcommand but looks like one (``%poe histroy``, ``%poe thread
     default``) gets a did-you-mean, unless it names a model: nothing is sent."""
-    from ..api import raise_for, send
-    from ..interpolate import interpolate
-    from .cell import store
+    import shlex
+
+    from IPython.core.error import UsageError
+
+    from .cell import parse_options, run_cell, split_leading_options
 
     near = near_subcommand(model)
     if not question or (near and question.startswith("-")):  # `%poe histroy --by bot`: options, no question
         raise E.PoeUsageError(f"unknown subcommand {model!r}; " + (
             f"did you mean %poe {near}?" if near else "%poe help lists them, or ask with %poe MODEL question"))
-    namespace = magics.shell.user_ns
+    options, question = split_leading_options(magics.poe.parser, question)
     try:
-        reply = send(interpolate(question, namespace), interpolate(model, namespace))
-    except E.UnknownModelError:  # found so before sending: maybe a mistyped subcommand
-        if near is None:
+        args = parse_options(magics.poe.parser, f"{shlex.quote(model)} {options}")
+    except UsageError as exc:
+        if not str(exc).startswith("unrecognized arguments:"):
+            raise
+        raise UsageError(f"{exc}; a question that starts with - goes after --") from None
+    if not question:
+        raise E.PoeUsageError(f"no question after the options: %poe {model} {options} QUESTION "
+                              "(put -- before a question that starts with -)")
+    try:
+        run_cell(magics, args, question)
+    except E.UnknownModelError as unknown:  # found so before sending: maybe a mistyped subcommand
+        if near is None or getattr(unknown, "reply", None) is not None:
             raise
         raise E.PoeUsageError(f"{model!r} is neither a model nor a subcommand; did you mean %poe {near}?",
                               model=model) from None
-    store(magics, reply, None)
-    raise_for(reply, kept_in="_poe")
 
 
 def help_command(magics: Any, arg: str) -> Any:
@@ -94,7 +105,7 @@ def help_command(magics: Any, arg: str) -> Any:
     rows = "\n".join(f"| `%poe {name}` | {table_cell(text)} |" for name, (_, _, text) in sorted(SUBCOMMANDS.items()))
     return Markdown(
         "**poe_magic**: `%%poe MODEL [options]` sends the cell to MODEL (`%%poe?` lists options); "
-        "`%poe MODEL question` asks a one-liner.\n\n| subcommand | what it does |\n|---|---|\n" + rows
+        "`%poe MODEL [options] question` asks a one-liner.\n\n| subcommand | what it does |\n|---|---|\n" + rows
     )
 
 
