@@ -145,6 +145,7 @@ def _summary_row(model: str, replies: list[Reply], with_runs: bool) -> dict[str,
         "tokens": None if tok is None else round(tok),
         "points": None if any(p is None for p in points) else sum(points),  # type: ignore[misc]
         "error": f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else None,
+        "cached": all(r.cached for r in replies),  # answered from the answer cache (not a frame column)
     }
     if with_runs:
         row.update(runs=len(replies), time_to_first_token_spread=spread(ttft), elapsed_spread=spread(elapsed))
@@ -184,6 +185,7 @@ def compare(
     format: str = "markdown",
     stream: bool = True,
     force: bool = False,
+    cache: Optional[bool] = None,
     settings: Settings = default_settings,
     **request_options: Any,
 ) -> Comparison:
@@ -194,7 +196,10 @@ def compare(
     ``params``, ``history`` (see :func:`poe_magic.client.build_request`); ``attach`` names
     local files to send with the prompt (uploaded once, shared by every model); ``timeout``
     applies to each model; ``runs`` repeats the whole comparison for stable timings;
-    ``force=True`` passes the session budget. In a notebook the answers stream side by side
+    ``force=True`` passes the session budget. ``cache=True`` (``None``: ``settings.cache``)
+    answers each model from the answer cache when it holds this exact request (0 points, no
+    request sent, "from cache" in its column) and stores the fresh answers; timings of
+    repeated ``runs`` are live, so the cache is not used with them. In a notebook the answers stream side by side
     (``stream=False`` shows nothing); ``format="text"`` shows them unrendered.
 
     API failures stay on each model's Reply (``comparison[model].error``). Bad input (no
@@ -203,6 +208,7 @@ def compare(
     ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
     """
     from . import attachments, ledger
+    from . import cache as answer_cache
     from .compare_view import default_view
 
     if not isinstance(runs, int) or runs < 1:
@@ -211,10 +217,17 @@ def compare(
         raise E.PoeUsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
     if format not in ("markdown", "text"):
         raise E.PoeUsageError(f"a comparison shows answers as markdown or text, not {format!r}")
+    if cache and runs > 1:
+        raise E.PoeUsageError("--cache does not apply with --runs: repeated runs measure live answers "
+                              "(nothing was sent)")
     names = resolve_models(models, settings)
     files = attachments.prepare(attach) + list(request_options.pop("attachments", None) or [])  # missing: one line
     requests = {name: client.build_request(prompt, name, attachments=files, **request_options) for name in names}
     settings.api_key()  # fail before drawing anything when there is no key
+    keys = {name: answer_cache.key_for(r, cache if runs == 1 else False, settings) for name, r in requests.items()}
+    cached = {name: reply for name, r in requests.items()
+              if (reply := answer_cache.load(keys[name], r, prompt, settings)) is not None}
+    requests = {name: r for name, r in requests.items() if name not in cached}  # the ones to send
 
     global _last_comparison
     comparison = _last_comparison = Comparison(prompt, names, runs, format)
@@ -229,8 +242,10 @@ def compare(
                     client.preflight(request)
                 if round_no == 0:  # each distinct file is uploaded once per session
                     requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
-                finished = _run_round(comparison, requests, view, round_no, settings, timeout)
+                finished = _run_round(comparison, requests, view, round_no, settings, timeout, cached)
                 _settle(comparison, settled)  # points and the ledger known before the next preflight
+                for name in requests:  # complete answers only (see cache.save); no key: not cached
+                    answer_cache.save(keys[name], comparison.all_runs[name][-1], settings)
                 if not finished:
                     comparison.interrupted = True
                     break
@@ -251,12 +266,17 @@ def compare(
 
 
 def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, round_no: int,
-               settings: Settings, timeout: Optional[float]) -> bool:
-    """One concurrent round over every model; False when Ctrl-C stopped it."""
+               settings: Settings, timeout: Optional[float], cached: dict[str, Reply]) -> bool:
+    """One concurrent round over every model (``cached`` ones answered from the cache, the
+    ``requests`` streamed); False when Ctrl-C stopped it."""
     events: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
     accumulators: dict[str, client.Accumulator] = {}
     streams: list[client.LiveStream] = []
     view.start_round(comparison, round_no)
+    for reply in cached.values():
+        comparison._add(reply)
+    if cached:
+        view.update(comparison, set(cached), {})
     try:
         for name, request in requests.items():
             reply = client.new_reply(request, comparison.prompt)  # its clock starts now

@@ -166,6 +166,8 @@ def column_status(reply: Reply, notice: str = "") -> str:
         if reply.time_to_first_token is None:
             return "waiting for the first token…"
         return f"streaming… {len(reply.text):,} chars"
+    if reply.cached:
+        return "✓ from cache · 0 points"
     if reply.interrupted:
         return f"⏹ interrupted · {_seconds(reply.elapsed)}"
     if reply.error is not None:
@@ -198,7 +200,7 @@ def _cell(value: Any, kind: str) -> str:
 def summary_html(comparison: "Comparison") -> str:
     """The summary table: per model first token, total time, chars, tokens/points when
     known, status (with median and spread when there were several runs)."""
-    rows = comparison.rows()
+    rows = [{**r, "status": f"{r['status']} (from cache)"} if r["cached"] else r for r in comparison.rows()]
     runs = comparison.runs > 1
     cols: list[tuple[str, str, str]] = [("model", "model", "t"), ("status", "status", "t"),
                                         ("time_to_first_token", "first token", "s"), ("elapsed", "total", "s"),

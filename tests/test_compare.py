@@ -118,6 +118,45 @@ def test_to_frame_has_one_row_per_model_with_documented_dtypes(kernel: Kernel) -
     assert rows["FailingBot"]["status"] == "error" and "ServerError" in rows["FailingBot"]["error"]
 
 
+def test_cache_answers_known_models_without_a_request_and_stores_fresh_ones(kernel: Kernel,
+                                                                             server: LocalServer) -> None:
+    import uuid
+
+    prompt = f"cache me {uuid.uuid4().hex}"  # never asked before, in any test
+    server.reset()
+    kernel.run_ok(f"%%poe EchoBot GPT-4o-mini --cache -o first\n{prompt}")
+    assert len(server.requests("/bot/")) == 2
+    assert kernel.value("[r.cached for r in first]") == [False, False]
+    assert kernel.value("first['GPT-4o-mini'].points") > 0
+
+    server.reset()
+    again = kernel.run_ok(f"%%poe EchoBot GPT-4o-mini --cache -o second\n{prompt}")
+    assert server.requests("/bot/") == [], "both answers come from the cache"
+    assert kernel.value("[(r.cached, r.points, r.text == first[r.model].text) for r in second]") == [
+        [True, 0, True], [True, 0, True]]
+    html = final_html(again)
+    assert column_states(html) == {"EchoBot": "✓ from cache · 0 points", "GPT-4o-mini": "✓ from cache · 0 points"}
+    assert html.count("ok (from cache)") == 2  # the summary table marks them
+    assert kernel.value("second.to_frame()['points'].tolist()") == [0, 0]
+
+    server.reset()  # one model cached, one new: only the new one is asked, then stored
+    mixed = kernel.run_ok(f"%%poe EchoBot MarkdownBot --cache -o third\n{prompt}")
+    assert [r["path"] for r in server.requests("/bot/")] == ["/bot/MarkdownBot"]
+    assert column_states(final_html(mixed))["EchoBot"] == "✓ from cache · 0 points"
+    assert kernel.value("[r.cached for r in third]") == [True, False]
+    kernel.run_ok(f"%%poe MarkdownBot EchoBot --cache\n{prompt}")
+    assert len(server.requests("/bot/")) == 1, "MarkdownBot's answer was stored by the comparison"
+
+    server.reset()  # without --cache (and PoeMagics.cache off) every model is asked
+    kernel.run_ok(f"%%poe EchoBot GPT-4o-mini\n{prompt}")
+    assert len(server.requests("/bot/")) == 2
+    error = one_line_error(kernel.run(f"%%poe EchoBot GPT-4o-mini --cache --runs 2\n{prompt}"), "PoeUsageError")
+    assert "--cache does not apply with --runs" in error
+    assert "cannot be combined with a comparison" in one_line_error(
+        kernel.run(f"%%poe EchoBot GPT-4o-mini --chat\n{prompt}"), "PoeUsageError")
+    assert len(server.requests("/bot/")) == 2, "refused comparisons send nothing"
+
+
 def test_duplicate_and_unknown_names_are_one_line_errors_and_send_nothing(kernel: Kernel,
                                                                           server: LocalServer) -> None:
     server.reset()

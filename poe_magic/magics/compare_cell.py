@@ -18,8 +18,6 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
 
     if getattr(args, "chat", None):
         raise E.PoeUsageError("--chat continues one conversation; it cannot be combined with a comparison")
-    if getattr(args, "cache", None):  # an explicit --cache (the PoeMagics.cache setting is simply not used)
-        raise E.PoeUsageError("--cache does not apply to comparisons: they measure live answers (nothing was sent)")
     models = args.models
     if not models and not args.compare:  # `%%poe --runs 3`: the default model, N times
         from ..client import resolve_model
@@ -27,7 +25,7 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
         models = [resolve_model(None)]
     try:
         comparison = compare(body, models, runs=args.runs, timeout=args.timeout, format=args.format,
-                             attach=args.attach,
+                             attach=args.attach, cache=args.cache,
                              system=args.system, temperature=args.temperature, stop=args.stop,
                              params=parse_params(args.param))
     except E.PoeMagicError as stopped:  # Ctrl-C, or a refusal (budget) after some runs: keep them
