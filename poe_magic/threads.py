@@ -10,6 +10,9 @@ memory only. Each ``--chat`` turn sends the thread's earlier turns again as hist
 - A turn is recorded only once its answer has ended, in one step: a complete answer as a
   normal turn, an interrupted or failed answer that has some text as a turn marked
   ``partial``, and a failure with no text not at all. A thread is never left half-written.
+
+The chat panel (``chat(thread=NAME)``, ``%poe chat --thread NAME``) continues and records
+into these same threads; its default is a private :class:`Thread` of its own.
 """
 
 from __future__ import annotations
@@ -58,6 +61,28 @@ class Thread:
             messages.append(Message("user", turn.prompt, attachments=list(turn.attachments)))
             messages.append(Message("bot", turn.answer))
         return messages
+
+    def next_turn(self, model: Optional[str], options: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The model and request options of the next turn: the history is added, and the
+        thread's model and system prompt fill what is not given."""
+        options = dict(options)
+        if not options.get("system"):
+            options["system"] = self.system
+        options["history"] = self.history()
+        return model or self.model, options
+
+    def add(self, request: PoeRequest, reply: Reply) -> Optional[Turn]:
+        """Append the finished exchange (see the module docstring for the rules) and return
+        its Turn; None when nothing came back, and the thread stays as it was."""
+        partial = not reply.ok
+        if partial and not reply.text:
+            return None
+        prompt = request.messages[-1]
+        turn = Turn(model=reply.model, prompt=prompt.content, answer=reply.text,
+                    attachments=list(prompt.attachments), partial=partial)
+        self.model, self.system = reply.model, request.system
+        self.turns.append(turn)  # one append: the thread is never half-updated
+        return turn
 
     @property
     def partial_turns(self) -> int:
@@ -131,30 +156,22 @@ def continue_thread(chat: Chat, model: Optional[str], options: dict[str, Any]) -
     the thread's history is added, and its model and system prompt fill what is not given."""
     name = thread_name(chat)
     thread = _threads.get(name) if name else None
-    if thread is None:
-        return model, options
-    options = dict(options)
-    if not options.get("system"):
-        options["system"] = thread.system
-    options["history"] = thread.history()
-    return model or thread.model, options
+    return (model, options) if thread is None else thread.next_turn(model, options)
 
 
-def record(chat: Chat, request: PoeRequest, reply: Reply) -> None:
-    """Add the finished exchange to its thread (see the module docstring for the rules)."""
+def record(chat: Chat, request: PoeRequest, reply: Reply) -> Optional[Turn]:
+    """Add the finished exchange to its thread (see the module docstring for the rules);
+    returns the Turn added, if any."""
     name = thread_name(chat)
     if name is None:
-        return
+        return None
     reply.thread = name
-    partial = not reply.ok
-    if partial and not reply.text:
-        return  # nothing came back: the thread stays as it was
-    prompt = request.messages[-1]
-    thread = _threads.setdefault(name, Thread(name))
-    turn = Turn(model=reply.model, prompt=prompt.content, answer=reply.text,
-                attachments=list(prompt.attachments), partial=partial)
-    thread.model, thread.system = reply.model, request.system
-    thread.turns.append(turn)  # one append: the thread is never half-updated
+    thread = _threads.get(name)
+    thread = Thread(name) if thread is None else thread  # (an empty Thread is falsy: no `or`)
+    turn = thread.add(request, reply)
+    if turn is not None:  # a new thread is listed only once it has a turn
+        _threads.setdefault(name, thread)
+    return turn
 
 
 class ThreadTable:

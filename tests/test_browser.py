@@ -311,10 +311,14 @@ def test_chat_streams_markdown_stops_and_leaves_the_kernel_free(page: Any) -> No
         expect(stop).to_be_disabled()
         assert "word1999" not in streaming.inner_text()
 
-        # 3. the conversation continues with its history
+        # 3. the conversation continues with its history, and a system prompt from the collapsed field
+        panel.get_by_text("System prompt (none)").click()  # unfold it
+        panel.locator(".poe-chat-system textarea").fill("Be brief")
         send_from_chat(panel, "EchoBot", "what came before?")
+        expect(panel.get_by_text("System prompt: Be brief")).to_be_visible()
         expect(answers).to_have_count(3)
         expect(answers.nth(2).locator("h3")).to_have_text(re.compile(r"EchoBot received 5 message\(s\)"))
+        expect(answers.nth(2)).to_contain_text("system: Be brief")
         expect(answers.nth(2)).to_contain_text("last message: what came before?")  # every keystroke arrived
         expect(panel.locator(".poe-chat-prompt textarea")).to_have_value("")  # cleared for the next one
         # the conversation scrolls inside the panel, pinned to the newest answer

@@ -383,3 +383,64 @@ def test_pick_and_chat_in_the_kernel(kernel: Kernel) -> None:
     assert [t["role"] for t in received["turns"]] == ["user", "bot", "user"]  # the history went along
     assert kernel.value("[r2.ok, len(c.log.children), c.send.disabled]") == [True, 4, False]
     assert "2 turns" in kernel.value("c.status.value")
+
+
+def test_chat_panel_system_prompt_and_shared_thread_in_the_kernel(kernel: Kernel, server: LocalServer) -> None:
+    """The panel's system prompt reaches the server, and ``chat(thread=NAME)`` continues and
+    records into the thread that ``%%poe --chat NAME`` cells use, both ways."""
+    received = "json.loads(r.text.split('```json', 1)[1].rsplit('```', 1)[0])"  # (answers quote answers)
+    kernel.run_ok("import json, poe_magic\n%poe reset --all")
+    kernel.run_ok('%%poe EchoBot --chat shared -s "Answer like a pirate"\nfirst, from a cell')
+    # the magic's options: a thread name and a quoted system prompt
+    panel = kernel.run_ok("%poe chat --thread shared").displays()["#0"]
+    assert panel["text/plain"].startswith("Chat panel (thread 'shared')")
+    assert panel["text/plain"].endswith("continue this thread with %%poe --chat shared.")
+    kernel.run_ok("p = _")
+    # opened on the thread: its model, its system prompt (the field shows it), its turn drawn
+    assert kernel.value("[p.model.value, p.system.value, len(p.log.children), p.system_box.selected_index]") == [
+        "EchoBot", "Answer like a pirate", 2, 0]
+    assert "1 turn in thread 'shared'" in kernel.value("p.status.value")
+    kernel.run_ok("p.system.value = 'Answer in French'\nr = p.submit('second, from the panel'); p.wait(30)")
+    got = kernel.value(received)
+    assert got["system"] == "Answer in French"  # the field, as shown
+    assert [t["role"] for t in got["turns"]] == ["user", "bot", "user"]  # the cell's turn went along
+    assert [t["content"] for t in got["turns"]][::2] == ["first, from a cell", "second, from the panel"]
+    assert "**system**: Answer like a pirate" in got["turns"][1]["content"]  # the cell's answer
+    assert kernel.value("[r.thread, len(poe_magic.get_thread('shared')), poe_magic.get_thread('shared').system]") == [
+        "shared", 2, "Answer in French"]
+    # ...and a cell continues from the panel's turn, with the panel's system prompt
+    cell = kernel.run_ok("%%poe --chat shared\nthird, from a cell again").markdown()[0]
+    assert "received 5 message(s)" in cell and "**system**: Answer in French" in cell
+    # the panel draws the cell's turn at its next Send, and sends it as history
+    kernel.run_ok("r = p.submit('fourth'); p.wait(30)")
+    assert [t["content"] for t in kernel.value(received)["turns"]][::2] == [
+        "first, from a cell", "second, from the panel", "third, from a cell again", "fourth"]
+    assert kernel.value("len(p.log.children)") == 8 and "4 turns in thread 'shared'" in kernel.value("p.status.value")
+
+    # a stopped answer is kept as a partial turn, as threads.py marks it for cells
+    kernel.run_ok("s = poe_magic.chat('SlowBot', thread='shared')\nr = s.submit('chunks=200 delay=0.05')")
+    assert kernel.value("[s.thread_name, s.model.value]") == ["shared", "SlowBot"]  # a second panel on it
+    time.sleep(0.5)
+    kernel.run_ok("s.interrupt(); s.wait(10)")
+    assert kernel.value("[r.interrupted, poe_magic.get_thread('shared').turns[-1].partial, "
+                        "len(poe_magic.get_thread('shared'))]") == [True, True, 5]
+    assert "(1 partial)" in kernel.run_ok("%poe threads").markdown()[0]
+
+    # the default is a private thread: history and system prompt of its own, listed nowhere
+    kernel.run_ok("q = poe_magic.chat('EchoBot', system='Be brief')\nr = q.submit('one'); q.wait(30)\n"
+                  "r = q.submit('two'); q.wait(30)")
+    got = kernel.value(received)
+    assert got["system"] == "Be brief" and [t["content"] for t in got["turns"]][::2] == ["one", "two"]
+    assert kernel.value("[r.thread, sorted(t.name for t in poe_magic.list_threads()), len(q.thread)]") == [
+        None, ["shared"], 2]
+    # emptying the field sends no system prompt at all; New chat starts over and keeps 'shared'
+    kernel.run_ok("q.system.value = ''\nr = q.submit('three'); q.wait(30)")
+    assert kernel.value(received)["system"] is None and kernel.value("q.system_box.get_title(0)") == "System prompt (none)"
+    kernel.run_ok("p.reset()\nr = p.submit('fresh'); p.wait(30)")
+    assert [t["content"] for t in kernel.value(received)["turns"]] == ["fresh"]
+    assert kernel.value("[p.thread_name, len(poe_magic.get_thread('shared'))]") == [None, 5]
+    assert kernel.run_ok("%poe chat EchoBot --chat shared").displays()["#0"]["text/plain"].startswith(
+        "Chat panel (thread 'shared')")  # --chat works as in %%poe
+    assert "usage: %poe chat" in one_line_error(kernel.run("%poe chat EchoBot GPT-5"), "PoeUsageError")
+    assert "--chat takes a thread name" in one_line_error(kernel.run("%poe chat --thread 'no spaces'"),
+                                                           "PoeUsageError")

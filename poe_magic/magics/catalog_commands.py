@@ -80,10 +80,26 @@ def pick_command(magics: Any, arg: str) -> Any:
 
 
 def chat_command(magics: Any, arg: str) -> Any:
-    """``%poe chat [MODEL]``: the chat panel."""
+    """``%poe chat [MODEL] [--thread [NAME]] [-s SYSTEM]``: the chat panel (``--thread``, or
+    ``--chat`` as in ``%%poe --chat NAME``: continuing that thread, ``default`` without a name)."""
+    import shlex
+
     from ..widgets import chat
 
-    words = arg.split()
-    if len(words) > 1:
-        raise E.PoeUsageError("usage: %poe chat [MODEL]")
-    return chat(words[0] if words else None)
+    usage = 'usage: %poe chat [MODEL] [--thread [NAME]] [-s "SYSTEM PROMPT"]'
+    try:
+        words = shlex.split(arg)
+    except ValueError as error:  # an unclosed quote
+        raise E.PoeUsageError(f"{usage} ({error})") from None
+    found: dict[str, Any] = {}
+    while words:
+        word = words.pop(0)
+        if word in ("--thread", "--chat"):
+            found["thread"] = words.pop(0) if words and not words[0].startswith("-") else True
+        elif word in ("-s", "--system") and words:
+            found["system"] = words.pop(0)
+        elif word.startswith("-") or "model" in found:
+            raise E.PoeUsageError(usage)
+        else:
+            found["model"] = word
+    return chat(found.pop("model", None), **found)
