@@ -29,7 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
               "`%poe alias NAME MODEL` defines a short name (saved in config.json); `-d NAME` deletes"),
     "pick": ("poe_magic.magics.catalog_commands", "pick_command",
              "a searchable model picker (`--multiple`: the comparison set)"),
-    "chat": ("poe_magic.magics.catalog_commands", "chat_command", "a chat panel with streaming answers"),
+    "chat": ("poe_magic.magics.catalog_commands", "chat_command", "a chat panel with streaming answers; `--thread NAME` shares a `%%poe --chat` thread, `-s` a system prompt"),
     "balance": ("poe_magic.magics.spending", "balance_command", "the account's points balance"),
     "history": ("poe_magic.magics.spending", "history_command",
                 "spending summary and plot; `--days N`, `--by bot|day|type`, `--refresh` rebuilds the cache"),
