@@ -179,18 +179,11 @@ class ChatPanel(_Panel):
     # -- the worker thread ------------------------------------------------------------------------
     def _pump(self, request: Any, reply: Reply, stream: Any) -> None:
         from .api import remember
-        from .client import Accumulator, consume, finish_reply
-        from .render import Throttle
-
-        acc, throttle = Accumulator(reply), Throttle(max(self.settings.throttle_interval, CHAT_THROTTLE))
-
-        def changed(tags: set[Any]) -> None:
-            if tags and not acc.done and throttle.ready():
-                reply.text = acc.text()
-                self._render(reply, f"{reply.model} · streaming…")
+        from .client import Accumulator, finish_reply, stream_into
 
         try:
-            consume({0: acc}, stream.events, changed, stream.cancel)
+            stream_into(request, Accumulator(reply), _PanelSink(self), settings=self.settings, stream=stream,
+                        interval=max(self.settings.throttle_interval, CHAT_THROTTLE))
             finish_reply(reply)
             # recorded the way %%poe --chat records (partial turns marked), then remembered
             turn = (threads.record(self.thread_name, request, reply) if self.thread_name
@@ -267,3 +260,20 @@ def _markdown_output(text: str, footer: str = "") -> dict[str, Any]:
     from .render import markdown_bundle
 
     return {"output_type": "display_data", "data": markdown_bundle(text, footer), "metadata": {}}
+
+
+class _PanelSink:
+    """Live updates of the panel's streaming turn (``client.stream_into`` throttles them)."""
+
+    def __init__(self, panel: Any) -> None:
+        self.panel = panel
+
+    def start(self, reply: Reply) -> None: ...
+
+    def update(self, reply: Reply) -> None:
+        self.panel._render(reply, f"{reply.model} · streaming…")
+
+    def status(self, reply: Reply, text: str) -> None:
+        self.panel._render(reply, f"{reply.model} · {text}")  # e.g. "retrying in 2 s"
+
+    def finish(self, reply: Reply) -> None: ...

@@ -199,9 +199,12 @@ class Accumulator:
             self.parts = []
         return self._append(text)
 
-    def _append(self, text: str) -> bool:
+    def _first_token(self) -> None:
         if self.reply.time_to_first_token is None:
             self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
+
+    def _append(self, text: str) -> bool:
+        self._first_token()
         if self.notice:
             self.notice = ""
         self.parts.append(text)
@@ -223,8 +226,7 @@ class Accumulator:
                 call = self.tool_requests[index] = {
                     "id": piece.get("id") or f"call_{index}", "type": piece.get("type") or "function",
                     "function": {"name": function["name"], "arguments": ""}}
-                if self.reply.time_to_first_token is None:
-                    self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
+                self._first_token()
             call["function"]["arguments"] += function.get("arguments") or ""
         content = delta.get("content")
         return content if isinstance(content, str) else ""
@@ -325,13 +327,15 @@ def new_reply(request: PoeRequest, prompt: str) -> Reply:
 
 
 def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: Settings = default_settings,
-                timeout: Optional[float] = None) -> bool:
-    """Stream one request into ``acc`` (its Reply) with throttled ``sink`` updates; no
-    start/finish calls, so several requests can share one Reply and display (tool rounds).
-    Returns False when interrupted by Ctrl-C."""
+                timeout: Optional[float] = None, stream: Optional[LiveStream] = None,
+                interval: Optional[float] = None) -> bool:
+    """Stream one request into ``acc`` (its Reply) with ``sink`` updates throttled to one per
+    ``interval`` (default ``settings.throttle_interval``); no start/finish calls, so several
+    requests can share one Reply and display (tool rounds). ``stream``: one already started
+    (the chat panel starts it where its Stop button can reach it). False when interrupted."""
     reply = acc.reply
-    stream = LiveStream(request, settings=settings, timeout=timeout)
-    throttle = Throttle(settings.throttle_interval)
+    stream = stream or LiveStream(request, settings=settings, timeout=timeout)
+    throttle = Throttle(interval or settings.throttle_interval)
     dirty = False
 
     def changed(tags: set[Hashable]) -> None:
