@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from . import _errors as E
 from . import ledger  # counts every call from the kernel's start (cost per call, budget guard)
@@ -21,9 +21,6 @@ from .tools import Tools
 
 _last_reply: Optional[Reply] = None
 
-#: called with every finished Reply (the spending ledger, threads, ... subscribe here)
-reply_listeners: list[Callable[[Reply], None]] = []
-
 
 def last_reply() -> Optional[Reply]:
     """The most recent Reply of this kernel (also ``_poe`` in the notebook namespace)."""
@@ -31,11 +28,10 @@ def last_reply() -> Optional[Reply]:
 
 
 def remember(reply: Reply) -> None:
-    """Record a finished reply as the last one and tell the listeners."""
+    """Record a finished reply as the last one (features that need every reply hook into
+    ``client.reply_finishers`` instead, which run before the final display)."""
     global _last_reply
     _last_reply = reply
-    for listener in list(reply_listeners):
-        listener(reply)
 
 
 def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:

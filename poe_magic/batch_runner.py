@@ -35,7 +35,6 @@ from typing import Any, Awaitable, Optional, TypeVar
 from . import _errors as E
 from . import ledger
 from ._failures import MAX_RETRY_AFTER, retry_delay
-from .api import reply_listeners
 from .batch_cost import BudgetGuard
 from .batch_plan import Job
 from .batch_store import BatchStore, stored_from
@@ -300,14 +299,13 @@ class Runner:
             self.budget.settle(job.position, job.model, reply.points, charged=bool(reply.text) or reply.ok)
 
     def _after(self, job: Job, reply: Reply) -> Optional[ledger.Call]:
-        """Helper thread: let the finishers record the call (cost lookup deferred), tell the
-        listeners, journal it; returns the ledger's entry of the call."""
+        """Helper thread: let the finishers record the call (cost lookup deferred) and
+        journal it; returns the ledger's entry of the call."""
         with ledger.deferred_lookups() as recorded:
-            for step in (finish_reply, *reply_listeners):
-                try:
-                    step(reply)
-                except Exception as exc:  # another feature's bug must not lose this answer
-                    self.hook_errors.append(f"{getattr(step, '__qualname__', step)}: {type(exc).__name__}: {exc}")
+            try:
+                finish_reply(reply)
+            except Exception as exc:  # another feature's bug must not lose this answer
+                self.hook_errors.append(f"finish_reply: {type(exc).__name__}: {exc}")
         if reply.ok:
             try:
                 self.store.put(stored_from(job.key, reply))
