@@ -25,7 +25,7 @@ import time
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -79,7 +79,7 @@ def run_one(name: str) -> dict[str, Any]:
 _GOAL = re.compile(r"^\s*(<=|>=|==|<|>)\s*([0-9.]+)\s*(x?)")
 
 
-def goal_met(r: dict[str, Any]) -> Optional[bool]:
+def goal_met(r: dict[str, Any]) -> bool | None:
     """Whether a row meets its goal, for goals like ``<= 1.1x`` (ratio) or ``<= 0.5 s`` (value)."""
     match = _GOAL.match(r.get("goal") or "")
     if not match:
@@ -92,7 +92,7 @@ def goal_met(r: dict[str, Any]) -> Optional[bool]:
             "<": measured < bound, ">": measured > bound}[op]
 
 
-def fmt(value: Optional[float]) -> str:
+def fmt(value: float | None) -> str:
     if value is None:
         return ""
     if value == int(value) and abs(value) >= 1:
@@ -138,7 +138,7 @@ def load_previous(path: Path) -> dict[str, Any]:
         return {}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     available = discover()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

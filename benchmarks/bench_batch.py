@@ -1,6 +1,6 @@
 """Batch runs: 1,000 rows x 2 models at concurrency 16 vs the ideal, kernel memory, limiter rate.
 
-Server in its own process with its rate limit off (the default of ``poe_magic.testing``), a
+Server in its own process with its rate limit off (the default of ``poe_magic.server.launch``), a
 kernel with a fresh ``POE_MAGIC_HOME`` (empty journal). Bots with a fixed latency: ``SlowBot``
 and ``SlowBot-1`` (same pace) answering one word after ``first_delay=0.2`` s.
 
@@ -72,14 +72,14 @@ def run() -> list[Row]:
         rows.append(row("batch", "per-request latency (sequential, median)", latency, baseline=0.2, unit="s",
                         notes="one request at a time through batch(); bot sleeps 0.2 s"))
 
-        # the same without the client hooks (the ledger's cost lookup per call, the budget check)
+        # the same without the pipeline's hooks (the ledger's cost lookup per call, the budget check)
         srv.reset()
-        bare = k.run_ok("from poe_magic import client\n"
-                        "hooks = list(client.reply_finishers), list(client.preflight_checks)\n"
-                        "client.reply_finishers.clear(); client.preflight_checks.clear()\n"
+        bare = k.run_ok("from poe_magic.prompting import pipeline\n"
+                        "hooks = pipeline.preflight, pipeline.finish_reply\n"
+                        "pipeline.preflight = pipeline.finish_reply = lambda _: None\n"
                         f"try:\n    bare = poe_magic.batch(df, 'bare {{text}}', models={MODELS!r}, "
                         f"concurrency={CONCURRENCY}, max_rpm=0)\n"
-                        "finally:\n    client.reply_finishers[:], client.preflight_checks[:] = hooks", timeout=600)
+                        "finally:\n    pipeline.preflight, pipeline.finish_reply = hooks", timeout=600)
         rows.append(row("batch", "wall time, same batch without client hooks", bare.elapsed, baseline=ideal,
                         goal="<= 1.2x", notes="reply finishers and preflight checks removed: the batch engine alone "
                                               f"({len(srv.requests('/bot/')):,} requests served)"))

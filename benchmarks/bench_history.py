@@ -47,8 +47,9 @@ def bare_loop(url: str, key: str) -> tuple[float, float, int]:
 def run() -> list[Row]:
     import pandas  # noqa: F401  (imported once up front: a kernel that plots has it already)
 
-    from poe_magic import api, usage
-    from poe_magic.usage_cache import HistoryCache
+    from poe_magic.prompting import asking as api
+    from poe_magic.spending import history as usage
+    from poe_magic.spending.history_cache import HistoryCache
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="poe_bench_history_") as home, \

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import time
 
-from .common import Row, kernel, row, server  # noqa: I001 - first: it puts tests/ on sys.path
-
 from faultkit import churn, resources  # noqa: E402 - the workload the kernel test also runs
+
+from .common import Row, kernel, row, server  # noqa: I001 - first: it puts tests/ on sys.path
 
 ROUNDS = (200, 1000)  # cells per reading: the 200, then 1,000 to show the trend
 

@@ -22,9 +22,10 @@ SIZE = 5  # ChunkBot's default: 4 digits and a space
 PROMPT = f"chunks={CHUNKS} size={SIZE}"
 REPEATS = 5
 TRANSPORT_ONLY = """
-from poe_magic import client as _bench_client, transport as _bench_transport
-from poe_magic.config import settings as _bench_settings
-from poe_magic._loop import shared_loop as _bench_loop
+from poe_magic.core import live as _bench_client
+from poe_magic.wire import request as _bench_request, transport as _bench_transport
+from poe_magic.base.config import settings as _bench_settings
+from poe_magic.wire.loop import shared_loop as _bench_loop
 
 async def _bench_drain(request):
     chars = 0
@@ -70,7 +71,7 @@ def run() -> list[Row]:
     with server() as srv, kernel(srv) as k:
         k.run_ok("%%poe ChunkBot\nchunks=200")  # warm-up: imports fastapi_poe, opens the connection
         k.run_ok(TRANSPORT_ONLY)
-        drain = f"_bench_n = _bench_loop().run(_bench_drain(_bench_client.build_request({PROMPT!r}, 'ChunkBot')))"
+        drain = f"_bench_n = _bench_loop().run(_bench_drain(_bench_request.build_request({PROMPT!r}, 'ChunkBot')))"
         raw_client(srv.url, srv.key)
         for _ in range(REPEATS):
             raw_seconds, raw_chars = raw_client(srv.url, srv.key)

@@ -12,22 +12,23 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the kernel harness lives with the tests
 
 from harness import CellResult, Kernel  # noqa: E402,F401  (re-exported for benchmark modules)
 
-from poe_magic.testing import LocalServer, local_server  # noqa: E402
+from poe_magic.server.launch import LocalServer, local_server  # noqa: E402
 
 Row = dict[str, Any]
 FIELDS = ("benchmark", "measure", "value", "baseline", "ratio", "goal", "unit", "notes")
 
 
-def row(benchmark: str, measure: str, value: float, *, baseline: Optional[float] = None,
+def row(benchmark: str, measure: str, value: float, *, baseline: float | None = None,
         goal: str = "", unit: str = "s", notes: str = "") -> Row:
     """One result row; ``ratio`` is ``value / baseline`` when there is a baseline.
 

@@ -9,48 +9,48 @@ matplotlib, ipywidgets or fastapi_poe at load time).
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
-from ._errors import *  # noqa: F403  (small, dependency-free)
-from ._errors import __all__ as _error_names
-from .config import settings
+from poe_magic.base.config import settings
+from poe_magic.base.errors import *  # noqa: F403  (small, dependency-free)
+from poe_magic.base.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it (imported lazily by __getattr__)
+# public name -> module that defines it (imported lazily by __getattr__). No module is named
+# like a public function, so importing a module never shadows one of these names.
 _LAZY: dict[str, str] = {
-    "ask": "poe_magic.api",
-    "last_reply": "poe_magic.api",
-    "send": "poe_magic.api",
-    "Reply": "poe_magic.reply",
-    "list_threads": "poe_magic.threads",
-    "get_thread": "poe_magic.threads",
-    "reset_thread": "poe_magic.threads",
-    "clear_cache": "poe_magic.cache",
-    "batch": "poe_magic.batch",
-    "last_batch": "poe_magic.batch",
-    "compare": "poe_magic.compare",
-    "Comparison": "poe_magic.compare",
-    "last_comparison": "poe_magic.compare",
-    "ToolCall": "poe_magic.tools",
-    "tool_schema": "poe_magic.tools",
-    "local_server": "poe_magic.testing",
-    "start_local_server": "poe_magic.testing",
-    "models": "poe_magic.catalog",
-    "model_table": "poe_magic.catalog_view",
-    "use": "poe_magic.aliases",
-    "alias": "poe_magic.aliases",
-    "model_picker": "poe_magic.widgets",
-    "chat": "poe_magic.widgets",
-    "current_balance": "poe_magic.usage",
-    "points_history": "poe_magic.usage",
-    "spending_summary": "poe_magic.usage",
-    "plot_spending": "poe_magic.plots",
-    "set_budget": "poe_magic.ledger",
-    "session_ledger": "poe_magic.ledger",
-    "session_spend": "poe_magic.ledger",
+    "ask": "poe_magic.prompting.asking",
+    "send": "poe_magic.prompting.asking",
+    "last_reply": "poe_magic.core.session",
+    "Reply": "poe_magic.core.reply",
+    "list_threads": "poe_magic.prompting.threads",
+    "get_thread": "poe_magic.prompting.threads",
+    "reset_thread": "poe_magic.prompting.threads",
+    "clear_cache": "poe_magic.prompting.answer_cache",
+    "batch": "poe_magic.batches.run",
+    "last_batch": "poe_magic.batches.run",
+    "compare": "poe_magic.comparison.run",
+    "Comparison": "poe_magic.comparison.result",
+    "last_comparison": "poe_magic.comparison.run",
+    "ToolCall": "poe_magic.tools.functions",
+    "tool_schema": "poe_magic.tools.functions",
+    "LocalServer": "poe_magic.server.launch",
+    "local_server": "poe_magic.server.launch",
+    "start_local_server": "poe_magic.server.launch",
+    "models": "poe_magic.catalog.listing",
+    "model_table": "poe_magic.catalog.table",
+    "use": "poe_magic.catalog.choosing",
+    "alias": "poe_magic.catalog.choosing",
+    "model_picker": "poe_magic.widgets.picker",
+    "chat": "poe_magic.widgets.chat_panel",
+    "current_balance": "poe_magic.spending.history",
+    "points_history": "poe_magic.spending.history",
+    "spending_summary": "poe_magic.spending.history",
+    "plot_spending": "poe_magic.spending.plots",
+    "set_budget": "poe_magic.spending.ledger",
+    "session_ledger": "poe_magic.spending.ledger",
+    "session_spend": "poe_magic.spending.ledger",
 }
 
 __all__ = ["settings", "load_ipython_extension", "unload_ipython_extension", *_LAZY, *_error_names]
@@ -69,28 +69,15 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
-class _Package(types.ModuleType):
-    """Keeps a public function named like its module (``compare``, ``batch``) bound to the
-    function: importing ``poe_magic.compare`` would otherwise rebind the name to the module."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
-            value = getattr(value, name, value)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
-
-
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext poe_magic``: register ``%poe`` / ``%%poe``."""
-    from .magics import load
+    from poe_magic.magics import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext poe_magic``: remove the magics again."""
-    from .magics import unload
+    from poe_magic.magics import unload
 
     unload(ipython)

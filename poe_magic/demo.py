@@ -15,9 +15,10 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 NOTEBOOKS = Path("notebooks")
 DEFAULT_NOTEBOOK = NOTEBOOKS / "01-quickstart.ipynb"
@@ -58,7 +59,7 @@ def execute(path: Path, timeout: int = 300) -> Any:
     return notebook
 
 
-def run_notebook(path: Path, out_dir: Optional[Path], timeout: int = 300) -> Path:
+def run_notebook(path: Path, out_dir: Path | None, timeout: int = 300) -> Path:
     """Execute ``path`` and write the executed copy to ``out_dir`` (``None``: over ``path``)."""
     import nbformat
 
@@ -104,7 +105,7 @@ def summarize(notebook: Any) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import nbformat
 
     parser = argparse.ArgumentParser(prog="python -m poe_magic.demo", description=__doc__,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import Kernel  # noqa: E402
 
-from poe_magic.testing import LocalServer, local_server  # noqa: E402
+from poe_magic.server.launch import LocalServer, local_server  # noqa: E402
 
 # Never let a developer's real key or server leak into a test run.
 for _name in ("POE_API_KEY", "POE_BASE_URL"):
@@ -55,7 +55,7 @@ def activated(server: LocalServer, monkeypatch: pytest.MonkeyPatch, poe_home: Pa
     """This test process points at the local server (and its own POE_MAGIC_HOME)."""
     for name, value in server.env.items():
         monkeypatch.setenv(name, value)
-    from poe_magic.config import settings
+    from poe_magic.base.config import settings
 
     settings.set_api_key(None)
     settings.base_url = ""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
 
 from harness import CellResult, Kernel
 
-from poe_magic.testing import LocalServer
+from poe_magic.server.launch import LocalServer
 
 
-def one_line(result: CellResult, ename: str, *, model: Optional[str] = None) -> str:
+def one_line(result: CellResult, ename: str, *, model: str | None = None) -> str:
     """The cell failed with exactly one line naming ``ename``, saying nothing twice; return it."""
     assert result.error is not None, "the cell should have failed"
     assert (result.error["ename"], len(result.error["traceback"])) == (ename, 1), result.error["traceback"]
@@ -41,8 +40,8 @@ def statuses(server: LocalServer, bot: str) -> list[int]:
 _PROBE = '''
 def _poe_resources():
     import gc, os, threading
-    from poe_magic._loop import shared_loop
-    from poe_magic.reply import Reply
+    from poe_magic.wire.loop import shared_loop
+    from poe_magic.core.reply import Reply
     gc.collect()
     fds, sockets = os.listdir('/proc/self/fd'), 0
     for fd in fds:

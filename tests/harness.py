@@ -10,7 +10,7 @@ import os
 import queue
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from jupyter_client.manager import KernelManager
 
@@ -41,7 +41,7 @@ class CellResult:
         return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr")
 
     @property
-    def error(self) -> Optional[dict[str, Any]]:
+    def error(self) -> dict[str, Any] | None:
         errors = self.of_type("error")
         return errors[-1]["content"] if errors else None
 
@@ -71,7 +71,7 @@ class CellResult:
 class Kernel:
     """A real IPython kernel in a subprocess."""
 
-    def __init__(self, env: Optional[dict[str, str]] = None, log: Any = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, log: Any = None) -> None:
         """``log``: an open file that receives the kernel process's own stdout and stderr."""
         self.manager = KernelManager(kernel_name="python3")
         streams = {"stdout": log, "stderr": log} if log is not None else {}
@@ -83,7 +83,7 @@ class Kernel:
     def submit(self, code: str, allow_stdin: bool = False) -> str:
         return self.client.execute(code, store_history=True, allow_stdin=allow_stdin)
 
-    def collect(self, msg_id: str, timeout: float = 120.0, answers: Optional[list[str]] = None) -> CellResult:
+    def collect(self, msg_id: str, timeout: float = 120.0, answers: list[str] | None = None) -> CellResult:
         """Gather the cell's messages; with ``answers``, reply to its ``input()`` prompts in
         order (an empty answer once they run out), recording each prompt on ``.prompts``."""
         result = CellResult(started=time.perf_counter())

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import pytest
 from faultkit import one_line, statuses, usage_line
 from harness import Kernel
 
+from poe_magic.server.launch import LocalServer
 from poe_magic.server.uploads import UPLOAD_PATH
-from poe_magic.testing import LocalServer
 
 BAD_INPUT = [
     # cell, IPython UsageError (None) or our error class, fragment
@@ -50,7 +49,7 @@ BAD_INPUT = [
 
 @pytest.mark.parametrize("code,ename,fragment", BAD_INPUT, ids=[c[0].splitlines()[0] for c in BAD_INPUT])
 def test_bad_input_is_one_line_and_sends_nothing(kernel: Kernel, server: LocalServer, code: str,
-                                                 ename: Optional[str], fragment: str) -> None:
+                                                 ename: str | None, fragment: str) -> None:
     server.reset()
     result = kernel.run(code)
     line = usage_line(result) if ename is None else one_line(result, ename)

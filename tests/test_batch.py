@@ -8,14 +8,15 @@ from __future__ import annotations
 import queue
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from faultkit import usage_line
 from harness import CellResult, Kernel
 
-from poe_magic.testing import LocalServer, local_server
+from poe_magic.server.launch import LocalServer, local_server
 
 PRELUDE = "%load_ext poe_magic\nimport pandas as pd, poe_magic"
 
@@ -160,7 +161,7 @@ def test_limiter_rate_seen_by_the_server_is_the_configured_one(bk: Kernel, bsrv:
 
 def test_server_429_is_waited_out_and_the_batch_completes(poe_home: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from poe_magic.batch import batch
+    from poe_magic.batches.run import batch
 
     with local_server(args=["--rate-limit", "120", "--rate-burst", "3"]) as srv:
         for name, value in srv.env.items():
@@ -254,7 +255,7 @@ def test_budget_refuses_before_sending_and_stops_mid_run(bk: Kernel, bsrv: Local
     assert bk.value("list(out.answer[:6].str.contains('for 100 points'))") == [True] * 6
     # the session budget (%poe budget) is a preflight check: a batch stops on it too
     bsrv.reset()
-    bk.run_ok("from poe_magic import ledger\nledger.set_budget(ledger.session_spend())\n"
+    bk.run_ok("from poe_magic.spending import ledger\nledger.set_budget(ledger.session_spend())\n"
               "try:\n    capped = poe_magic.batch(['cost=1 s1', 'cost=1 s2'], '{text}', models='PricedBot', max_rpm=0,"
               " progress=False)\nfinally:\n    ledger.set_budget(None)")
     assert bot_requests(bsrv) == []
@@ -274,7 +275,7 @@ def test_points_are_looked_up_in_bulk_and_fill_every_row(bk: Kernel, bsrv: Local
     points = bk.value("[int(p) for p in out.points]")  # every row priced (concurrent calls of one model may swap)
     assert sorted(points) == list(range(1, 61))
     assert bk.value("poe_magic.current_balance()") == balance - sum(points)
-    assert sorted(bk.value("[c.points for c in poe_magic.ledger.calls[-60:]]")) == list(range(1, 61))
+    assert sorted(bk.value("[c.points for c in poe_magic.spending.ledger.calls()[-60:]]")) == list(range(1, 61))
     with sqlite3.connect(home / "batch" / "journal.sqlite3") as db:
         journaled = [row[0] for row in db.execute("SELECT points FROM answers WHERE prompt LIKE 'cost=% bulk%'")]
     assert sorted(journaled) == list(range(1, 61)), "the journal gets the points too"
@@ -314,7 +315,7 @@ def test_cancel_keeps_answers_and_sends_nothing_more(bk: Kernel, bsrv: LocalServ
     assert set(errors) <= {"not sent: cancelled", "interrupted"}
     time.sleep(0.5)
     assert len(bot_requests(bsrv, "SlowBot")) == sent, "nothing is sent after cancel()"
-    assert bk.value("[run.progress.state, poe_magic._loop.shared_loop().pending_tasks()]") == ["cancelled", 0]
+    assert bk.value("[run.progress.state, poe_magic.wire.loop.shared_loop().pending_tasks()]") == ["cancelled", 0]
 
 
 # -- the pieces, without a kernel ----------------------------------------------------------------
@@ -327,7 +328,7 @@ class FakeClock:
 
 
 def test_client_bucket_paces_exactly_and_pauses_everyone_on_429() -> None:
-    from poe_magic.ratelimit import RateLimiter
+    from poe_magic.wire.ratelimit import RateLimiter
 
     clock = FakeClock()
     limiter = RateLimiter(600, clock=clock)  # one request every 0.1 s
@@ -372,8 +373,8 @@ def test_server_429_has_the_real_error_shape() -> None:
 
 
 def test_journal_keys_answers_by_what_was_asked_and_survives_corruption(tmp_path: Path) -> None:
-    from poe_magic.batch_store import BatchStore, StoredAnswer, request_key
-    from poe_magic.client import build_request
+    from poe_magic.batches.journal import BatchStore, StoredAnswer, request_key
+    from poe_magic.wire.request import build_request
 
     a = build_request("hello", "GPT-5", system="be brief")
     same = build_request("hello", "GPT-5", system="be brief")

@@ -22,13 +22,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
-from poe_magic.testing import LocalServer
+from poe_magic.server.launch import LocalServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

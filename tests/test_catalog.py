@@ -10,17 +10,19 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from harness import Kernel
 
-from poe_magic import _errors as E
-from poe_magic import aliases, catalog
-from poe_magic.config import settings
-from poe_magic.testing import LocalServer
+from poe_magic.base import errors as E
+from poe_magic.base.config import settings
+from poe_magic.base.conventions import LOCAL_OWNER, TEST_OWNER
+from poe_magic.catalog import aliases, choosing, listing, resolve
+from poe_magic.catalog import store as catalog
+from poe_magic.server.launch import LocalServer
 
 FULL_ENTRY = {
     "id": "Claude-Sonnet-4", "object": "model", "created": 1747872000000,
@@ -39,7 +41,7 @@ FULL_ENTRY = {
 def fresh_catalog(activated: LocalServer) -> Iterator[LocalServer]:
     """This process points at the local server, with no catalogue cached anywhere."""
     catalog.clear_cache()
-    catalog._noted.clear()
+    resolve._noted.clear()
     saved = (settings.default_model, list(settings.compare_models))
     activated.reset()
     yield activated
@@ -96,11 +98,11 @@ def test_parse_is_lenient_with_missing_null_and_odd_fields() -> None:
 
 def test_closest_matches_and_messages() -> None:
     ids = ["Claude-Sonnet-4", "Claude-Haiku-3.5", "GPT-5", "GPT-4o-mini", "Gemini-2.5-Pro"]
-    assert str(catalog.unknown_model_error("claude-sonet-4", ids)) == \
+    assert str(resolve.unknown_model_error("claude-sonet-4", ids)) == \
         "unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?"
-    assert catalog.closest("gpt", ids) == ["GPT-5", "GPT-4o-mini"]  # contained, when nothing is close
-    assert str(catalog.unknown_model_error("zzz", ids)) == "unknown model 'zzz'; %poe models lists the 5 available models"
-    ambiguous = catalog.unknown_model_error("gpt-x", ["GPT-X", "Gpt-X"], ambiguous=["GPT-X", "Gpt-X"])
+    assert resolve.closest("gpt", ids) == ["GPT-5", "GPT-4o-mini"]  # contained, when nothing is close
+    assert str(resolve.unknown_model_error("zzz", ids)) == "unknown model 'zzz'; %poe models lists the 5 available models"
+    ambiguous = resolve.unknown_model_error("gpt-x", ["GPT-X", "Gpt-X"], ambiguous=["GPT-X", "Gpt-X"])
     assert str(ambiguous) == "model name 'gpt-x' is ambiguous; did you mean GPT-X or Gpt-X?"
     assert isinstance(ambiguous, E.UnknownModelError)
 
@@ -108,7 +110,7 @@ def test_closest_matches_and_messages() -> None:
 # -- fetching, the DataFrame, caching --------------------------------------------------------------
 
 def test_models_dataframe_from_the_local_server(fresh_catalog: LocalServer) -> None:
-    df = catalog.models()
+    df = listing.models()
     assert list(df.columns) == catalog.COLUMNS
     assert {"EchoBot", "Claude-Sonnet-4", "Imagen-4", "Veo-3", "ElevenLabs-v3"} <= set(df["id"])
     rows = df.set_index("id")
@@ -124,39 +126,39 @@ def test_models_dataframe_from_the_local_server(fresh_catalog: LocalServer) -> N
     assert rows["created"].isna()["ElevenLabs-v3"]  # created null
     assert rows.loc["EchoBot", "request_price"] == pytest.approx(10 * 0.00003)
     assert df.attrs["source"].endswith("/v1/models")
-    assert list(catalog.models(search="google video")["id"]) == ["Gemini-2.5-Pro", "Veo-3"]
+    assert list(listing.models(search="google video")["id"]) == ["Gemini-2.5-Pro", "Veo-3"]
 
 
 def test_test_only_bots_are_listed_last_and_only_when_asked(fresh_catalog: LocalServer) -> None:
-    shown, every = list(catalog.models()["id"]), catalog.models(all=True)
+    shown, every = list(listing.models()["id"]), listing.models(all=True)
     assert not {"DropBot", "StallBot", "FlakyBot", "HeaderEchoBot", "SlowBot-1", "PricedBot"} & set(shown)
     assert {"DropBot", "SlowBot-8", "PricedBot"} <= set(every["id"]) and len(every) > len(shown)
     assert shown.index("Claude-Sonnet-4") < shown.index("Imagen-4") < shown.index("EchoBot")  # real ones first
-    assert set(every["owned_by"][len(shown):]) == {catalog.TEST_OWNER}  # the test bots come last
-    assert catalog.resolve_name("dropbot") == "DropBot"  # still usable by name
+    assert set(every["owned_by"][len(shown):]) == {TEST_OWNER}  # the test bots come last
+    assert resolve.resolve_name("dropbot") == "DropBot"  # still usable by name
     records = [{"id": i, "owned_by": o} for i, o in
-               (("A", catalog.TEST_OWNER), ("B", catalog.LOCAL_OWNER), ("C", "Someone"), ("D", ""))]
-    assert [r["id"] for r in catalog.for_listing(records)] == ["C", "D", "B"]
-    assert [r["id"] for r in catalog.for_listing(records, all=True)] == ["C", "D", "B", "A"]
+               (("A", TEST_OWNER), ("B", LOCAL_OWNER), ("C", "Someone"), ("D", ""))]
+    assert [r["id"] for r in listing.for_listing(records)] == ["C", "D", "B"]
+    assert [r["id"] for r in listing.for_listing(records, all=True)] == ["C", "D", "B", "A"]
 
 
 def test_catalogue_is_cached_in_memory_and_on_disk(fresh_catalog: LocalServer, poe_home: Path) -> None:
     server = fresh_catalog
-    catalog.models()
-    catalog.models()
+    listing.models()
+    listing.models()
     assert catalogue_requests(server) == 1  # the second call used memory
     (path,) = (poe_home / "cache").glob("models-*.json")
     assert json.loads(path.read_text())["root"] == settings.root
     catalog.clear_cache()  # a new kernel: memory empty, disk warm
-    assert "EchoBot" in set(catalog.models()["id"])
+    assert "EchoBot" in set(listing.models()["id"])
     assert catalogue_requests(server) == 1
-    catalog.models(refresh=True)
+    listing.models(refresh=True)
     assert catalogue_requests(server) == 2
     saved = json.loads(path.read_text())  # an old cache is fetched again
     saved["fetched_at"] -= catalog.MAX_AGE + 1
     path.write_text(json.dumps(saved))
     catalog.clear_cache()
-    catalog.models()
+    listing.models()
     assert catalogue_requests(server) == 3
 
 
@@ -164,15 +166,15 @@ def test_unreachable_catalogue_falls_back(fresh_catalog: LocalServer) -> None:
     server = fresh_catalog
     server.fail_next("/v1/models", 503)
     with pytest.raises(E.ServerError, match=r"answered 503 for .*/v1/models"):
-        catalog.models()
+        listing.models()
     # a request does not wait on a catalogue that just failed: the name goes as typed
-    assert catalog.resolve_name("NoSuchModel-9") == "NoSuchModel-9"
+    assert resolve.resolve_name("NoSuchModel-9") == "NoSuchModel-9"
     assert catalogue_requests(server) == 1
-    catalog.models(refresh=True)  # it is back
+    listing.models(refresh=True)  # it is back
     server.fail_next("/v1/models", 500)
     snapshot = catalog.cached()
     snapshot.fetched_at -= catalog.MAX_AGE + 1  # stale, and refreshing fails: the old copy is used
-    assert "EchoBot" in set(catalog.models()["id"])
+    assert "EchoBot" in set(listing.models()["id"])
 
 
 def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,36 +182,36 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("POE_BASE_URL", f"http://127.0.0.1:{port}")
-    assert catalog.resolve_name("claude-sonet-4") == "claude-sonet-4"
+    assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
     with pytest.raises(E.ServerError, match="cannot fetch the model catalogue"):
-        catalog.models(refresh=True)
+        listing.models(refresh=True)
 
 
 # -- name resolution -------------------------------------------------------------------------------
 
 def test_resolution_corrects_case_once_and_rejects_unknown_names(
         fresh_catalog: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
-    assert catalog.resolve_name("EchoBot") == "EchoBot"
-    assert catalog.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
-    assert catalog.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("EchoBot") == "EchoBot"
+    assert resolve.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
     printed = capsys.readouterr()
     notes = printed.out.strip().splitlines()
     assert printed.err == ""  # a note on stdout: JupyterLab shows stderr like an error
     assert notes == ["note: using model 'Claude-Sonnet-4' for 'claude-sonnet-4' (model names are case-sensitive)"]
     with pytest.raises(E.UnknownModelError) as caught:
-        catalog.resolve_name("claude-sonet-4")
+        resolve.resolve_name("claude-sonet-4")
     assert str(caught.value) == "unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?"
     assert catalogue_requests(fresh_catalog) == 1
 
 
 def test_unknown_name_refetches_an_older_catalogue_once(fresh_catalog: LocalServer) -> None:
-    catalog.models()
+    listing.models()
     catalog.cached().fetched_at -= catalog.RECHECK_AFTER + 1  # a model may have appeared since
     with pytest.raises(E.UnknownModelError):
-        catalog.resolve_name("Brand-New-Model")
+        resolve.resolve_name("Brand-New-Model")
     assert catalogue_requests(fresh_catalog) == 2
     with pytest.raises(E.UnknownModelError):
-        catalog.resolve_name("Brand-New-Model")  # the catalogue is fresh now: no third fetch
+        resolve.resolve_name("Brand-New-Model")  # the catalogue is fresh now: no third fetch
     assert catalogue_requests(fresh_catalog) == 2
 
 
@@ -219,17 +221,17 @@ def test_aliases_are_saved_in_the_config_file(fresh_catalog: LocalServer, poe_ho
     config = poe_home / "config.json"
     poe_home.mkdir(parents=True, exist_ok=True)
     config.write_text(json.dumps({"someone_elses": {"keep": True}}))
-    assert aliases.alias("sonnet", "claude-sonnet-4") == "Claude-Sonnet-4"
+    assert choosing.alias("sonnet", "claude-sonnet-4") == "Claude-Sonnet-4"
     saved = json.loads(config.read_text())
     assert saved == {"aliases": {"sonnet": "Claude-Sonnet-4"}, "someone_elses": {"keep": True}}
-    assert catalog.resolve_name("sonnet") == "Claude-Sonnet-4"
-    assert catalog.resolve_name("SONNET") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("sonnet") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("SONNET") == "Claude-Sonnet-4"
     with pytest.raises(E.UnknownModelError, match="did you mean Claude-Sonnet-4"):
-        aliases.alias("typo", "claude-sonet-4")
+        choosing.alias("typo", "claude-sonet-4")
     with pytest.raises(E.PoeUsageError, match="already a model name"):
-        aliases.alias("gpt-5", "Claude-Sonnet-4")
+        choosing.alias("gpt-5", "Claude-Sonnet-4")
     with pytest.raises(E.PoeUsageError, match="invalid alias"):
-        aliases.alias("two words", "GPT-5")
+        choosing.alias("two words", "GPT-5")
     assert aliases.remove_alias("sonnet") and not aliases.remove_alias("sonnet")
     assert json.loads(config.read_text())["aliases"] == {}
     config.write_text("{ not json")
@@ -238,17 +240,18 @@ def test_aliases_are_saved_in_the_config_file(fresh_catalog: LocalServer, poe_ho
 
 
 def test_use_sets_default_model_or_comparison_set(fresh_catalog: LocalServer) -> None:
-    assert aliases.use("echobot") == ["EchoBot"]
+    assert choosing.use("echobot") == ["EchoBot"]
     assert settings.default_model == "EchoBot"
-    aliases.use("SlowBot-1", "slowbot-2", "SlowBot-1")
+    choosing.use("SlowBot-1", "slowbot-2", "SlowBot-1")
     assert settings.compare_models == ["SlowBot-1", "SlowBot-2"] and settings.default_model == "EchoBot"
     with pytest.raises(E.UnknownModelError):
-        aliases.use("Echobott")
+        choosing.use("Echobott")
     assert settings.default_model == "EchoBot"
 
 
 def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) -> None:
-    from poe_magic.widgets import chat, model_picker
+    from poe_magic.widgets.chat_panel import chat
+    from poe_magic.widgets.picker import model_picker
 
     settings.default_model = "EchoBot"
     picker = model_picker()
@@ -269,7 +272,7 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     assert bundle["text/plain"] == repr(picker) and "application/vnd.jupyter.widget-view+json" in bundle
     picker.list.value = "GPT-5"  # what a click in the list does
     assert settings.default_model == "GPT-5"
-    aliases.use("MarkdownBot")  # and the list follows %poe use
+    choosing.use("MarkdownBot")  # and the list follows %poe use
     assert picker.list.value == "MarkdownBot"
     assert "%%poe MODEL" in repr(chat())
 
@@ -277,7 +280,8 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
 def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer) -> None:
     """A server without /v1/models: the chat offers the default model and still chats; the
     picker says why its list is empty instead of failing."""
-    from poe_magic.widgets import chat, model_picker
+    from poe_magic.widgets.chat_panel import chat
+    from poe_magic.widgets.picker import model_picker
 
     settings.default_model = "EchoBot"
     fresh_catalog.fail_next("/v1/models", 503, count=2)

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from harness import Kernel
 
-from poe_magic import compare_view
-from poe_magic.server.bots import MARKDOWN_SAMPLE
-from poe_magic.testing import LocalServer
+from poe_magic.comparison import view as compare_view
+from poe_magic.core import markdown_html
+from poe_magic.server.bots.demo import MARKDOWN_SAMPLE
+from poe_magic.server.launch import LocalServer
 
 WORDS4 = "word0 word1 word2 word3"
 
@@ -221,7 +222,7 @@ def test_ctrl_c_stops_every_stream_and_keeps_partials(kernel: Kernel) -> None:
     assert len(bodies) == 3 and all("word0 word1" in b for b in bodies.values())
     assert all(s.startswith("⏹ interrupted") for s in column_states(html).values())
     assert kernel.value("[(r.interrupted, r.text.startswith('word0 word1')) for r in _poe]") == [[True, True]] * 3
-    assert kernel.value("__import__('poe_magic._loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
+    assert kernel.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
     assert "EchoBot" in kernel.run_ok("%%poe EchoBot\nstill alive?").markdown()[0]
 
 
@@ -241,7 +242,7 @@ def test_runs_repeat_each_model_and_report_median_and_spread(kernel: Kernel, ser
 
 
 def test_budget_stops_further_runs_and_keeps_the_runs_done(kernel: Kernel, server: LocalServer) -> None:
-    kernel.run_ok("from poe_magic import ledger; ledger.set_budget(ledger.session_spend() + 15)")
+    kernel.run_ok("from poe_magic.spending import ledger; ledger.set_budget(ledger.session_spend() + 15)")
     server.reset()
     try:
         result = kernel.run("%%poe SlowBot-1 SlowBot-2 --runs 3 --param chunks=1 --param delay=0.01\nbudget")
@@ -323,13 +324,13 @@ def test_terminal_view_prints_each_answer_and_a_summary(activated: LocalServer, 
 # -- rendering units ---------------------------------------------------------------------------
 
 def test_live_markdown_matches_a_full_render_and_respects_fences() -> None:
-    live = compare_view.LiveMarkdown()
+    live = markdown_html.LiveMarkdown()
     text = MARKDOWN_SAMPLE + "\nAfter the code.\n\n```\nfenced\n\nstill fenced\n```\n\nThe end."
     for i in range(1, len(text) + 1, 7):
         live(text[:i])
-    assert live(text) == compare_view.markdown_to_html(text)
+    assert live(text) == markdown_html.markdown_to_html(text)
     # a blank line inside an open fence is not a block boundary
-    live = compare_view.LiveMarkdown()
+    live = markdown_html.LiveMarkdown()
     live("```python\nx = 1\n\ny = 2\n")
     assert live._done == ""
     # a replaced answer starts over
@@ -337,12 +338,12 @@ def test_live_markdown_matches_a_full_render_and_respects_fences() -> None:
 
 
 def test_model_output_is_escaped_and_fallback_without_mistune(monkeypatch: pytest.MonkeyPatch) -> None:
-    html = compare_view.markdown_to_html("<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x>")
+    html = markdown_html.markdown_to_html("<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x>")
     assert "<script>" not in html and 'href="javascript' not in html and "<img" not in html
-    monkeypatch.setattr(compare_view, "_converter", None)
+    monkeypatch.setattr(markdown_html, "_converter", None)
     monkeypatch.setitem(sys.modules, "mistune", None)  # import mistune now fails
-    assert compare_view.markdown_to_html("**a** <b>") == compare_view.pre_html("**a** <b>")
-    assert "&lt;b&gt;" in compare_view.pre_html("**a** <b>")
+    assert markdown_html.markdown_to_html("**a** <b>") == markdown_html.pre_html("**a** <b>")
+    assert "&lt;b&gt;" in markdown_html.pre_html("**a** <b>")
     assert "<b>" not in compare_view.column_html("<b>", "", "ok").replace("<b>&lt;b&gt;</b>", "")
 
 
@@ -365,7 +366,7 @@ def test_narrow_columns_scroll_code_wrap_headers_and_shrink_headings() -> None:
     """Code blocks scroll sideways (no JSON broken mid-word), a long live status wraps under
     the model name instead of being clipped, and headings are sized for a column while the
     answer keeps its own <h1> element."""
-    body = compare_view.markdown_to_html('# Title\n\n```json\n{"bot": "EchoBot", "user": "x"}\n```\n')
+    body = markdown_html.markdown_to_html('# Title\n\n```json\n{"bot": "EchoBot", "user": "x"}\n```\n')
     assert "<h1>Title</h1>" in body
     pre = re.search(r'<pre style="([^"]*)"><code', body)
     assert pre is not None and "white-space:pre;" in pre.group(1) and "overflow-x:auto" in pre.group(1)

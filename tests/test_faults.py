@@ -16,15 +16,16 @@ import json
 import queue
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 import pytest
 from faultkit import one_line, statuses
 from harness import CellResult, Kernel
 
 from poe_magic.server.app import error_body
-from poe_magic.testing import LocalServer, local_server
+from poe_magic.server.launch import LocalServer, local_server
 
 FAKE_KEY = "pk-FAULTS-0123456789-ZZKEYZZ-abcdefQRST"  # the server accepts this one
 BAD_KEY = "pk-WRONGK-9876543210-YYKEYYY-fedcbaWXYZ"  # and rejects this one
@@ -96,7 +97,7 @@ STATUS_FAULTS = [
 
 
 @pytest.mark.parametrize("case,fault,ename,fragment,seen", STATUS_FAULTS, ids=[c[0] for c in STATUS_FAULTS])
-def test_http_status_faults(k: Kernel, srv: LocalServer, case: str, fault: Optional[dict[str, Any]],
+def test_http_status_faults(k: Kernel, srv: LocalServer, case: str, fault: dict[str, Any] | None,
                             ename: str, fragment: str, seen: list[int]) -> None:
     srv.reset()
     if fault is None:  # a wrong key: the real 401 path, not a planned fault
@@ -131,7 +132,7 @@ RECOVERIES = [
 
 @pytest.mark.parametrize("case,code,fault,seen,answer", RECOVERIES, ids=[c[0] for c in RECOVERIES])
 def test_transient_failures_before_the_first_token_are_retried(
-        k: Kernel, srv: LocalServer, case: str, code: str, fault: Optional[dict[str, Any]],
+        k: Kernel, srv: LocalServer, case: str, code: str, fault: dict[str, Any] | None,
         seen: list[int], answer: str) -> None:
     srv.reset()
     if fault:
@@ -276,7 +277,7 @@ def test_ctrl_c_during_a_retry_wait(k: Kernel, srv: LocalServer) -> None:
     shown = " ".join(m["content"]["data"]["text/plain"] for m in result.of_type("update_display_data"))
     assert "retrying in 30 s (retry 1 of 3)" in shown
     assert statuses(srv, "EchoBot") == [429]
-    assert k.value("__import__('poe_magic._loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
+    assert k.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
     record("Ctrl-C while waiting to retry", line, 1, "")
 
 
@@ -336,7 +337,7 @@ def test_failed_turns_never_corrupt_a_thread(k: Kernel, srv: LocalServer) -> Non
     time.sleep(0.8)
     k.interrupt()
     OUTPUTS.append(("ctrl-c in a thread", k.collect(msg_id)))
-    turns = k.value("[(t.model, t.prompt.split()[0], t.partial) for t in poe_magic.threads.get_thread('t8').turns]")
+    turns = k.value("[(t.model, t.prompt.split()[0], t.partial) for t in poe_magic.get_thread('t8').turns]")
     assert turns == [["EchoBot", "first", False], ["DropBot", "words=3", True], ["SlowBot", "chunks=400", True]]
     result = run(k, "%%poe EchoBot --chat t8\nwhat now?")
     received = json.loads(result.markdown()[0].split("```json\n")[1].split("\n```")[0])
@@ -382,7 +383,7 @@ def test_reprs_and_config_never_show_the_key(k: Kernel) -> None:
                     "print(repr(poe_magic.settings), poe_magic.settings.public())\n"
                     "print(repr(r), repr(r.error), vars(r.error), pickle.dumps(r.error))\n"
                     "print(repr(sys.last_value), vars(sys.last_value))\n"
-                    "print(repr(poe_magic.transport._clients))\n%poe config")
+                    "print(repr(poe_magic.wire.transport._clients))\n%poe config")
     assert result.error is None, result.error
     assert "pk-…QRST" in result.markdown()[-1] and "pk-…QRST" in result.stdout  # masked, not absent
 

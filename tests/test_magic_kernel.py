@@ -6,8 +6,8 @@ import time
 
 from harness import Kernel
 
-from poe_magic.server.bots import MARKDOWN_SAMPLE
-from poe_magic.testing import LocalServer
+from poe_magic.server.bots.demo import MARKDOWN_SAMPLE
+from poe_magic.server.launch import LocalServer
 
 FAKE_KEY = "pk-FAKE-kernel-0123456789abcdefQRST"
 
@@ -110,7 +110,7 @@ def test_interrupt_keeps_partial_text_and_next_cell_works(kernel: Kernel) -> Non
     assert "word0 word1" in final and final.endswith(" · ⏹ stopped</sub>")
     assert kernel.value("[partial.interrupted, partial.text.startswith('word0 word1')]") == [True, True]
     # nothing left running on the loop thread, no extra threads
-    assert kernel.value("__import__('poe_magic._loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
+    assert kernel.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
     assert kernel.value("__import__('threading').active_count()") == threads_before
     assert "EchoBot" in kernel.run_ok("%%poe EchoBot\nstill alive?").markdown()[0]
 

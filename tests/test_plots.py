@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from poe_magic import _errors as E  # noqa: E402
-from poe_magic.plots import OTHER, plot_spending  # noqa: E402
-from poe_magic.testing import LocalServer  # noqa: E402
-from poe_magic.usage import to_frame  # noqa: E402
+from poe_magic.base import errors as E  # noqa: E402
+from poe_magic.server.launch import LocalServer  # noqa: E402
+from poe_magic.spending.history import to_frame  # noqa: E402
+from poe_magic.spending.plots import OTHER, plot_spending  # noqa: E402
 
 DAY = 86_400 * 1_000_000
 START = int(datetime(2025, 3, 1, tzinfo=timezone.utc).timestamp() * 1_000_000)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from harness import CellResult, Kernel
 
-from poe_magic.server.bots import MARKDOWN_SAMPLE
-from poe_magic.testing import LocalServer
+from poe_magic.server.bots.demo import MARKDOWN_SAMPLE
+from poe_magic.server.launch import LocalServer
 
 
 def received(result: CellResult) -> dict:
@@ -142,7 +142,7 @@ def test_variables_inputs_outputs_and_escapes_are_filled_in(kernel: Kernel) -> N
         f"%%poe EchoBot\n{{city}} has {{facts['pop']}} people; code {{In[{n_in}]}}; out {{Out[{n_out}]}}; "
         '{{literal}} and {"json": {"kept": 1}}'))
     assert seen["turns"][0]["content"] == (
-        f"Lyon has 522250 people; code city = 'Lyon'; facts = {{'pop': 522250}}; out 42; "
+        "Lyon has 522250 people; code city = 'Lyon'; facts = {'pop': 522250}; out 42; "
         '{literal} and {"json": {"kept": 1}}')
 
 
@@ -273,7 +273,7 @@ def test_cached_answer_sends_no_request_and_says_so(kernel: Kernel, server: Loca
     assert len(server.requests("/bot/")) == 1, "a cached answer must not reach the server"
     assert "from cache, 0 points" in second.markdown()[0]
     assert kernel.value("[_poe.cached, _poe.points]") == [True, 0]
-    assert kernel.value("__import__('poe_magic.ledger', fromlist=['_']).calls[-1].points") == 0  # a 0-point call
+    assert kernel.value("__import__('poe_magic.spending.ledger', fromlist=['_']).calls()[-1].points") == 0  # a 0-point call
     assert received(second) == received(first)
     kernel.run_ok(f"%%poe EchoBot --cache -t 0.6\n{question}")  # another temperature: another answer
     kernel.run_ok(f"%%poe EchoBot\n{question}")  # cache off by default

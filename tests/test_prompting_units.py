@@ -10,15 +10,15 @@ import httpx
 import pandas as pd
 import pytest
 
-from poe_magic import _errors as E
-from poe_magic.attachments import prepare
-from poe_magic.cache import request_key
-from poe_magic.client import build_request
-from poe_magic.config import Settings
-from poe_magic.formats import extract_code
-from poe_magic.interpolate import MAX_TABLE_COLUMNS, frame_markdown, interpolate
+from poe_magic.base import errors as E
+from poe_magic.base.config import Settings
+from poe_magic.prompting.answer_cache import request_key
+from poe_magic.prompting.attachments import prepare
+from poe_magic.prompting.formats import extract_code
+from poe_magic.prompting.interpolation import MAX_TABLE_COLUMNS, frame_markdown, interpolate
+from poe_magic.server.launch import LocalServer
 from poe_magic.server.uploads import parse_multipart
-from poe_magic.testing import LocalServer
+from poe_magic.wire.request import build_request
 
 # -- interpolation ------------------------------------------------------------------------------
 
@@ -137,7 +137,7 @@ def _echo(reply) -> dict:
 
 def test_python_api_threads_attachments_and_cache(activated: LocalServer, tmp_path: Path) -> None:
     import poe_magic
-    from poe_magic.api import ask
+    from poe_magic.prompting.asking import ask
 
     poe_magic.reset_thread(all=True)
     ask("first", "EchoBot", chat="py", system="sys", stream=False)
@@ -164,7 +164,7 @@ def test_python_api_threads_attachments_and_cache(activated: LocalServer, tmp_pa
 
 
 def test_python_api_returned_images_are_listed_and_fetchable(activated: LocalServer, tmp_path: Path) -> None:
-    from poe_magic.api import ask
+    from poe_magic.prompting.asking import ask
 
     reply = ask("mode=both a square", "ImageBot", stream=False)
     (image,) = reply.attachments  # the file event and the link are the same image

@@ -12,7 +12,7 @@ from __future__ import annotations
 from faultkit import churn, resources
 from harness import Kernel
 
-from poe_magic.testing import LocalServer
+from poe_magic.server.launch import LocalServer
 
 #: growth allowed over the warm-up reading: the HTTP pools keep a few idle keep-alive
 #: connections (a count that does not grow with the number of cells)

@@ -10,7 +10,7 @@ import sys
 
 import httpx
 
-from poe_magic.testing import READY_PREFIX, LocalServer
+from poe_magic.server.launch import READY_PREFIX, LocalServer
 
 
 def post_query(server: LocalServer, bot: str, text: str, key: str | None = None) -> httpx.Response:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import pytest
 
 from poe_magic.server.errors import error_body
-from poe_magic.testing import LocalServer
+from poe_magic.server.launch import LocalServer
 
 CHAT = "/v1/chat/completions"
 ADD_TOOL = {"type": "function", "function": {"name": "add", "parameters": {
     "type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "required": ["a", "b"]}}}
 
 
-def chat(server: LocalServer, body: Any, key: Optional[str] = None) -> httpx.Response:
+def chat(server: LocalServer, body: Any, key: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {key if key is not None else server.key}"}
     if isinstance(body, bytes):
         return httpx.post(server.url + CHAT, content=body, headers=headers, timeout=30)

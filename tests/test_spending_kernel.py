@@ -4,14 +4,14 @@ in a real ipykernel against a local server of this module's own (its history is 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 from harness import Kernel
 
-from poe_magic.testing import LocalServer, local_server
+from poe_magic.server.launch import LocalServer, local_server
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +55,13 @@ def test_quick_calls_of_one_model_are_not_counted_twice(k: Kernel, spend_server:
     k.run_ok("import poe_magic\nr1 = poe_magic.ask('x', 'EchoBot', stream=False)\n"
              "r2 = poe_magic.ask('y', 'EchoBot', stream=False)")
     assert k.value("[r1.points, r2.points]") == [10, 10]
-    assert k.value("sorted(c.query_ids[0] for c in __import__('poe_magic.ledger').ledger.calls[-2:])") == sorted(
+    assert k.value("sorted(c.query_ids[0] for c in __import__('poe_magic.spending.ledger', fromlist=['_']).calls()[-2:])") == sorted(
         e["query_id"] for e in newest_entries(spend_server, 2))
 
 
 def test_session_ledger_lists_every_call(k: Kernel) -> None:
     result = k.run_ok("%poe session")
-    calls = k.value("len(__import__('poe_magic.ledger').ledger.calls)")
+    calls = k.value("len(__import__('poe_magic.spending.ledger', fromlist=['_']).calls())")
     spent = k.value("__import__('poe_magic').session_spend()")
     assert f"{spent:,} points spent by {calls} calls this session" in result.stdout
     shown = result.of_type("execute_result")[0]["content"]["data"]
@@ -109,7 +109,7 @@ def test_balance_subcommand(k: Kernel, spend_server: LocalServer) -> None:
 
 
 def test_history_shows_a_summary_table_and_a_plot_with_progress(k: Kernel, spend_server: LocalServer) -> None:
-    k.run_ok("from poe_magic.usage_progress import PagingProgress\nPagingProgress.show_after = 0")
+    k.run_ok("from poe_magic.spending.paging_progress import PagingProgress\nPagingProgress.show_after = 0")
     spend_server.reset()
     result = k.run_ok("%poe history --refresh --by bot")
     assert len(spend_server.requests("/usage/points_history")) >= 4  # 300+ entries: 4 pages of 100

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pytest
 from harness import Kernel
 
-from poe_magic import _errors as E
-from poe_magic.client import Accumulator
-from poe_magic.reply import Reply
-from poe_magic.testing import LocalServer
-from poe_magic.tools import ToolSet, conform, resolve_names, tool_schema
+from poe_magic.base import errors as E
+from poe_magic.core.live import Accumulator
+from poe_magic.core.reply import Reply
+from poe_magic.server.launch import LocalServer
+from poe_magic.tools.functions import ToolSet, conform, resolve_names, tool_schema
 
 
 def one_line_error(result: Any, name: str) -> str:
@@ -27,7 +27,7 @@ def one_line_error(result: Any, name: str) -> str:
 # -- schemas (unit) ---------------------------------------------------------------------------
 
 def forecast(city: str, days: int = 3, unit: Literal["C", "F"] = "C", hourly: bool = False,
-             threshold: Optional[float] = None, tags: list[str] = [], weights: dict[str, float] = {}) -> str:  # noqa: B006
+             threshold: float | None = None, tags: list[str] = [], weights: dict[str, float] = {}) -> str:  # noqa: B006
     """Weather forecast for a city.
 
     Uses the local model.
@@ -71,7 +71,7 @@ def test_numpy_and_rest_docstrings_and_hintless_functions() -> None:
             Multiplier.
         """
 
-    def shout(text: "str", times: int) -> str:
+    def shout(text: str, times: int) -> str:
         """Shout.
 
         :param text: what to shout
@@ -123,7 +123,7 @@ def test_arguments_are_fitted_to_the_schema() -> None:
 def test_accumulator_folds_streamed_tool_call_deltas() -> None:
     import fastapi_poe as fp
 
-    def event(delta: dict[str, Any], finish: Optional[str] = None) -> Any:
+    def event(delta: dict[str, Any], finish: str | None = None) -> Any:
         return fp.PartialResponse(text="", data={"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
     acc = Accumulator(Reply(model="m", prompt="p"))
@@ -258,7 +258,7 @@ def test_tools_in_a_chat_thread(tools_kernel: Kernel) -> None:
     assert "Answer: 30" in second.markdown()[0]
     assert "saw 3 message(s)" in second.markdown()[0]  # the first turn went along as history
     assert tools_kernel.value("[c[:2] for c in calls]") == [[1, 2], [10, 20]]
-    turns = "__import__('poe_magic.threads').threads.get_thread('tooltalk').turns"
+    turns = "__import__('poe_magic.prompting.threads', fromlist=['_']).get_thread('tooltalk').turns"
     assert tools_kernel.value(f"[t.answer.rsplit(chr(10), 1)[-1] for t in {turns}]") == ["Answer: 3", "Answer: 30"]
 
 

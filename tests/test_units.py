@@ -9,12 +9,14 @@ import time
 
 import pytest
 
-from poe_magic import _errors as E
-from poe_magic._loop import LoopThread
-from poe_magic.client import build_request, resolve_model
-from poe_magic.config import Settings, mask_key, scrub, settings
-from poe_magic.magics.cell import parse_params
-from poe_magic.reply import Reply, closed_markdown
+from poe_magic.base import errors as E
+from poe_magic.base.config import Settings, settings
+from poe_magic.base.secrets import mask_key, scrub
+from poe_magic.catalog.resolve import resolve_model
+from poe_magic.core.reply import Reply, closed_markdown
+from poe_magic.magics.parsing import parse_params
+from poe_magic.wire.loop import LoopThread
+from poe_magic.wire.request import build_request
 
 FAKE_KEY = "pk-FAKE-0123456789abcdefWXYZ"
 
@@ -97,7 +99,7 @@ def test_reply_footer_and_markdown() -> None:
 
 
 def test_brief_footer_names_the_failure_and_raise_for_says_the_rest() -> None:
-    from poe_magic.api import raise_for
+    from poe_magic.prompting.asking import raise_for
 
     reply = Reply(model="SlowBot", prompt="p", text="word0 ", elapsed=1.04)
     reply.error = E.PoeTimeoutError("SlowBot did not finish within 1 s (--timeout)", hint="raise --timeout")
@@ -125,7 +127,7 @@ def _cells(row: str) -> list[str]:
 
 def test_markdown_tables_escape_pipes_in_cells(monkeypatch: pytest.MonkeyPatch) -> None:
     from poe_magic.magics.commands import config_command, help_command
-    from poe_magic.threads import Thread, ThreadTable, Turn
+    from poe_magic.prompting.threads import Thread, ThreadTable, Turn
 
     monkeypatch.setattr(settings, "default_model", "A|B")
     thread = Thread("t", model="X|Y", system="be | terse", turns=[Turn("X|Y", "q|1", "a|2")])
@@ -138,8 +140,8 @@ def test_markdown_tables_escape_pipes_in_cells(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_counted_words_are_singular_or_plural() -> None:
-    from poe_magic._text import plural
-    from poe_magic.threads import Thread, ThreadTable, Turn
+    from poe_magic.base.text import plural
+    from poe_magic.prompting.threads import Thread, ThreadTable, Turn
 
     assert [plural(1, "turn"), plural(0, "turn"), plural(1, "retry", "retries"), plural(3, "retry", "retries"),
             plural(1200, "char")] == ["1 turn", "0 turns", "1 retry", "3 retries", "1,200 chars"]
@@ -178,15 +180,13 @@ def test_loop_thread_runs_cancels_and_stops() -> None:
 
 def test_every_magics_setting_mirrors_a_settings_field(monkeypatch: pytest.MonkeyPatch) -> None:
     # the traitlets repeat Settings' fields: same defaults, and %config changes reach settings
-    from dataclasses import fields
-
-    from poe_magic.magics import PoeMagics
+    from poe_magic.magics.poe import PoeMagics
 
     magics = PoeMagics(shell=None)
-    defaults = {f.name: f.default for f in fields(Settings) if not f.name.startswith("_")}
+    defaults = {name: trait.default() for name, trait in Settings.class_traits().items() if trait.metadata.get("config")}
     for name in PoeMagics.class_trait_names(config=True):
         assert getattr(magics, name) == defaults[name], name
         monkeypatch.setattr(settings, name, getattr(settings, name))  # restored after the test
-        new = {bool: True, int: 7, float: 0.5, str: "X"}[type(defaults[name])]
+        new = {bool: True, int: 7, float: 0.5, str: "X", list: ["X"]}[type(defaults[name])]
         setattr(magics, name, new)
         assert getattr(settings, name) == new, f"%config PoeMagics.{name} does not reach settings"

@@ -10,20 +10,20 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
-from poe_magic import _errors as E
-from poe_magic import usage
+from poe_magic.base import errors as E
+from poe_magic.server.launch import LocalServer, local_server
 from poe_magic.server.state import ServerState
 from poe_magic.server.usage import seed_history
-from poe_magic.spending_view import LedgerTable, readable_ledger, readable_summary
-from poe_magic.testing import LocalServer, local_server
-from poe_magic.usage_cache import HistoryCache, account_id
+from poe_magic.spending import history as usage
+from poe_magic.spending.history_cache import HistoryCache, account_id
+from poe_magic.spending.tables import LedgerTable, readable_ledger, readable_summary
 
 SEEDED = 1234
 PAGES = 13  # ceil(1234 / 100)
@@ -39,7 +39,7 @@ def usage_server() -> Iterator[LocalServer]:
 @pytest.fixture
 def account(usage_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalServer:
     """This process points at the usage server with an empty POE_MAGIC_HOME."""
-    from poe_magic.config import settings
+    from poe_magic.base.config import settings
 
     for name, value in usage_server.env.items():
         monkeypatch.setenv(name, value)
@@ -160,7 +160,7 @@ def test_cache_survives_a_restart_and_never_holds_the_key(account: LocalServer) 
     raw = cache_file().read_bytes()
     assert account.key.encode() not in raw
     account.reset()
-    code = ("import poe_magic.usage as u; f = u.points_history(); "
+    code = ("import poe_magic.spending.history as u; f = u.points_history(); "
             "print(len(f), u.http_stats.requests)")
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ), capture_output=True, text=True,
                          timeout=120)
@@ -195,7 +195,7 @@ def test_failing_page_is_retried(account: LocalServer) -> None:
 
 
 def test_page_failing_for_good_is_reported_and_nothing_cached(account: LocalServer) -> None:
-    from poe_magic.config import settings
+    from poe_magic.base.config import settings
 
     ids = server_ids(account)
     third_page = f"{HISTORY}?starting_after={ids[199]}"
@@ -308,7 +308,7 @@ def test_session_ledger_display_is_readable_and_the_frame_stays_typed() -> None:
 def test_atomic_json_writes_from_many_threads_leave_one_whole_file(tmp_path: Path) -> None:
     import threading
 
-    from poe_magic._files import write_json_atomic
+    from poe_magic.base.files import write_json_atomic
 
     path = tmp_path / "sub" / "cache.json"  # the folder is created
     failures: list[BaseException] = []
@@ -334,7 +334,7 @@ def test_atomic_json_writes_from_many_threads_leave_one_whole_file(tmp_path: Pat
 
 
 def test_unsaveable_history_cache_is_reported_and_leaves_no_temp_file(tmp_path: Path) -> None:
-    from poe_magic.usage_cache import Snapshot
+    from poe_magic.spending.history_cache import Snapshot
 
     reports: list[str] = []
     blocker = tmp_path / "home" / "cache"

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
-from .. import _errors as E
-from .._text import table_cell
-from ..config import settings
+from poe_magic.base import errors as E
+from poe_magic.base.config import settings
+from poe_magic.base.text import table_cell
 
 #: subcommand -> ("module", "function", one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -30,17 +31,17 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "pick": ("poe_magic.magics.catalog_commands", "pick_command",
              "a searchable model picker (`--multiple`: the comparison set)"),
     "chat": ("poe_magic.magics.catalog_commands", "chat_command", "a chat panel with streaming answers; `--thread NAME` shares a `%%poe --chat` thread, `-s` a system prompt"),
-    "balance": ("poe_magic.magics.spending", "balance_command", "the account's points balance"),
-    "history": ("poe_magic.magics.spending", "history_command",
+    "balance": ("poe_magic.magics.spending_commands", "balance_command", "the account's points balance"),
+    "history": ("poe_magic.magics.spending_commands", "history_command",
                 "spending summary and plot; `--days N`, `--by bot|day|type`, `--refresh` rebuilds the cache"),
-    "session": ("poe_magic.magics.spending", "session_command", "this kernel's calls and what each cost"),
-    "budget": ("poe_magic.magics.spending", "budget_command",
+    "session": ("poe_magic.magics.spending_commands", "session_command", "this kernel's calls and what each cost"),
+    "budget": ("poe_magic.magics.spending_commands", "budget_command",
                "`%poe budget N` caps this session's spend (`off` removes it); `%%poe --force` overrides"),
-    "threads": ("poe_magic.threads", "threads_command",
+    "threads": ("poe_magic.magics.prompting_commands", "threads_command",
                 "conversation threads (name, model, turns); `%poe threads NAME` shows one"),
-    "reset": ("poe_magic.threads", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
-    "cache": ("poe_magic.cache", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
-    "batch": ("poe_magic.batch", "batch_command",
+    "reset": ("poe_magic.magics.prompting_commands", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
+    "cache": ("poe_magic.magics.prompting_commands", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
+    "batch": ("poe_magic.magics.batch_commands", "batch_command",
               "`%poe batch DF MODEL... -p '{col} ...'`: every row x model, rate-limited, resumable"),
 }
 
@@ -57,7 +58,7 @@ def dispatch(magics: Any, line: str) -> Any:
     return fn(magics, rest.strip())
 
 
-def near_subcommand(word: str) -> Optional[str]:
+def near_subcommand(word: str) -> str | None:
     """The subcommand ``word`` looks like a typo of (``thread`` -> ``threads``), or None."""
     near = difflib.get_close_matches(word.lower(), list(SUBCOMMANDS), n=1, cutoff=0.75)
     return near[0] if near else None
@@ -74,7 +75,8 @@ def ask_line(magics: Any, model: str, question: str) -> None:
 
     from IPython.core.error import UsageError
 
-    from .cell import parse_options, run_cell, split_leading_options
+    from poe_magic.magics.cell import run_cell
+    from poe_magic.magics.parsing import parse_options, split_leading_options
 
     near = near_subcommand(model)
     if not question or (near and question.startswith("-")):  # `%poe histroy --by bot`: options, no question

@@ -5,22 +5,22 @@ from __future__ import annotations
 from argparse import Namespace
 from typing import Any
 
-from .. import _errors as E
+from poe_magic.base import errors as E
 
 
 def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
     """Compare the cell's prompt across the models named (else the comparison set); the
     Comparison becomes ``_poe`` (and ``-o NAME``). Raises one line when interrupted, or when
     every model failed (each column shows why)."""
-    from ..api import raise_for
-    from ..compare import compare
-    from .cell import parse_params, store
+    from poe_magic.comparison.run import compare
+    from poe_magic.magics.parsing import parse_params, store
+    from poe_magic.prompting.asking import raise_for
 
     if getattr(args, "chat", None):
         raise E.PoeUsageError("--chat continues one conversation; it cannot be combined with a comparison")
     models = args.models
     if not models and not args.compare:  # `%%poe --runs 3`: the default model, N times
-        from ..client import resolve_model
+        from poe_magic.catalog.resolve import resolve_model
 
         models = [resolve_model(None)]
     try:

@@ -4,8 +4,8 @@ Run it with ``python -m poe_magic.server [--port P] [--key K]``, or from Python 
 :func:`poe_magic.testing.local_server` / :func:`poe_magic.start_local_server`.
 """
 
-from .app import build_app
-from .state import ServerState
-from .run import serve
+from poe_magic.server.app import build_app
+from poe_magic.server.run import serve
+from poe_magic.server.state import ServerState
 
 __all__ = ["build_app", "ServerState", "serve"]

@@ -1,5 +1,5 @@
 import sys
 
-from .run import main
+from poe_magic.server.run import main
 
 sys.exit(main())

@@ -16,19 +16,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import fastapi_poe as fp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from . import usage as usage_routes
-from . import catalog as catalog_routes
-from . import openai_compat, uploads
-from .bots import make_bots
-from .errors import add_error_handlers, error_body, error_response, model_not_found
-from .ratelimit import refusal as rate_limit_refusal
-from .state import Fault, RequestRecord, ServerState
+from poe_magic.server import catalog as catalog_routes
+from poe_magic.server import openai_compat, uploads
+from poe_magic.server import usage as usage_routes
+from poe_magic.server.bots import make_bots
+from poe_magic.server.errors import add_error_handlers, error_body, error_response, model_not_found
+from poe_magic.server.ratelimit import refusal as rate_limit_refusal
+from poe_magic.server.state import Fault, RequestRecord, ServerState
 
 Scope = dict[str, Any]
 ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
@@ -37,7 +38,7 @@ ASGIApp = Callable[[Scope, Callable[..., Awaitable[Any]], Callable[..., Awaitabl
 PUBLIC_PATHS = ("/v1/models", "/_local/health", uploads.FILES_PREFIX)
 
 async def _send_json(send: Callable[..., Awaitable[Any]], status: int, body: dict[str, Any],
-                     headers: Optional[dict[str, str]] = None) -> None:
+                     headers: dict[str, str] | None = None) -> None:
     payload = json.dumps(body).encode()
     raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]

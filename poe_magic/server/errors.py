@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from fastapi.responses import JSONResponse
 
@@ -28,7 +28,7 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
 
 
-def error_response(status: int, message: str, headers: Optional[dict[str, str]] = None) -> JSONResponse:
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """An error answer for a FastAPI route: status, real body shape, optional headers."""
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 

@@ -32,16 +32,17 @@ import mimetypes
 import re
 import secrets
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncGenerator, AsyncIterator, Optional
+from typing import Any
 
 import fastapi_poe as fp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from .errors import error_body, error_response, model_not_found
-from .state import ServerState
-from .uploads import store_file
+from poe_magic.server.errors import error_body, error_response, model_not_found
+from poe_magic.server.state import ServerState
+from poe_magic.server.uploads import store_file
 
 CHAT_PATH = "/v1/chat/completions"
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "bot"}
@@ -180,8 +181,8 @@ class Answer:
 
     text: str = ""
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> merged call
-    finish_reason: Optional[str] = None
-    error: Optional[tuple[int, str]] = None  # (HTTP status, message)
+    finish_reason: str | None = None
+    error: tuple[int, str] | None = None  # (HTTP status, message)
     done: bool = False
 
     def feed(self, event: Any) -> list[dict[str, Any]]:
@@ -204,7 +205,7 @@ class Answer:
             self.done = True
         return []  # meta, data, suggested replies: nothing in Chat Completions
 
-    def _content(self, text: str, replaced: Optional[str] = None) -> list[dict[str, Any]]:
+    def _content(self, text: str, replaced: str | None = None) -> list[dict[str, Any]]:
         self.text = replaced if replaced is not None else self.text + text
         return [{"content": text}] if text else []
 
@@ -275,7 +276,7 @@ async def _chunks(chat: Chat, answer: Answer, first: list[dict[str, Any]],
                   events: AsyncGenerator[Any, None]) -> AsyncIterator[str]:
     head = {"id": chat.id, "object": "chat.completion.chunk", "created": int(time.time()), "model": chat.model}
 
-    def chunk(delta: dict[str, Any], finish: Optional[str] = None) -> str:
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
         return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
     yield chunk({"role": "assistant", "content": ""})

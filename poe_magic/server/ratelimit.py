@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 #: the real API's documented limit, requests per minute per key
 DEFAULT_RPM = 500.0
@@ -27,7 +28,7 @@ LIMITED_PREFIXES = ("/bot/", "/v1/chat/completions")
 class KeyRateLimiter:
     """Token buckets per key; :meth:`check` spends one token or says how long to wait."""
 
-    def __init__(self, rpm: float, burst: Optional[int] = None, *,
+    def __init__(self, rpm: float, burst: int | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if rpm <= 0:
             raise ValueError(f"rpm must be positive, got {rpm}")
@@ -41,7 +42,7 @@ class KeyRateLimiter:
     def per_second(self) -> float:
         return self.rpm / 60.0
 
-    def check(self, key: str) -> Optional[float]:
+    def check(self, key: str) -> float | None:
         """Spend a token for ``key``: None when allowed, else the seconds until one is free."""
         now = self.clock()
         with self._lock:
@@ -63,10 +64,10 @@ def limited(path: str) -> bool:
     return path.startswith(LIMITED_PREFIXES)
 
 
-def refusal(state: Any, path: str) -> Optional[tuple[str, dict[str, str]]]:
+def refusal(state: Any, path: str) -> tuple[str, dict[str, str]] | None:
     """For an authorized request: None when it may go on, else the real API's 429 message
     and headers. ``state.rate_limiter`` is None when the server has no limit."""
-    limiter: Optional[KeyRateLimiter] = getattr(state, "rate_limiter", None)
+    limiter: KeyRateLimiter | None = getattr(state, "rate_limiter", None)
     if limiter is None or not limited(path):
         return None
     wait = limiter.check(state.api_key)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
 
-from .app import build_app
-from .ratelimit import DEFAULT_RPM, KeyRateLimiter
-from .state import ServerState
-from .usage import seed_history
+from poe_magic.server.app import build_app
+from poe_magic.server.ratelimit import DEFAULT_RPM, KeyRateLimiter
+from poe_magic.server.state import ServerState
+from poe_magic.server.usage import seed_history
 
 READY_PREFIX = "POE_LOCAL_SERVER_READY "
 
@@ -38,7 +38,7 @@ point poe_magic (or any Poe / OpenAI client) at it:
 
 
 async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
-                 parent_pid: Optional[int]) -> None:
+                 parent_pid: int | None) -> None:
     import uvicorn
 
     # Let uvicorn bind the port itself: a pre-bound socket keeps Nagle on (40 ms stalls).
@@ -67,9 +67,9 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
     task.result()
 
 
-def serve(port: int = 0, key: str = "", *, parent_pid: Optional[int] = None,
-          announce: Optional[Callable[[str], None]] = None, history_entries: int = 500,
-          rate_limit: float = DEFAULT_RPM, rate_burst: Optional[int] = None) -> None:
+def serve(port: int = 0, key: str = "", *, parent_pid: int | None = None,
+          announce: Callable[[str], None] | None = None, history_entries: int = 500,
+          rate_limit: float = DEFAULT_RPM, rate_burst: int | None = None) -> None:
     """Run the server until interrupted. ``port=0`` picks a free port; ``rate_limit`` is
     requests per minute per key (0: no limit)."""
     state = ServerState(api_key=key)
@@ -82,7 +82,7 @@ def serve(port: int = 0, key: str = "", *, parent_pid: Optional[int] = None,
     asyncio.run(_serve(state, port, announce or default_announce, parent_pid))
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     import argparse
     import secrets
 

@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -17,9 +17,9 @@ class RequestRecord:
     method: str
     path: str
     status: int = 0
-    bot: Optional[str] = None
+    bot: str | None = None
     authorized: bool = False
-    client_port: Optional[int] = None  # one port per TCP connection: shows keep-alive reuse
+    client_port: int | None = None  # one port per TCP connection: shows keep-alive reuse
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Fault:
     path: str
     status: int
     count: int = 1
-    body: Optional[dict[str, Any]] = None
+    body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -41,7 +41,7 @@ class ServerState:
     history: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     faults: list[Fault] = field(default_factory=list)
     bots: dict[str, Any] = field(default_factory=dict)  # name -> PoeBot
-    rate_limiter: Optional[Any] = None  # ratelimit.KeyRateLimiter; None: no rate limit
+    rate_limiter: Any | None = None  # ratelimit.KeyRateLimiter; None: no rate limit
     files: dict[str, Any] = field(default_factory=dict)  # uploads and bot images: id -> uploads.StoredFile
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -49,7 +49,7 @@ class ServerState:
         with self.lock:
             self.requests.append(record)
 
-    def take_fault(self, path: str) -> Optional[Fault]:
+    def take_fault(self, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
                 if fault.path == path and fault.count > 0:

@@ -17,14 +17,13 @@ import mimetypes
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Optional
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from .errors import error_response
-from .state import ServerState
+from poe_magic.server.errors import error_response
+from poe_magic.server.state import ServerState
 
 UPLOAD_PATH = "/poe_api/file_upload_3RD_PARTY_POST"
 FILES_PREFIX = "/poe_api/files/"
@@ -47,18 +46,18 @@ def store_file(state: ServerState, base_url: str, data: bytes, name: str, conten
     return f"{base_url.rstrip('/')}{FILES_PREFIX}{file_id}/{quote(name)}", content_type
 
 
-def stored_file(state: ServerState, url: str) -> Optional[StoredFile]:
+def stored_file(state: ServerState, url: str) -> StoredFile | None:
     """The file behind one of this server's file URLs (for bots reading attachments)."""
     match = re.search(re.escape(FILES_PREFIX) + r"([0-9a-f]+)/", url)
     return state.files.get(match.group(1)) if match else None
 
 
-def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[Optional[str], str, bytes]]:
+def parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, str, bytes]]:
     """``multipart/form-data`` -> ``{field: (filename or None, part content type, bytes)}``."""
     match = re.search(r'boundary="?([^";]+)"?', content_type)
     if not content_type.startswith("multipart/form-data") or not match:
         return {}
-    fields: dict[str, tuple[Optional[str], str, bytes]] = {}
+    fields: dict[str, tuple[str | None, str, bytes]] = {}
     for part in body.split(b"--" + match.group(1).encode())[1:-1]:
         head, _, data = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
         headers = head.decode("utf-8", "replace")

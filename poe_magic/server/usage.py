@@ -13,12 +13,12 @@ import json
 import random
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from .errors import error_response
-from .state import ServerState
+from poe_magic.server.errors import error_response
+from poe_magic.server.state import ServerState
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 HISTORY_DAYS = 30
@@ -42,7 +42,7 @@ class HistoryIndex:
         self.positions: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def position(self, query_id: str) -> Optional[int]:
+    def position(self, query_id: str) -> int | None:
         history = self.state.history
         with self._lock:
             if len(self.positions) > len(history):  # history was replaced: start over
@@ -57,7 +57,7 @@ class HistoryIndex:
         return found
 
 
-def page(state: ServerState, index: HistoryIndex, limit: int, starting_after: Optional[str]) -> Optional[dict[str, Any]]:
+def page(state: ServerState, index: HistoryIndex, limit: int, starting_after: str | None) -> dict[str, Any] | None:
     """One page, newest first; None when ``starting_after`` names no entry."""
     with state.lock:
         history = state.history
@@ -73,7 +73,7 @@ def page(state: ServerState, index: HistoryIndex, limit: int, starting_after: Op
     return {"has_more": start > 0, "length": len(data), "data": data}
 
 
-def parse_limit(raw: Optional[str]) -> Optional[int]:
+def parse_limit(raw: str | None) -> int | None:
     if raw is None:
         return DEFAULT_LIMIT
     try:
@@ -110,7 +110,7 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
 
 def seed_history(state: ServerState, entries: int, *, days: float = HISTORY_DAYS, seed: int = 7,
-                 now: Optional[float] = None) -> None:
+                 now: float | None = None) -> None:
     """Prepend ``entries`` deterministic past calls spread over the last ``days`` days
     (busier in working hours, a few bots dominating, costs varying around each bot's price)."""
     if entries <= 0:

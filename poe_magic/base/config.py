@@ -1,0 +1,167 @@
+"""Settings, declared once and checked where they are set; the API key kept out of sight.
+
+Every setting is a traitlet of :class:`SettingTraits`. The process-wide :data:`settings`
+object is a :class:`Settings`; the ``%%poe`` magic (``PoeMagics``) inherits the same traits
+and is linked to it, so ``%config PoeMagics.default_model = "GPT-5"``, ``ipython_config.py``
+and ``poe_magic.settings.default_model = "GPT-5"`` all change one value. A bad value (nan,
+inf, a negative timeout, a huge retry count) is refused in one line where it is set.
+
+Environment:
+
+- ``POE_API_KEY``: the API key (or ``%poe login`` / :meth:`Settings.set_api_key`, memory only).
+- ``POE_BASE_URL``: server root, default ``https://api.poe.com``.
+- ``POE_MAGIC_HOME``: folder for the config file (aliases) and caches, default ``~/.poe_magic``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from traitlets import Bool, Float, HasTraits, Int, List, Unicode, validate
+
+from poe_magic.base.errors import ConfigError, PoeUsageError
+from poe_magic.base.secrets import Secret, mask_key, remember_key
+
+DEFAULT_BASE_URL = "https://api.poe.com"
+#: the longest wait any timeout setting or option accepts (a day): more is a typo, not a plan
+MAX_SECONDS = 86_400.0
+
+
+def check_seconds(name: str, value: Any, *, allow_zero: bool = False, error: type = PoeUsageError) -> float:
+    """``value`` as seconds, or a one-line error naming ``name``: a number, finite, more than 0
+    (or 0 with ``allow_zero``) and at most :data:`MAX_SECONDS`. The one check behind every
+    timeout and interval, settings and options alike."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    low_ok = seconds >= 0 if allow_zero else seconds > 0
+    if math.isnan(seconds) or not low_ok or seconds > MAX_SECONDS:
+        least = "0 or more" if allow_zero else "more than 0"
+        raise error(f"{name} must be {least} seconds and at most {MAX_SECONDS:,.0f}, got {value!r}")
+    return seconds
+
+
+def check_count(name: str, value: Any, low: int, high: int, *, error: type = PoeUsageError) -> int:
+    """``value`` as a whole number from ``low`` to ``high``, or a one-line error naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise error(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
+    return value
+
+
+class SettingTraits(HasTraits):
+    """Every setting, declared once (``PoeMagics`` inherits these as its ``%config`` options)."""
+
+    base_url = Unicode("", help="Server root (default: $POE_BASE_URL, else https://api.poe.com).").tag(config=True)
+    default_model = Unicode("", help="Model used when a cell names none.").tag(config=True)
+    compare_models = List(Unicode(), default_value=[],
+                          help="Models compared by `%%poe --compare` (set with %poe use A B C).").tag(config=True)
+    throttle_interval = Float(0.05, help="Seconds between live display updates.").tag(config=True)
+    connect_timeout = Float(10.0, help="Seconds to open a connection.").tag(config=True)
+    first_token_timeout = Float(120.0, help="Seconds to wait for the first token.").tag(config=True)
+    stall_timeout = Float(120.0, help="Seconds of silence allowed between chunks.").tag(config=True)
+    max_retries = Int(3, help="Retries of rate-limit/server errors before the first token.").tag(config=True)
+    retry_backoff = Float(1.0, help="First wait between retries in seconds, doubled each retry "
+                                    "(a server's Retry-After wins).").tag(config=True)
+    cache = Bool(False, help="Reuse identical earlier answers from the on-disk cache.").tag(config=True)
+    max_tool_rounds = Int(5, help="Cap on tool-call rounds per request.").tag(config=True)
+
+    @validate("throttle_interval", "connect_timeout", "first_token_timeout", "stall_timeout")
+    def _check_seconds(self, proposal: Any) -> float:
+        return check_seconds(proposal["trait"].name, proposal["value"], error=ConfigError)
+
+    @validate("retry_backoff")
+    def _check_backoff(self, proposal: Any) -> float:
+        return check_seconds("retry_backoff", proposal["value"], allow_zero=True, error=ConfigError)
+
+    @validate("max_retries")
+    def _check_retries(self, proposal: Any) -> int:
+        return check_count("max_retries", proposal["value"], 0, 20, error=ConfigError)
+
+    @validate("max_tool_rounds")
+    def _check_tool_rounds(self, proposal: Any) -> int:
+        return check_count("max_tool_rounds", proposal["value"], 0, 100, error=ConfigError)
+
+    @validate("base_url")
+    def _check_base_url(self, proposal: Any) -> str:
+        return str(proposal["value"]).strip()
+
+    @classmethod
+    def setting_names(cls) -> list[str]:
+        """The settings' names, in declaration order."""
+        return list(SettingTraits.class_own_traits())
+
+
+class Settings(SettingTraits):
+    """What poe_magic does by default; change attributes freely at run time."""
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._key = Secret(None)  # the key given in this process (None: $POE_API_KEY)
+
+    # -- derived -------------------------------------------------------------------
+    @property
+    def root(self) -> str:
+        """Server root without a trailing slash."""
+        root = self.base_url or os.environ.get("POE_BASE_URL") or DEFAULT_BASE_URL
+        return root.rstrip("/")
+
+    @property
+    def bot_url(self) -> str:
+        """What fastapi_poe calls ``base_url``: it appends the bot name directly."""
+        return self.root + "/bot/"
+
+    @property
+    def upload_url(self) -> str:
+        """What fastapi_poe's ``upload_file`` calls ``base_url``: the real service takes uploads
+        on www.quora.com, any other server (e.g. the local one) at ``{root}/poe_api/``."""
+        if self.root == DEFAULT_BASE_URL:
+            return "https://www.quora.com/poe_api/"
+        return self.root + "/poe_api/"
+
+    @property
+    def home(self) -> Path:
+        return Path(os.environ.get("POE_MAGIC_HOME") or Path.home() / ".poe_magic")
+
+    def copy(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (the key included), e.g. ``copy(max_retries=0)``."""
+        values = {name: getattr(self, name) for name in self.setting_names()}
+        values["compare_models"] = list(self.compare_models)
+        clone = Settings(**{**values, **changes})
+        clone._key = self._key
+        return clone
+
+    # -- the key ---------------------------------------------------------------------
+    @property
+    def has_api_key(self) -> bool:
+        return bool(self._key.value or os.environ.get("POE_API_KEY", "").strip())
+
+    def api_key(self) -> str:
+        """The key to send; raises a one-line ConfigError when there is none."""
+        key = self._key.value or os.environ.get("POE_API_KEY", "").strip()
+        if not key:
+            raise ConfigError("no Poe API key: set the POE_API_KEY environment variable or run %poe login")
+        return key
+
+    def set_api_key(self, key: str | None) -> None:
+        """Keep a key in memory only (``None`` forgets it and falls back to POE_API_KEY)."""
+        value = key.strip() if key else None
+        self._key = Secret(value)
+        if value:
+            remember_key(value)
+
+    def public(self) -> dict[str, Any]:
+        """The settings as a dict fit to show: the key masked."""
+        shown: dict[str, Any] = {name: getattr(self, name) for name in self.setting_names()}
+        shown["base_url"] = self.root
+        shown["api_key"] = mask_key(self._key.value or os.environ.get("POE_API_KEY")) or "(not set)"
+        shown["home"] = str(self.home)
+        return shown
+
+    def __repr__(self) -> str:
+        return f"<Settings {self.public()}>"
+
+
+settings = Settings()

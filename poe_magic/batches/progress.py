@@ -1,0 +1,188 @@
+"""How far a batch has got, and where that is shown while it runs.
+
+:class:`BatchProgress` is a snapshot (done, failed, running, ETA, points so far) that renders
+as a one-line text and as an HTML bar. A view shows it live:
+
+- in a kernel, one display updated in place (HTML with a text/plain twin, so it renders in
+  every frontend and in saved notebooks without ipywidgets). Updates come from the private
+  loop's thread; each is sent with the parent header of the cell that started the batch
+  (``shell.set_thread_parent``), so a background batch keeps updating its own cell while
+  other cells run (JupyterLab keeps a cell's future listening after it finishes, and also
+  routes ``update_display_data`` by display id);
+- elsewhere, a line on stderr, rewritten with ``\\r`` on a terminal, else a line every 10 s.
+
+The runner throttles updates (:data:`UPDATE_INTERVAL`); the final state is always sent last.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from poe_magic.core.display import in_kernel
+
+#: seconds between two live updates of the view (a display update costs ~0.7 ms)
+UPDATE_INTERVAL = 0.5
+
+_COLOURS = {"done": "#16a34a", "cached": "#86efac", "failed": "#dc2626", "running": "#f59e0b"}
+
+
+def duration(seconds: float) -> str:
+    """``42 s``, ``3m 05s``, ``1h 02m``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m"
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """A snapshot of a batch: counts of requests by state, speed, and spending."""
+
+    title: str
+    total: int  # requests in the batch (rows x models)
+    cached: int  # answered from the journal, nothing sent
+    done: int  # answered now
+    failed: int  # failed after retries, or never sent (budget, cancel, bad row)
+    running: int  # in flight
+    elapsed: float  # seconds since the start
+    points: float | None  # spent so far (estimated where the server did not say), None: unknown
+    points_estimated: bool = False
+    estimate: str = ""  # the cost estimate made before starting
+    state: str = "running"  # running | finished | cancelled | stopped | interrupted
+    note: str = ""  # why it stopped, throttling, ...
+
+    @property
+    def finished(self) -> int:
+        return self.cached + self.done + self.failed
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.finished)
+
+    @property
+    def rate(self) -> float | None:
+        """Requests answered per second so far (journal hits excluded)."""
+        sent = self.done + self.failed
+        return sent / self.elapsed if self.elapsed > 0.5 and sent else None
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        if self.state != "running" or not self.remaining:
+            return None
+        return self.remaining / rate if rate else None
+
+    def text(self) -> str:
+        """One line: ``1,234/2,000 · 3 failed · 16 running · 12.3/s · ETA 1m 02s · 4,560 points``."""
+        bits = [f"{self.title}: {self.finished:,}/{self.total:,}"]
+        if self.cached:
+            bits.append(f"{self.cached:,} from journal")
+        if self.failed:
+            bits.append(f"{self.failed:,} failed")
+        if self.running:
+            bits.append(f"{self.running:,} running")
+        if self.rate:
+            bits.append(f"{self.rate:.1f}/s")
+        if self.eta is not None:
+            bits.append(f"ETA {duration(self.eta)}")
+        elif self.state != "running":
+            bits.append(f"{self.state} in {duration(self.elapsed)}")
+        if self.points is not None:
+            bits.append(f"{'~' if self.points_estimated else ''}{self.points:,.0f} points")
+        if self.estimate and self.state == "running":
+            bits.append(self.estimate)
+        if self.note:
+            bits.append(self.note)
+        return " · ".join(bits)
+
+    def html(self) -> str:
+        total = max(1, self.total)
+        parts = [("done", self.done), ("cached", self.cached), ("failed", self.failed), ("running", self.running)]
+        bar = "".join(f'<div title="{name}: {count:,}" style="width:{100 * count / total:.2f}%;'
+                      f'background:{_COLOURS[name]}"></div>' for name, count in parts if count)
+        return (
+            '<div class="poe-batch" style="font-size:13px;max-width:48em">'
+            '<div style="display:flex;height:10px;background:#e5e7eb;border-radius:5px;overflow:hidden;'
+            f'margin:2px 0 4px 0">{bar}</div>'
+            f"<div>{html.escape(self.text())}</div></div>"
+        )
+
+    def bundle(self) -> dict[str, str]:
+        return {"text/plain": self.text(), "text/html": self.html()}
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __repr__(self) -> str:
+        return f"<BatchProgress {self.text()}>"
+
+
+class NotebookView:
+    """One display in the cell that started the batch, updated in place from any thread."""
+
+    def __init__(self, first: BatchProgress) -> None:
+        from IPython import get_ipython
+        from IPython.display import display
+
+        self.shell = get_ipython()
+        get_parent = getattr(self.shell, "get_parent", None)
+        self.parent = get_parent() if get_parent is not None else None
+        self.updates = 0
+        self._handle = display(first.bundle(), raw=True, display_id=True)
+
+    def show(self, progress: BatchProgress) -> None:
+        set_parent = getattr(self.shell, "set_thread_parent", None)
+        tokens = set_parent(self.parent) if set_parent is not None and self.parent else None
+        try:
+            self._handle.update(progress.bundle(), raw=True)
+            self.updates += 1
+        finally:
+            if tokens is not None:
+                self.shell.reset_thread_parent(tokens)
+
+
+class TextView:
+    """A progress line on a text stream (stderr by default)."""
+
+    def __init__(self, first: BatchProgress, out: TextIO | None = None) -> None:
+        self.out = out or sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.interval = UPDATE_INTERVAL if self.tty else 10.0
+        self._last = 0.0
+        self.show(first)
+
+    def show(self, progress: BatchProgress) -> None:
+        final = progress.state != "running"
+        now = time.monotonic()
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        if self.tty:
+            self.out.write("\r\x1b[2K" + progress.text() + ("\n" if final else ""))
+        else:
+            self.out.write(progress.text() + "\n")
+        self.out.flush()
+
+
+class NoView:
+    """Shows nothing (``progress=False``)."""
+
+    def __init__(self, first: BatchProgress) -> None: ...
+    def show(self, progress: BatchProgress) -> None: ...
+
+
+def make_view(first: BatchProgress, enabled: bool = True) -> Any:
+    """The right view for where we run."""
+    if not enabled:
+        return NoView(first)
+    if in_kernel():
+        return NotebookView(first)
+    return TextView(first)

@@ -1,0 +1,211 @@
+"""Compare models: one prompt to several models at once, one :class:`Comparison` back.
+
+Every model's request runs concurrently on the one private event loop (one
+:class:`~poe_magic.core.live.LiveStream` each, all feeding one tagged queue); the kernel thread
+drains them with :func:`~poe_magic.core.live.consume` and feeds a side-by-side view
+(:mod:`poe_magic.compare_view`). A failing model keeps its error on its Reply while the others
+go on; Ctrl-C stops every stream and keeps every partial answer.
+
+``runs=N`` repeats the comparison N times (one round after another, every model concurrently
+within a round) so timings can be judged by their median and spread.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from poe_magic.base import errors as E
+from poe_magic.base.config import Settings
+from poe_magic.base.config import settings as default_settings
+from poe_magic.catalog.resolve import resolve_model
+from poe_magic.comparison.result import Comparison
+from poe_magic.core import live
+from poe_magic.core.display import Throttle
+from poe_magic.core.reply import Reply
+from poe_magic.prompting import pipeline
+from poe_magic.wire.request import build_request
+
+_last_comparison: Comparison | None = None
+
+
+# -- running a comparison ------------------------------------------------------------------
+
+def resolve_models(models: Sequence[str] | None, settings: Settings = default_settings) -> list[str]:
+    """The models to compare, resolved (aliases, case) and checked: the ones named, else
+    ``settings.compare_models``; one-line error for none, an unknown name or a duplicate."""
+    if isinstance(models, str):
+        models = models.split()
+    names = list(models or settings.compare_models or [])
+    if not names:
+        raise E.PoeUsageError(
+            "no models to compare: name them (%%poe MODEL_A MODEL_B ...), or set the comparison "
+            "set with %poe use MODEL_A MODEL_B or poe_magic.settings.compare_models"
+        )
+    resolved: list[str] = []
+    for name in names:
+        model = resolve_model(name, settings)
+        if model in resolved:
+            typed = f" (as {name!r})" if name != model else ""
+            raise E.PoeUsageError(f"model {model} is named twice{typed}; name each model once (nothing was sent)")
+        resolved.append(model)
+    return resolved
+
+
+def compare(
+    prompt: str,
+    models: Sequence[str] | None = None,
+    *,
+    runs: int = 1,
+    timeout: float | None = None,
+    attach: Any = None,
+    format: str = "markdown",
+    stream: bool = True,
+    force: bool = False,
+    cache: bool | None = None,
+    settings: Settings = default_settings,
+    **request_options: Any,
+) -> Comparison:
+    """Send ``prompt`` to every model concurrently and return the :class:`Comparison`.
+
+    ``models`` defaults to ``settings.compare_models`` (``%poe use A B C``). The
+    ``request_options`` are a single prompt's: ``system``, ``temperature``, ``stop``,
+    ``params``, ``history`` (see :func:`poe_magic.core.live.build_request`); ``attach`` names
+    local files to send with the prompt (uploaded once, shared by every model); ``timeout``
+    applies to each model; ``runs`` repeats the whole comparison for stable timings;
+    ``force=True`` passes the session budget. ``cache=True`` (``None``: ``settings.cache``)
+    answers each model from the answer cache when it holds this exact request (0 points, no
+    request sent, "from cache" in its column) and stores the fresh answers; timings of
+    repeated ``runs`` are live, so the cache is not used with them. In a notebook the answers stream side by side
+    (``stream=False`` shows nothing); ``format="text"`` shows them unrendered.
+
+    API failures stay on each model's Reply (``comparison[model].error``). Bad input (no
+    models, a duplicate or unknown name, an empty prompt, no key) raises before anything is
+    sent; Ctrl-C stops every stream and raises :class:`~poe_magic.StreamInterrupted` whose
+    ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
+    """
+    from poe_magic.comparison.view import default_view
+    from poe_magic.prompting import answer_cache, attachments
+    from poe_magic.spending import ledger
+
+    if not isinstance(runs, int) or runs < 1:
+        raise E.PoeUsageError(f"--runs must be a whole number of at least 1, got {runs!r}")
+    if timeout is not None and timeout <= 0:
+        raise E.PoeUsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    if format not in ("markdown", "text"):
+        raise E.PoeUsageError(f"a comparison shows answers as markdown or text, not {format!r}")
+    if cache and runs > 1:
+        raise E.PoeUsageError("--cache does not apply with --runs: repeated runs measure live answers "
+                              "(nothing was sent)")
+    names = resolve_models(models, settings)
+    files = attachments.prepare(attach) + list(request_options.pop("attachments", None) or [])  # missing: one line
+    requests = {name: build_request(prompt, name, attachments=files, **request_options) for name in names}
+    settings.api_key()  # fail before drawing anything when there is no key
+    keys = {name: answer_cache.key_for(r, cache if runs == 1 else False, settings) for name, r in requests.items()}
+    cached = {name: reply for name, r in requests.items()
+              if (reply := answer_cache.load(keys[name], r, prompt, settings)) is not None}
+    requests = {name: r for name, r in requests.items() if name not in cached}  # the ones to send
+
+    global _last_comparison
+    comparison = _last_comparison = Comparison(prompt, names, runs, format)
+    view = default_view(stream, format, settings.throttle_interval)
+    comparison._view = view
+    started = time.perf_counter()
+    settled: set[int] = set()
+    try:
+        with ledger.budget_override(force):
+            for round_no in range(runs):
+                for request in requests.values():  # all checked before any of the round is sent
+                    pipeline.preflight(request)
+                if round_no == 0:  # each distinct file is uploaded once per session
+                    requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
+                finished = _run_round(comparison, requests, view, round_no, settings, timeout, cached)
+                _settle(comparison, settled)  # points and the ledger known before the next preflight
+                for name in requests:  # complete answers only (see cache.save); no key: not cached
+                    answer_cache.save(keys[name], comparison.all_runs[name][-1], settings)
+                if not finished:
+                    comparison.interrupted = True
+                    break
+    except E.PoeMagicError as refused:  # e.g. the budget ran out before run 2: keep runs done
+        if comparison.rounds_done:
+            refused.comparison = comparison  # type: ignore[attr-defined]
+        raise
+    finally:
+        _settle(comparison, settled)
+        view.finish(comparison)
+    if comparison.interrupted:
+        error = E.StreamInterrupted(
+            f"interrupted after {time.perf_counter() - started:.1f} s; every partial answer is kept "
+            "(the comparison is _poe in the notebook, poe_magic.last_comparison() in Python)")
+        error.comparison = comparison  # type: ignore[attr-defined]
+        raise error
+    return comparison
+
+
+def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, round_no: int,
+               settings: Settings, timeout: float | None, cached: dict[str, Reply]) -> bool:
+    """One concurrent round over every model (``cached`` ones answered from the cache, the
+    ``requests`` streamed); False when Ctrl-C stopped it."""
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    accumulators: dict[str, live.Accumulator] = {}
+    streams: list[live.LiveStream] = []
+    view.start_round(comparison, round_no)
+    for reply in cached.values():
+        comparison._add(reply)
+    if cached:
+        view.update(comparison, set(cached), {})
+    try:
+        for name, request in requests.items():
+            reply = live.new_reply(request, comparison.prompt)  # its clock starts now
+            comparison._add(reply)
+            accumulators[name] = live.Accumulator(reply)
+            streams.append(live.LiveStream(request, settings=settings, events=events, tag=name,
+                                             timeout=timeout))
+    except BaseException:
+        _cancel(streams)
+        raise
+
+    throttle = Throttle(settings.throttle_interval)
+    dirty: set[str] = set()
+
+    def changed(tags: set[Any]) -> None:
+        dirty.update(tags)
+        if not (dirty or view.behind) or not throttle.ready():
+            return
+        for tag in dirty:
+            accumulators[tag].reply.text = accumulators[tag].text()  # joined only when shown
+        view.update(comparison, dirty, {t: a.notice for t, a in accumulators.items() if a.notice})
+        dirty.clear()
+
+    try:
+        return live.consume(accumulators, events, changed, lambda: _cancel(streams))
+    except BaseException:  # a bug while folding events: stop the other streams first
+        _cancel(streams)
+        raise
+
+
+def _settle(comparison: Comparison, settled: set[int]) -> None:
+    """Finish (points, files) and remember (ledger, last reply) each ended reply, once."""
+    from poe_magic.core.session import remember
+
+    for replies in comparison.all_runs.values():
+        for reply in replies:
+            if id(reply) not in settled and reply.elapsed is not None:
+                settled.add(id(reply))
+                pipeline.finish_reply(reply)
+                remember(reply)
+
+
+def _cancel(streams: list[live.LiveStream]) -> None:
+    """Cancel every stream at once, then wait (briefly) until each has stopped."""
+    for stream in streams:
+        stream.cancel(wait=0)
+    for stream in streams:
+        stream.finished.wait(1.0)
+
+
+def last_comparison() -> Comparison | None:
+    """The most recent Comparison of this kernel (also ``_poe`` after a comparing cell)."""
+    return _last_comparison

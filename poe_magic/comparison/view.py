@@ -1,0 +1,308 @@
+"""Side-by-side columns for a :class:`~poe_magic.compare.Comparison`.
+
+In a kernel, one display is updated in place (throttled by the caller) with an HTML grid:
+one column per model with a header, at most four per row (more wrap to the next row), each
+showing its model's answer as rendered Markdown, or its one-line error. The last update is a
+static rendering (every final answer plus the summary table, inline styles and one scoped
+``<style>`` for heading sizes, no script),
+so a saved notebook shows the comparison in nbviewer, on GitHub or after nbconvert.
+
+Markdown to HTML: no package of the runtime set converts Markdown, so ``mistune`` is used when
+it can be imported (it ships with nbconvert, which jupyter_server requires: any environment
+that serves notebooks has it) and each answer falls back to escaped ``<pre>`` text otherwise.
+Model output is never trusted as HTML: raw HTML in an answer is escaped and unsafe links are
+neutralised (``mistune``'s ``escape=True``). While streaming, only the unfinished last block of
+an answer is re-rendered (:class:`LiveMarkdown`), so an update costs O(new text), not O(answer).
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
+
+from poe_magic.core.markdown_html import LiveMarkdown, markdown_to_html, pre_html
+from poe_magic.core.reply import Reply, closed_markdown
+
+
+class Comparison(Protocol):
+    """What the view reads of a :class:`~poe_magic.comparison.result.Comparison` (a protocol,
+    so the result can render itself with this module without an import cycle)."""
+
+    prompt: str
+    models: list[str]
+    runs: int
+    format: str
+    interrupted: bool
+
+    @property
+    def replies(self) -> dict[str, Reply]: ...
+
+    @property
+    def rounds_done(self) -> int: ...
+
+    def rows(self) -> list[dict[str, Any]]: ...
+
+Bundle = dict[str, Any]
+
+# -- Markdown -> HTML ---------------------------------------------------------------------------
+
+
+# -- HTML pieces -------------------------------------------------------------------------------
+
+
+def _themed(prop: str, value: str, fallback: str) -> str:
+    """A plain declaration, then the themed one (JupyterLab variables). JupyterLab's sanitizer
+    (an untrusted notebook, e.g. one received from a colleague) drops values with var(); the
+    plain declaration is then what remains, where otherwise the last one wins."""
+    return f"{prop}:{fallback};{prop}:{value}"
+
+
+_BORDER = "1px solid var(--jp-border-color2, #d0d7de)"
+_GRID = ("display:grid;gap:12px;align-items:start;"
+         # at most 4 columns per row, fewer on a narrow page; more models wrap to new rows
+         "grid-template-columns:repeat(auto-fit,minmax(max(220px,calc(25% - 9px)),1fr))")
+_COLUMN = _themed("border", _BORDER, "1px solid #d0d7de") + ";border-radius:6px;min-width:0;overflow:hidden"
+_HEADER = ("display:flex;flex-wrap:wrap;justify-content:space-between;column-gap:8px;padding:4px 8px;"
+           + _themed("background", "var(--jp-layout-color2, rgba(127,127,127,.12))", "rgba(127,127,127,.12)")
+           + ";" + _themed("border-bottom", _BORDER, "1px solid #d0d7de"))
+_BODY = "padding:2px 10px;overflow-x:auto;overflow-wrap:break-word;overflow-wrap:anywhere"
+# Headings sized for a ~250 px column (a page-sized h1 wraps every other word). A scoped <style>
+# because an inline style would change the answer's own <h1>; a renderer that drops <style>
+# (GitHub) shows the usual sizes, nothing else changes.
+_HEADINGS = ("<style>.poe-compare .poe-answer h1{font-size:1.3em}.poe-compare .poe-answer h2{font-size:1.15em}"
+             ".poe-compare .poe-answer h3,.poe-compare .poe-answer h4{font-size:1.05em}"
+             ".poe-compare .poe-answer :is(h1,h2,h3,h4){margin:.6em 0 .3em}</style>")
+_ERROR = "margin:6px 10px;padding:4px 6px;border-radius:4px;color:#b42318;background:rgba(180,35,24,.08)"
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f} s"
+
+
+def column_status(reply: Reply, notice: str = "") -> str:
+    """The right-hand side of a column header: what the model is doing or how it went."""
+    if reply.elapsed is None:
+        if notice:
+            return notice
+        if reply.time_to_first_token is None:
+            return "waiting for the first token…"
+        return f"streaming… {len(reply.text):,} chars"
+    if reply.cached:
+        return "✓ from cache · 0 points"
+    if reply.interrupted:
+        return f"⏹ interrupted · {_seconds(reply.elapsed)}"
+    if reply.error is not None:
+        return f"⚠ failed · {_seconds(reply.elapsed)}"
+    return f"✓ {_seconds(reply.elapsed)}"
+
+
+def column_html(model: str, body: str, status: str, error: BaseException | None = None) -> str:
+    """One model's column: header (name, status), rendered answer, one-line error if any."""
+    error_line = (f'<div style="{_ERROR}">⚠ {html.escape(type(error).__name__)}: {html.escape(str(error))}</div>'
+                  if error is not None else "")
+    return (f'<div style="{_COLUMN}"><div style="{_HEADER}"><b>{html.escape(model)}</b>'
+            f'<span style="opacity:.75">{html.escape(status)}</span></div>'  # wraps below the name when narrow
+            f'<div class="poe-answer" style="{_BODY}">{body}</div>{error_line}</div>')
+
+
+def grid_html(columns: list[str], caption: str = "") -> str:
+    head = f'<div style="margin:0 0 6px;opacity:.75">{html.escape(caption)}</div>' if caption else ""
+    return f'<div class="poe-compare">{_HEADINGS}{head}<div style="{_GRID}">{"".join(columns)}</div></div>'
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "s":
+        return _seconds(value)
+    return f"{value:,}" if kind == "n" else html.escape(str(value))
+
+
+def summary_html(comparison: Comparison) -> str:
+    """The summary table: per model first token, total time, chars, tokens/points when
+    known, status (with median and spread when there were several runs)."""
+    rows = [{**r, "status": f"{r['status']} (from cache)"} if r["cached"] else r for r in comparison.rows()]
+    runs = comparison.runs > 1
+    cols: list[tuple[str, str, str]] = [("model", "model", "t"), ("status", "status", "t"),
+                                        ("time_to_first_token", "first token", "s"), ("elapsed", "total", "s"),
+                                        ("chars", "chars", "n")]
+    cols += [(key, label, "n") for key, label in (("tokens", "tokens"), ("points", "points"))
+             if any(r[key] is not None for r in rows)]
+    if runs:
+        cols += [("runs", "runs", "n"), ("time_to_first_token_spread", "first token spread", "s"),
+                 ("elapsed_spread", "total spread", "s")]
+    align = {"t": "left", "s": "right", "n": "right"}  # text left, numbers right; never wrapped
+    cell = 'style="white-space:nowrap;text-align:{}"'
+    head = "".join(f"<th {cell.format(align[kind])}>{html.escape(label)}</th>" for _, label, kind in cols)
+    body = "".join("<tr>" + "".join(f"<td {cell.format(align[kind])}>{_cell(r[key], kind)}</td>"
+                                    for key, _, kind in cols) + "</tr>" for r in rows)
+    note = (f'<caption style="caption-side:bottom;text-align:left;opacity:.7">times are medians over '
+            f'{comparison.runs} runs; spread = slowest − fastest</caption>' if runs else "")
+    return f'<table style="margin-top:10px">{note}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _caption(comparison: Comparison, round_no: int | None = None) -> str:
+    bits = [f"{len(comparison.models)} models"]
+    if comparison.runs > 1:
+        shown = comparison.rounds_done if round_no is None else round_no + 1
+        bits.append(f"run {shown} of {comparison.runs}" + (" (last run shown)" if round_no is None else ""))
+    if comparison.interrupted:
+        bits.append("interrupted: partial answers kept")
+    return " · ".join(bits)
+
+
+def files_html(reply: Reply) -> str:
+    """Files the model returned as attachments: images shown, other files linked (Markdown
+    image links in the text are already rendered where they stand)."""
+    shown = []
+    for f in reply.attachments:
+        url, name = str(getattr(f, "url", "") or ""), str(getattr(f, "name", "") or "file")
+        if getattr(f, "source", "attachment") != "attachment" or not url.startswith(("https://", "http://")) \
+                or url in reply.text:  # shown where the text links it
+            continue
+        kind = str(getattr(f, "content_type", "") or "")
+        link = html.escape(url, quote=True)
+        shown.append(f'<img src="{link}" alt="{html.escape(name)}" style="max-width:100%">' if kind.startswith("image/")
+                     else f'<p>📎 <a href="{link}">{html.escape(name)}</a> ({html.escape(kind or "file")})</p>')
+    return "".join(shown)
+
+
+def static_html(comparison: Comparison) -> str:
+    """The finished comparison: every final answer in its column, then the summary table."""
+    render = pre_html if comparison.format == "text" else markdown_to_html
+    columns = [column_html(m, render(closed_markdown(r.text)) + files_html(r), column_status(r), r.error)
+               for m, r in comparison.replies.items()]
+    return grid_html(columns, _caption(comparison)) + summary_html(comparison)
+
+
+def plain_text(comparison: Comparison) -> str:
+    """The finished comparison as text (terminals, text-only frontends)."""
+    parts = []
+    for model, reply in comparison.replies.items():
+        parts.append(f"== {model} ==\n{reply.text}\n-- {reply.footer()}")
+    return "\n\n".join(parts)
+
+
+# -- views -------------------------------------------------------------------------------------
+
+class NotebookView:
+    """The live side-by-side display: one display updated in place, static at the end.
+
+    An update re-renders the columns that changed, oldest change first, until ``budget``
+    seconds are used; columns left over are rendered by the next update (``behind`` says some
+    are waiting). That bounds the kernel time of one update when many long answers stream.
+    """
+
+    def __init__(self, fmt: str = "markdown", budget: float = 0.02) -> None:
+        self.fmt = fmt
+        self.budget = budget
+        self.updates = 0  # display messages sent
+        self.busy: list[float] = []  # kernel seconds spent per update (render + send), wall clock
+        self.busy_cpu: list[float] = []  # the same in CPU time of the kernel thread (no preemption, no GIL waits)
+        self._handle: Any = None
+        self._live: dict[str, Callable[[str], str]] = {}
+        self._columns: dict[str, str] = {}
+        self._stale: dict[str, str] = {}  # model -> its notice, oldest change first
+        self._caption = ""
+
+    @property
+    def behind(self) -> bool:
+        return bool(self._stale)
+
+    def _renderer(self) -> Callable[[str], str]:
+        return pre_html if self.fmt == "text" else LiveMarkdown()
+
+    def _column(self, model: str, reply: Reply, notice: str = "") -> None:
+        self._columns[model] = column_html(model, self._live[model](reply.text), column_status(reply, notice),
+                                           reply.error)
+
+    def _send(self, data: str, plain: str) -> None:
+        from IPython.display import display
+
+        bundle = {"text/html": data, "text/plain": plain}
+        if self._handle is None:
+            self._handle = display(bundle, raw=True, display_id=True)
+        else:
+            self._handle.update(bundle, raw=True)
+            self.updates += 1
+
+    def start_round(self, comparison: Comparison, round_no: int) -> None:
+        self._caption = _caption(comparison, round_no)
+        self._live = {m: self._renderer() for m in comparison.models}
+        self._stale = {}
+        for model in comparison.models:
+            self._columns[model] = column_html(model, "", "waiting for the first token…")
+        self._show(comparison)
+
+    def update(self, comparison: Comparison, changed: set[str], notices: dict[str, str]) -> None:
+        started, cpu = time.perf_counter(), time.thread_time()
+        replies = comparison.replies
+        for model in changed | set(notices):
+            self._stale[model] = notices.get(model, "")  # an older change keeps its place
+        for model in list(self._stale):
+            self._column(model, replies[model], self._stale.pop(model))
+            if time.perf_counter() - started > self.budget:
+                break
+        self._show(comparison)
+        self.busy.append(time.perf_counter() - started)
+        self.busy_cpu.append(time.thread_time() - cpu)
+
+    def _show(self, comparison: Comparison) -> None:
+        self._send(grid_html(list(self._columns.values()), self._caption),
+                   f"Comparing {', '.join(comparison.models)}… (the live view needs an HTML frontend)")
+
+    def finish(self, comparison: Comparison) -> None:
+        if self._handle is not None:  # always the exact final state, last
+            self._send(static_html(comparison), plain_text(comparison))
+
+
+class TerminalView:
+    """Outside a notebook: prints each answer when its model finishes, then a summary."""
+
+    behind = False
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self._printed: set[str] = set()
+
+    def start_round(self, comparison: Comparison, round_no: int) -> None:
+        self._printed = set()
+        run = f" (run {round_no + 1} of {comparison.runs})" if comparison.runs > 1 else ""
+        self.out.write(f"Comparing {', '.join(comparison.models)}{run}…\n")
+        self.out.flush()
+
+    def update(self, comparison: Comparison, changed: set[str], notices: dict[str, str]) -> None:
+        for model, reply in comparison.replies.items():
+            if reply.elapsed is not None and model not in self._printed:
+                self._printed.add(model)
+                self.out.write(f"\n== {model} ==\n{reply.text}\n-- {reply.footer()}\n")
+        self.out.flush()
+
+    def finish(self, comparison: Comparison) -> None:
+        self.update(comparison, set(), {})
+        for row in comparison.rows():
+            self.out.write(f"{row['model']}: {row['status']}, first token {_cell(row['time_to_first_token'], 's')}, "
+                           f"total {_cell(row['elapsed'], 's')}, {row['chars']:,} chars\n")
+        self.out.flush()
+
+
+class SilentView:
+    """Shows nothing (``stream=False``)."""
+
+    behind = False
+
+    def start_round(self, comparison: Comparison, round_no: int) -> None: ...
+    def update(self, comparison: Comparison, changed: set[str], notices: dict[str, str]) -> None: ...
+    def finish(self, comparison: Comparison) -> None: ...
+
+
+def default_view(stream: bool = True, fmt: str = "markdown", throttle: float = 0.05) -> Any:
+    """The right view for where we run (a notebook update may render for 40 % of ``throttle``)."""
+    from poe_magic.core.display import in_kernel
+
+    if not stream:
+        return SilentView()
+    return NotebookView(fmt, budget=0.4 * throttle) if in_kernel() else TerminalView()

@@ -1,0 +1,97 @@
+"""The Reply: one model's answer to one prompt, live while streaming, inspectable after."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from poe_magic.base.errors import PoeMagicError
+from poe_magic.base.text import plural
+
+
+@dataclass(eq=False)
+class Reply:
+    """What a model answered, how long it took and what it cost.
+
+    ``text`` grows while the answer streams. After the stream ends, ``error`` is None on
+    success, ``interrupted`` tells whether the user stopped it, and the partial text is kept
+    either way.
+    """
+
+    model: str
+    prompt: str
+    text: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    time_to_first_token: float | None = None  # seconds
+    elapsed: float | None = None  # seconds, set when the stream ends
+    error: PoeMagicError | None = None
+    interrupted: bool = False
+    attachments: list[Any] = field(default_factory=list)  # files/images the model returned
+    points: int | None = None  # points this call spent, when known
+    tool_calls: list[Any] = field(default_factory=list)
+    retries: int = 0
+    cached: bool = False  # served from the on-disk cache, no points spent
+    thread: str | None = None  # conversation name when sent with --chat
+    system: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    _t0: float = field(default_factory=time.perf_counter, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.interrupted
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.error is not None:
+            return "error"
+        if self.elapsed is None:
+            return "streaming"
+        return "ok"
+
+    def footer(self, brief: bool = False) -> str:
+        """One line: model, timings, points, and what went wrong if anything did.
+
+        ``brief``: the failure as a short status (``⚠ timed out``, ``⚠ ServerError``,
+        ``⏹ stopped``), for a display with the one-line error printed right under it."""
+        bits = [self.model]
+        if self.cached:
+            bits.append("from cache, 0 points")
+        if self.elapsed is not None and not self.cached:
+            bits.append(f"{self.elapsed:.2f} s")
+            if self.time_to_first_token is not None:
+                bits.append(f"first token {self.time_to_first_token:.2f} s")
+        if self.points is not None and not self.cached:
+            bits.append(f"{self.points:,} points")
+        if self.retries:
+            bits.append(plural(self.retries, "retry", "retries"))
+        if self.interrupted:
+            bits.append("⏹ stopped" if brief else f"⏹ interrupted, partial answer kept ({plural(len(self.text), 'char')})")
+        elif self.error is not None:
+            name = type(self.error).__name__
+            if brief:
+                bits.append("⚠ timed out" if name == "PoeTimeoutError" else f"⚠ {name}")
+            else:
+                bits.append(f"⚠ {name}: {self.error}")
+        return " · ".join(bits)
+
+    def _repr_markdown_(self) -> str:
+        return closed_markdown(self.text) + f"\n\n<sub>{self.footer()}</sub>"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        preview = self.text[:60].replace("\n", " ")
+        more = "…" if len(self.text) > 60 else ""
+        return f"<Reply {self.model} {self.status} {len(self.text)} chars: {preview!r}{more}>"
+
+
+def closed_markdown(text: str) -> str:
+    """Close a code fence left open by a partial answer, so what follows renders normally."""
+    if text.count("```") % 2:
+        return text + "\n```"
+    return text

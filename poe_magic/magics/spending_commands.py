@@ -1,0 +1,94 @@
+"""``%poe balance / history / session / budget``: thin parsers over usage, plots and ledger."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from poe_magic.base import errors as E
+from poe_magic.magics.parsing import LineParser
+
+
+def _history_parser() -> LineParser:
+    parser = LineParser(prog="%poe history", add_help=False)
+    parser.add_argument("--days", type=float, metavar="N", help="only the last N days (default: all cached, ~30)")
+    parser.add_argument("--by", choices=["bot", "day", "type"], default="bot", help="how to group the table")
+    parser.add_argument("--refresh", action="store_true", help="rebuild the local cache from the server")
+    return parser
+
+
+def balance_command(magics: Any, arg: str) -> None:
+    """``%poe balance``: the account's points balance."""
+    from poe_magic.spending.history import current_balance
+
+    if arg:
+        raise E.PoeUsageError("%poe balance takes no argument")
+    print(f"Balance: {current_balance():,} points")
+
+
+def history_command(magics: Any, arg: str) -> None:
+    """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
+    from IPython.display import Markdown, display
+
+    from poe_magic.spending.history import points_history, spending_summary
+    from poe_magic.spending.tables import readable_summary
+
+    args = _history_parser().parse_line(arg)
+    if args.days is not None and args.days <= 0:
+        raise E.PoeUsageError(f"--days must be a positive number, got {args.days:g}")
+    since = timedelta(days=args.days) if args.days is not None else None
+    frame = points_history(since=since, refresh=args.refresh)
+    period = f"last {args.days:g} days" if args.days is not None else "all history"
+    if frame.empty:
+        display(Markdown(f"**Points history** ({period}): no spending."))
+        return
+    first, last = frame["creation_time"].iloc[-1], frame["creation_time"].iloc[0]
+    display(Markdown(f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
+                     f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"))
+    display(readable_summary(spending_summary(frame, by=args.by)))
+    display(_figure_png(frame, "type" if args.by == "type" else "day"))  # daily bars stacked by bot
+
+
+def _figure_png(frame: Any, by: str) -> Any:
+    """The plot as a PNG image, drawn on a figure outside pyplot: it shows whatever the
+    matplotlib backend (inline, Agg, a GUI one), and never a second time at the cell's end."""
+    import io
+
+    from IPython.display import Image
+    from matplotlib.figure import Figure
+
+    from poe_magic.spending.plots import plot_spending
+
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    plot_spending(frame, by=by, ax=figure.add_subplot())
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return Image(data=buffer.getvalue(), format="png")
+
+
+def session_command(magics: Any, arg: str) -> Any:
+    """``%poe session``: this kernel's calls (time, model, points, chars, elapsed), the
+    :func:`~poe_magic.session_ledger` frame shown readably, with a total row."""
+    from poe_magic.spending.ledger import session_ledger
+    from poe_magic.spending.tables import LedgerTable
+
+    if arg:
+        raise E.PoeUsageError("%poe session takes no argument")
+    frame = session_ledger()
+    print(frame.attrs["summary"])
+    return LedgerTable(frame)
+
+
+def budget_command(magics: Any, arg: str) -> None:
+    """``%poe budget N`` sets the session budget, ``%poe budget off`` removes it,
+    ``%poe budget`` shows it."""
+    from poe_magic.spending.ledger import budget_status, set_budget
+
+    word = arg.strip().replace(",", "").replace("_", "")
+    if word in ("off", "none"):
+        set_budget(None)
+    elif word:
+        if not word.isdigit():
+            raise E.PoeUsageError(f"%poe budget takes a whole number of points (or off), got {arg.strip()!r}")
+        set_budget(int(word))
+    print(budget_status())

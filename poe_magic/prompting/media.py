@@ -1,0 +1,166 @@
+"""Files and images in answers (image models, file-producing bots).
+
+A model can return files two ways: as attachments (the protocol's ``file`` event) or as
+Markdown image links in its text. :func:`collect_files` lists both on ``Reply.attachments``
+as :class:`ReplyFile` objects (it runs on every finished Reply). :func:`present` then shows
+them under the answer in a notebook: images are fetched and embedded as image outputs (so a
+saved notebook keeps them after the URL expires), other files as links. Images given as
+``data:`` URIs in the text are already self-contained and render where they stand.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from poe_magic.base import errors as E
+from poe_magic.core.reply import Reply
+
+#: images larger than this are linked, not embedded (keeps notebooks a sane size)
+MAX_FETCH_BYTES = 20 * 1024 * 1024
+FETCH_TIMEOUT = 30.0
+
+_IMAGE_LINK = re.compile(r"!\[([^\]]*)\]\(\s*<?((?:https?://|data:)[^\s)>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+
+
+@dataclass(eq=False)
+class ReplyFile:
+    """One file or image a model returned. ``data`` fetches the bytes (once)."""
+
+    url: str
+    content_type: str = ""
+    name: str = ""
+    source: str = "attachment"  # "attachment" (file event) or "link" (Markdown image)
+    alt: str = ""
+    _data: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_attachment(cls, attachment: Any) -> ReplyFile:
+        return cls(url=attachment.url, content_type=attachment.content_type or "", name=attachment.name or "")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReplyFile:
+        return cls(**{k: data.get(k) or "" for k in ("url", "content_type", "name", "source", "alt")})
+
+    def __post_init__(self) -> None:
+        if self.url.startswith("data:"):
+            self.content_type = self.content_type or self.url[5:].split(";", 1)[0].split(",", 1)[0]
+        if not self.name:
+            self.name = "inline-image" if self.url.startswith("data:") else (
+                unquote(Path(urlparse(self.url).path).name) or "file")
+        if not self.content_type:
+            self.content_type = mimetypes.guess_type(self.name)[0] or ""
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")
+
+    @property
+    def data(self) -> bytes:
+        """The file's bytes (fetched on first use, without the API key)."""
+        if self._data is None:
+            self._data = self._fetch()
+        return self._data
+
+    def _fetch(self) -> bytes:
+        if self.url.startswith("data:"):
+            header, _, payload = self.url.partition(",")
+            return base64.b64decode(payload) if header.endswith(";base64") else unquote(payload).encode()
+        import httpx
+
+        try:
+            # a plain GET: file URLs are public, and the key must never go to another host
+            with httpx.stream("GET", self.url, timeout=FETCH_TIMEOUT, follow_redirects=True) as response:
+                if response.status_code != 200:
+                    raise E.PoeAPIError(f"fetching {self.name} failed ({response.status_code})",
+                                        status=response.status_code)
+                self.content_type = response.headers.get("content-type", self.content_type).split(";")[0]
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_FETCH_BYTES:
+                        raise E.RequestTooLargeError(f"{self.name} is over {MAX_FETCH_BYTES // 2**20} MB; not embedded")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.HTTPError as exc:
+            raise E.ServerError(f"cannot fetch {self.name}: {type(exc).__name__}", status=None) from None
+
+    def save(self, path: str | Path) -> Path:
+        """Write the bytes to ``path`` (a folder keeps the file's own name)."""
+        target = Path(path)
+        if target.is_dir():
+            target = target / self.name
+        target.write_bytes(self.data)
+        return target
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return image_bundle(self) if self.is_image else {"text/plain": repr(self)}
+
+    def __repr__(self) -> str:
+        where = "inline data" if self.url.startswith("data:") else self.url
+        return f"<ReplyFile {self.name} {self.content_type or '?'} {where}>"
+
+
+def image_bundle(file: ReplyFile) -> dict[str, Any]:
+    """A display bundle embedding the image's bytes."""
+    data = file.data
+    payload: Any = data.decode("utf-8", "replace") if file.content_type == "image/svg+xml" else base64.b64encode(data).decode()
+    return {file.content_type: payload, "text/plain": f"<image {file.name}>"}
+
+
+def collect_files(reply: Reply) -> None:
+    """Turn the reply's attachments and Markdown image links into :class:`ReplyFile` objects."""
+    files: list[ReplyFile] = []
+    seen: set[str] = set()
+    for item in reply.attachments:
+        file = item if isinstance(item, ReplyFile) else ReplyFile.from_attachment(item)
+        if file.url not in seen:
+            seen.add(file.url)
+            files.append(file)
+    for alt, url in _IMAGE_LINK.findall(reply.text):
+        if url not in seen:
+            seen.add(url)
+            files.append(ReplyFile(url=url, source="link", alt=alt))
+    reply.attachments = files
+
+
+
+def present(reply: Reply, sink: Any) -> None:
+    """Show the reply's files under its answer: images embedded, other files as links."""
+    collect_files(reply)  # cached replies do not pass through the finishers
+    files = [f for f in reply.attachments if not (f.source == "link" and f.url.startswith("data:"))]
+    if not files:
+        return
+    from poe_magic.core.display import NotebookSink, TerminalSink
+
+    if isinstance(sink, TerminalSink):
+        for f in files:
+            sink.out.write(f"[{'image' if f.is_image else 'file'}] {f.name} ({f.content_type or '?'}): {f.url}\n")
+        return
+    if not isinstance(sink, NotebookSink):
+        return
+    from IPython.display import display
+
+    embedded: set[str] = set()
+    for f in files:
+        try:
+            bundle = image_bundle(f) if f.is_image else None
+        except E.PoeMagicError as exc:
+            bundle = {"text/markdown": f"⚠ {exc}: [{f.name}]({f.url})", "text/plain": str(exc)}
+        except KeyboardInterrupt:  # stop fetching, keep the answer (it is recorded after this)
+            display({"text/markdown": "⏹ stopped embedding images; they stay listed on `_poe.attachments`",
+                     "text/plain": "stopped embedding images"}, raw=True)
+            break
+        if bundle is None:
+            bundle = {"text/markdown": f"📎 [{f.name}]({f.url}) ({f.content_type or 'file'})", "text/plain": f.url}
+        elif f.is_image and f.source == "link":
+            embedded.add(f.url)
+        display(bundle, raw=True)
+    if embedded:  # the links now point below, where the bytes are kept
+        sink.redraw(_IMAGE_LINK.sub(lambda m: f"*(image below: {m.group(1) or 'image'})*"
+                                    if m.group(2) in embedded else m.group(0), reply.text), reply.footer(brief=True))

@@ -1,0 +1,362 @@
+"""Points balance and points history: the account's spending as a pandas DataFrame.
+
+``points_history()`` follows the API's ``has_more``/``starting_after`` pagination (100 entries
+a page) and keeps what it read in an on-disk cache (:mod:`poe_magic.usage_cache`), so the next
+call asks only for what is newer than the newest cached entry: usually one request. Pages are
+fetched with a plain ``httpx.Client`` on the calling thread: Ctrl-C lands at once, and a
+failed download changes nothing (no half-written cache). 429 and 5xx answers are retried
+(honouring ``Retry-After``). pandas is imported only when a frame is built.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from poe_magic.base import errors as E
+from poe_magic.base.config import settings
+from poe_magic.spending.history_cache import REQUIRED, HistoryCache, Snapshot, account_id
+from poe_magic.spending.paging_progress import PagingProgress
+from poe_magic.wire.failures import next_retry, parse_retry_after, server_message
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+HISTORY_PATH = "/usage/points_history"
+BALANCE_PATH = "/usage/current_balance"
+PAGE_SIZE = 100  # the API's maximum
+MAX_RATE_LIMIT_WAITS = 30  # per request; each waits Retry-After (the API allows ~500 requests/min)
+
+_REQUIRED_SET = frozenset(REQUIRED)
+TimeLike = datetime | date | str | timedelta | None
+
+
+@dataclass
+class HttpStats:
+    """Requests made and seconds spent inside httpx calls (benchmarks subtract this): wall
+    time, and this process's CPU time (which a busy machine does not inflate)."""
+
+    requests: int = 0
+    wait: float = 0.0
+    cpu: float = 0.0
+
+    def reset(self) -> None:
+        self.requests, self.wait, self.cpu = 0, 0.0, 0.0
+
+
+http_stats = HttpStats()
+_client: httpx.Client | None = None
+
+
+def _http() -> httpx.Client:
+    global _client
+    if _client is None or _client.is_closed:
+        timeout = httpx.Timeout(connect=settings.connect_timeout, read=60.0, write=30.0, pool=settings.connect_timeout)
+        _client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=4))
+    return _client
+
+
+def get_json(path: str, params: dict[str, Any] | None = None, *, what: str = "the points history",
+             on_wait: Callable[[str], None] | None = None, timeout: float | None = None,
+             retry: bool = True) -> Any:
+    """GET ``{root}{path}`` with the key; one-line errors. With ``retry``, 429s are waited out
+    (``Retry-After``, up to :data:`MAX_RATE_LIMIT_WAITS` times) and other transient failures
+    retried ``settings.max_retries`` times, by the transport's policy (``_failures.next_retry``)."""
+    url, key = settings.root + path, settings.api_key()
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
+    throttled = failed = 0  # 429s are counted apart: paging a long history may meet many
+    while True:
+        response, error = _get(url, params, headers, what, timeout)
+        if error is None and response is not None:
+            try:
+                return response.json()
+            except ValueError:
+                raise E.ServerError(f"the server sent something that is not JSON for {what}") from None
+        assert error is not None
+        if isinstance(error, E.RateLimitError):
+            delay = next_retry(error, throttled, MAX_RATE_LIMIT_WAITS if retry else 0, settings.retry_backoff)
+            throttled += 1
+        else:
+            delay = next_retry(error, failed, settings.max_retries if retry else 0, settings.retry_backoff)
+            failed += 1
+        if delay is None:
+            raise error
+        if on_wait is not None:
+            on_wait(f"{error.what} · retrying in {delay:.1f} s")
+        time.sleep(delay)
+
+
+def _get(url: str, params: dict[str, Any] | None, headers: dict[str, str], what: str,
+         timeout: float | None) -> tuple[httpx.Response | None, E.PoeMagicError | None]:
+    """One GET, timed into :data:`http_stats`: (response, None) or (response or None, error)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    response = None
+    try:
+        response = _http().get(url, params=params, headers=headers,
+                               timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
+        return response, None if response.status_code < 400 else _status_error(response, what)
+    except httpx.TimeoutException:
+        return response, E.PoeTimeoutError(f"timed out reading {what} from {settings.root}", hint="try again")
+    except httpx.ConnectError:
+        return response, E.PoeConnectionError(f"cannot connect to {settings.root} to read {what}",
+                                              hint="is the server running? check your network and POE_BASE_URL")
+    except httpx.TransportError:
+        return response, E.PoeConnectionError(f"the connection dropped while reading {what}", hint="try again")
+    finally:
+        http_stats.requests += 1
+        http_stats.wait += time.perf_counter() - started
+        http_stats.cpu += time.process_time() - cpu_started
+
+
+def _status_error(response: httpx.Response, what: str) -> E.PoeMagicError:
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    if status == 401:  # the body can only echo what we sent
+        return E.AuthError(f"the server rejected the API key (401) reading {what}",
+                           hint="check POE_API_KEY or run %poe login", status=status)
+    detail = server_message(response.text)
+    cls = {403: E.ForbiddenError, 429: E.RateLimitError}.get(status, E.ServerError if status >= 500 else E.PoeAPIError)
+    return cls(f"{status} from the server reading {what}" + (f": {detail}" if detail else ""),
+               status=status, retry_after=retry_after)
+
+
+def current_balance() -> int:
+    """The account's points balance now (one request)."""
+    body = get_json(BALANCE_PATH, what="the points balance")
+    try:
+        return int(body["current_point_balance"])
+    except (KeyError, TypeError, ValueError):
+        raise E.ServerError("unexpected balance reply from the server (no current_point_balance)") from None
+
+
+# -- paging --------------------------------------------------------------------------
+@dataclass
+class _Stop:
+    """When a walk down the history stops (besides the end of the history)."""
+
+    known: frozenset[str] = frozenset()  # ids already cached: stop before the first one
+    since: int | None = None  # stop once a page reaches entries older than this (µs)
+    until: int | None = None  # entries at or after this do not count towards ``want``
+    want: int | None = None  # stop once this many entries in [since, until) were read
+
+
+def history_page(starting_after: str | None = None, limit: int = PAGE_SIZE, **kwargs: Any) -> tuple[list[dict[str, Any]], bool]:
+    """One page: (entries newest first, has_more)."""
+    params: dict[str, Any] = {"limit": limit}
+    if starting_after is not None:
+        params["starting_after"] = starting_after
+    body = get_json(HISTORY_PATH, params, **kwargs)
+    try:
+        data, has_more = body["data"], bool(body["has_more"])
+        if not isinstance(data, list) or (data and not _REQUIRED_SET <= data[-1].keys()):
+            raise TypeError
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_entries() from None
+    return data, has_more  # every entry's fields are checked when merged (Snapshot.add)
+
+
+def _bad_entries() -> E.ServerError:
+    return E.ServerError(f"unexpected points history from the server: pages need data/has_more and entries "
+                         f"need {', '.join(REQUIRED)}")
+
+
+def _walk(after: str | None, stop: _Stop, progress: PagingProgress) -> tuple[list[dict[str, Any]], bool]:
+    """Read pages from ``after`` (None: the newest) downwards; return (entries, reached_end)."""
+    entries: list[dict[str, Any]] = []
+    counted = 0
+    while True:
+        data, has_more = history_page(after, on_wait=progress.wait)
+        if stop.known:
+            for i, entry in enumerate(data):
+                if entry["query_id"] in stop.known:
+                    entries += data[:i]
+                    return entries, False
+        entries += data
+        progress.page(len(data), data[-1]["creation_time"] if data else None)
+        if not has_more or not data:
+            return entries, True
+        if stop.since is not None and data[-1]["creation_time"] < stop.since:
+            return entries, False
+        if stop.want is not None:
+            counted += sum(1 for e in data if _inside(e["creation_time"], stop.since, stop.until))
+            if counted >= stop.want:
+                return entries, False
+        after = data[-1]["query_id"]
+
+
+def _inside(t: int, since: int | None, until: int | None) -> bool:
+    return (since is None or t >= since) and (until is None or t < until)
+
+
+def _refresh(snapshot: Snapshot, since: int | None, until: int | None,
+             max_entries: int | None, progress: PagingProgress) -> bool:
+    """Bring ``snapshot`` up to date and far enough back; True when it changed. All pages are
+    read before anything is merged, so a failure leaves the snapshot as it was."""
+    newer: list[dict[str, Any]] = []
+    older: list[dict[str, Any]] = []
+    reached_end = False
+    if not len(snapshot):
+        newer, reached_end = _walk(None, _Stop(since=since, until=until, want=max_entries), progress)
+    else:
+        newest_id, newest_time = snapshot.newest  # type: ignore[misc]
+        # Stop at the newest cached entry: one request unless more than a page is new (the
+        # time bound only matters if that entry vanished from the server).
+        newer, _ = _walk(None, _Stop(known=frozenset([newest_id]), since=newest_time), progress)
+        have = sum(1 for e in newer if _inside(e["creation_time"], since, until))
+        missing = _still_missing(snapshot, since, until, max_entries, have)
+        if missing is not None:
+            oldest_id, _ = snapshot.oldest  # type: ignore[misc]
+            older, reached_end = _walk(oldest_id, _Stop(since=since, until=until, want=missing or None), progress)
+    try:
+        changed = bool(snapshot.add(newer, newer=True) + snapshot.add(older, newer=False))
+    except (KeyError, TypeError, AttributeError):
+        raise _bad_entries() from None
+    if reached_end and not snapshot.complete:
+        snapshot.complete = changed = True
+    return changed
+
+
+def _still_missing(snapshot: Snapshot, since: int | None, until: int | None,
+                   max_entries: int | None, have: int) -> int | None:
+    """None when the cached run already covers the request; else how many more entries are
+    wanted (0: as many as it takes to reach ``since`` or the end)."""
+    if snapshot.complete:
+        return None
+    oldest_time = snapshot.oldest[1]  # type: ignore[index]
+    if since is not None and oldest_time < since:
+        return None
+    if max_entries is None:
+        return 0
+    have += sum(1 for t in snapshot.columns["creation_time"] if _inside(t, since, until))
+    return None if have >= max_entries else max_entries - have
+
+
+# -- the public function -------------------------------------------------------------
+def points_history(since: TimeLike = None, until: TimeLike = None, *, max_entries: int | None = None,
+                   refresh: bool = False) -> pd.DataFrame:
+    """The account's points history as a DataFrame, newest first.
+
+    Columns: ``creation_time`` (UTC datetime), ``bot_name`` and ``usage_type`` (category),
+    ``query_id`` (string, unique), ``cost_points`` (int64), plus any other field the server
+    sends. ``since`` (inclusive) and ``until`` (exclusive) take datetimes (naive = UTC), dates,
+    ISO strings or a ``timedelta`` back from now; ``max_entries`` keeps the newest N.
+
+    Entries are cached on disk per account: a later call fetches only newer pages (usually
+    one request). ``refresh=True`` downloads again and replaces the cache (once the download
+    has succeeded: a failed one leaves the old cache as it was).
+    """
+    since_us, until_us = to_micros(since, "since"), to_micros(until, "until")
+    if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
+        raise E.PoeUsageError(f"max_entries must be a positive integer, got {max_entries!r}")
+    cache = HistoryCache(account_id())
+    snapshot = Snapshot() if refresh else cache.load()  # a failed rebuild keeps the old file
+    now_us = int(time.time() * 1_000_000)
+    progress = PagingProgress(start_us=now_us, target_us=since_us)
+    try:
+        with progress:
+            changed = _refresh(snapshot, since_us, until_us, max_entries, progress)
+    except KeyboardInterrupt:
+        raise E.StreamInterrupted(f"interrupted while reading the points history ({progress.pages} pages); "
+                                  "nothing new was cached") from None
+    except E.PoeMagicError as error:
+        if progress.pages:  # say how far it got, and that the cache is as it was
+            error.amend(f"after {progress.pages} pages, nothing new was cached")
+        raise
+    if changed:
+        cache.save(snapshot)
+    return select(snapshot, since_us, until_us, max_entries)
+
+
+_frame_memo: dict[str, Any] = {"snapshot": None, "version": -1, "frame": None}
+
+
+def select(snapshot: Snapshot, since: int | None, until: int | None, max_entries: int | None) -> pd.DataFrame:
+    """The cached entries in [since, until), newest first, at most ``max_entries``."""
+    memo = _frame_memo
+    if memo["snapshot"] is not snapshot or memo["version"] != snapshot.version:
+        memo.update(snapshot=snapshot, version=snapshot.version, frame=to_frame(snapshot.columns))
+    frame = memo["frame"]
+    if since is not None or until is not None:
+        micros = frame["creation_time"].array.asi8  # µs: to_frame makes the unit "us"
+        keep = micros >= (since if since is not None else micros.min())
+        if until is not None:
+            keep &= micros < until
+        frame = frame[keep]
+    if max_entries is not None:
+        frame = frame.iloc[:max_entries]
+    return frame.reset_index(drop=True)  # a new frame: callers may change it freely
+
+
+def to_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
+    """Columns of raw entries -> the typed DataFrame, sorted newest first (stable)."""
+    import numpy as np
+    import pandas as pd
+
+    try:
+        micros = np.asarray(columns["creation_time"], dtype="int64")
+        cost = np.asarray(columns["cost_points"], dtype="int64")
+    except (TypeError, ValueError, OverflowError):
+        raise E.ServerError("the points history has non-integer creation_time or cost_points values") from None
+    data: dict[str, Any] = {
+        "creation_time": pd.to_datetime(micros, unit="us", utc=True).as_unit("us"),
+        "bot_name": pd.Categorical(columns["bot_name"]),
+        "query_id": pd.array(columns["query_id"], dtype="string"),
+        "usage_type": pd.Categorical(columns["usage_type"]),
+        "cost_points": cost,
+    }
+    for name, values in columns.items():
+        if name not in data:
+            data[name] = values
+    frame = pd.DataFrame(data)
+    if len(micros) > 1 and not bool((np.diff(micros) <= 0).all()):
+        frame = frame.iloc[np.argsort(-micros, kind="stable")].reset_index(drop=True)
+    return frame
+
+
+def to_micros(value: TimeLike, name: str = "time") -> int | None:
+    """A time bound as Unix microseconds (UTC); naive datetimes count as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = datetime.now(timezone.utc) - value
+    elif isinstance(value, str):
+        import pandas as pd
+
+        try:
+            value = pd.Timestamp(value).to_pydatetime()
+        except ValueError:
+            raise E.PoeUsageError(f"{name}={value!r} is not a date or time (try '2025-01-31' or "
+                                  "'2025-01-31 14:00')") from None
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    if not isinstance(value, datetime):
+        raise E.PoeUsageError(f"{name} must be a datetime, a date, an ISO string or a timedelta, "
+                              f"got {type(value).__name__}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp() * 1_000_000)
+
+
+def spending_summary(frame: pd.DataFrame, by: str = "bot") -> pd.DataFrame:
+    """Points, calls, mean and max per call, grouped ``by`` "bot", "day" or "type", largest
+    spend first, with a final "total" row."""
+    import pandas as pd
+
+    keys = {"bot": frame["bot_name"].astype(str), "type": frame["usage_type"].astype(str),
+            "day": frame["creation_time"].dt.strftime("%Y-%m-%d")}
+    if by not in keys:
+        raise E.PoeUsageError(f"by must be one of {', '.join(keys)}, got {by!r}")
+    points = frame["cost_points"]
+    grouped = points.groupby(keys[by].rename(by), sort=False)
+    table = pd.DataFrame({"points": grouped.sum(), "calls": grouped.size(),
+                          "mean per call": grouped.mean().round(1), "max per call": grouped.max()})
+    table = table.sort_index(ascending=False) if by == "day" else table.sort_values("points", ascending=False)
+    total = pd.DataFrame({"points": [int(points.sum())], "calls": [len(frame)],
+                          "mean per call": [round(float(points.mean()), 1) if len(frame) else 0.0],
+                          "max per call": [int(points.max()) if len(frame) else 0]}, index=pd.Index(["total"], name=by))
+    return pd.concat([table, total])

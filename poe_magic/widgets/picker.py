@@ -1,0 +1,153 @@
+"""Widgets: a searchable model picker and a small chat panel (ipywidgets, imported lazily).
+
+``model_picker()`` is bound to ``settings.default_model`` (``multiple=True``: to
+``settings.compare_models``): choosing a model makes the next ``%%poe`` cell without a model
+name use it, and ``%poe use`` moves the picker's selection too.
+
+``chat()`` (in :mod:`poe_magic.chat_panel`, re-exported here) is the chat panel. Without a
+widget frontend (a terminal, an old frontend) both show a plain-text explanation instead of
+failing.
+"""
+
+from __future__ import annotations
+
+import html
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from poe_magic.base.config import Settings
+from poe_magic.base.config import settings as default_settings
+from poe_magic.catalog.choosing import choice_listeners, set_choice
+from poe_magic.catalog.listing import for_listing, matches
+from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
+
+if TYPE_CHECKING:
+    pass
+
+
+# -- model picker ---------------------------------------------------------------------------------
+
+_pickers: weakref.WeakSet[ModelPicker] = weakref.WeakSet()
+
+
+def _follow_choice(default_model: str, compare_models: list[str]) -> None:
+    for picker in list(_pickers):
+        picker.follow()
+
+
+class ModelPicker(_Panel):
+    """A text filter over the catalogue and a list showing each model's owner and modalities."""
+
+    def __init__(self, multiple: bool = False, rows: int = 10, settings: Settings = default_settings) -> None:
+        self.multiple, self.settings = multiple, settings
+        everything, self.problem = _records(settings)
+        self.records = for_listing(everything)  # real models first; no test-only bots
+        self._by_id = {r["id"]: r for r in everything}  # a chosen test bot still shows
+        self._quiet = False  # True while we change the list ourselves (not the user)
+        w = _ipywidgets()
+        if w is None:
+            return
+        self.filter = w.Text(placeholder="filter: name, owner, description or modality (e.g. image)",
+                             continuous_update=True, layout=w.Layout(width="auto", flex="1 1 auto"))
+        self.count = w.HTML()
+        kind = w.SelectMultiple if multiple else w.Select
+        self.list = kind(options=[], rows=rows, layout=w.Layout(width="auto"))
+        self.list.add_class("poe-model-list")
+        self.status = w.HTML()
+        self.box = w.VBox([w.HBox([self.filter, self.count]), self.list, self.status],
+                          layout=w.Layout(max_width="720px"))
+        self.box.add_class("poe-model-picker")
+        self.filter.observe(lambda change: self.refilter(), "value")
+        self.list.observe(self._chosen, "value")
+        self.refilter()
+        if _follow_choice not in choice_listeners:
+            choice_listeners.append(_follow_choice)
+        _pickers.add(self)
+
+    @property
+    def value(self) -> Any:
+        """The chosen model id (``multiple=True``: the list of ids)."""
+        return list(self.settings.compare_models) if self.multiple else self.settings.default_model
+
+    def refilter(self) -> None:
+        """Show the models matching the filter; the current choice stays listed while multiple."""
+        query = self.filter.value.strip()
+        shown = [r for r in self.records if not query or matches(r, query)]
+        if self.multiple:  # keep chosen models visible, so filtering never drops them
+            chosen = [self._by_id[m] for m in self.settings.compare_models if m in self._by_id]
+            shown = [r for r in chosen if r not in shown] + shown
+        elif not query and self.settings.default_model not in {r["id"] for r in shown}:
+            shown = [self._by_id[m] for m in [self.settings.default_model] if m in self._by_id] + shown
+        self._quiet = True
+        try:
+            self.list.options = [(_label(r), r["id"]) for r in shown]
+            self._select_current()
+        finally:
+            self._quiet = False
+        self.count.value = f"<span style='white-space:nowrap'>&nbsp;{len(shown)} of {len(self.records)} models</span>"
+        self._describe()
+
+    def follow(self) -> None:
+        """Show the settings' current choice (after ``%poe use`` and the like)."""
+        if self.box is None:
+            return
+        if self.multiple:
+            self.refilter()
+            return
+        self._quiet = True
+        try:
+            self._select_current()
+        finally:
+            self._quiet = False
+        self._describe()
+
+    def _select_current(self) -> None:
+        ids = {value for _, value in self.list.options}
+        if self.multiple:
+            self.list.value = tuple(m for m in self.settings.compare_models if m in ids)
+        elif self.settings.default_model in ids:
+            self.list.value = self.settings.default_model
+        else:
+            self.list.index = None  # the default is filtered out (or unset): select nothing
+
+    def _chosen(self, change: dict[str, Any]) -> None:
+        if self._quiet:
+            return
+        if self.multiple:
+            visible = {value for _, value in self.list.options}
+            hidden = [m for m in self.settings.compare_models if m not in visible]
+            set_choice(compare_models=hidden + list(change["new"]), settings=self.settings)
+        elif change["new"]:
+            set_choice(default_model=change["new"], settings=self.settings)
+
+    def _describe(self) -> None:
+        if self.problem:
+            self.status.value = (f"<span class='poe-picker-status'>⚠ {html.escape(self.problem)}; "
+                                 f"<code>%poe use MODEL</code> still sets the default "
+                                 f"(now: {html.escape(self.settings.default_model or 'none')})</span>")
+            return
+        if self.multiple:
+            chosen = self.settings.compare_models
+            text = (f"Comparison set ({len(chosen)}): <b>{', '.join(chosen)}</b>; <code>%%poe --compare</code> "
+                    "and <code>compare(prompt)</code> use it" if chosen else
+                    "Select several models (Ctrl/Shift+click) for the default comparison set")
+        else:
+            model = self.settings.default_model
+            text = (f"Default model: <b>{model}</b>; a <code>%%poe</code> cell without a model name uses it"
+                    if model else "Click a model to make it the default for <code>%%poe</code> cells")
+        self.status.value = f"<span class='poe-picker-status'>{text}</span>"
+
+    def fallback_text(self) -> str:
+        what = "comparison set" if self.multiple else "default model"
+        current = ", ".join(self.settings.compare_models) if self.multiple else self.settings.default_model
+        return (f"Model picker ({len(self.records)} models; needs a Jupyter frontend with ipywidgets). "
+                f"Current {what}: {current or '(none)'}. Without widgets: %poe models [FILTER] to search, "
+                f"%poe use MODEL{' MODEL ...' if self.multiple else ''} to choose.")
+
+
+def model_picker(multiple: bool = False, rows: int = 10) -> ModelPicker:
+    """A searchable model picker bound to the default model (``multiple=True``: to the
+    default comparison set)."""
+    return ModelPicker(multiple=multiple, rows=rows)
+
+

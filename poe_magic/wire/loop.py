@@ -1,0 +1,112 @@
+"""A private asyncio event loop on a daemon thread.
+
+ipykernel runs cells inside its own running loop, so fastapi_poe's sync helpers (which call
+``asyncio.run``) fail there. All network coroutines run on this loop instead; the kernel
+thread only waits on thread-safe queues and futures, which keeps Ctrl-C prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """Owns one event loop running forever on a daemon thread."""
+
+    def __init__(self, name: str = "poe_magic-loop") -> None:
+        self.name = name
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        self.start()
+        assert self._loop is not None
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return bool(self._thread and self._thread.is_alive() and self._loop and self._loop.is_running())
+
+    def start(self) -> None:
+        with self._lock:
+            if self.running:
+                return
+            loop = asyncio.new_event_loop()
+            started = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(started.set)
+                try:
+                    loop.run_forever()
+                finally:
+                    _cancel_all(loop)
+                    loop.close()
+
+            thread = threading.Thread(target=run, name=self.name, daemon=True)
+            thread.start()
+            started.wait()
+            self._loop, self._thread = loop, thread
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule a coroutine on the loop; cancel the returned future to cancel it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine to completion from another thread and return its result."""
+        future = self.submit(coro)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            raise
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Cancel what is pending, stop the loop and join the thread."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+    def pending_tasks(self) -> int:
+        """How many tasks are alive on the loop (0 when idle); for tests and diagnostics."""
+        if not self.running:
+            return 0
+
+        async def count() -> int:
+            current = asyncio.current_task()
+            return sum(1 for t in asyncio.all_tasks() if t is not current and not t.done())
+
+        return self.run(count(), timeout=5)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
+
+
+_shared = LoopThread()
+
+
+def shared_loop() -> LoopThread:
+    """The one loop every poe_magic request runs on (started on first use)."""
+    return _shared

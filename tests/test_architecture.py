@@ -1,0 +1,84 @@
+"""The shape of the package, checked by machine: layers, cycles, sizes, the public API."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+import poe_magic
+
+PACKAGE = Path(poe_magic.__file__).parent
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected groups of modules (Tarjan), imports inside functions included."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in on_stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_counting_imports_inside_functions() -> None:
+    assert _cycles(grimp.build_graph("poe_magic")) == []
+
+
+def test_the_layers_contract_holds() -> None:
+    result = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command; "
+                             "lint_imports_command()"], capture_output=True, text=True,
+                            cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_the_top_level_shows_the_layers() -> None:
+    entries = [p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"]
+    assert len(entries) <= 16, sorted(entries)
+    for folder in (p for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"):
+        doc = importlib.import_module(f"poe_magic.{folder.name}").__doc__ or ""
+        assert doc.strip(), f"poe_magic.{folder.name} has no docstring saying what it owns"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_module_stays_under_400_lines(path: Path) -> None:
+    assert len(path.read_text(encoding="utf-8").splitlines()) < 400
+
+
+def test_no_module_shares_a_public_name() -> None:
+    modules = {p.stem for p in PACKAGE.rglob("*.py")} | {p.name for p in PACKAGE.rglob("*") if p.is_dir()}
+    assert not modules & set(poe_magic.__all__)
+    for name in poe_magic.__all__:  # every public name resolves, to what it says
+        assert getattr(poe_magic, name) is not None, name
+    importlib.import_module("poe_magic.comparison.run")  # importing a module never rebinds a public name
+    assert callable(poe_magic.compare) and not isinstance(poe_magic.compare, type(poe_magic))
