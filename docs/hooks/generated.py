@@ -7,6 +7,10 @@ Markers in a page's Markdown are replaced before rendering:
 - ``<!-- poe_magic:error-table -->``: one row per error class: parent, HTTP status, whether
   it is retried by default, docstring.
 - ``<!-- poe_magic:settings-table -->``: every setting with its default and help text.
+- ``<!-- poe_magic:layer-diagram -->``: a Mermaid diagram of the layers, read from the
+  import-linter layers contract in ``pyproject.toml`` (the one CI enforces).
+- ``<!-- poe_magic:module-map -->``: per layer, the subpackage's docstring and each module's
+  first docstring line.
 - ``<!-- poe_magic:public-api -->``: one mkdocstrings ``:::`` block per public name of
   ``poe_magic.__all__`` (error classes aside: they have their own page), pointing at the
   module that defines it, so the reference follows the code when modules move.
@@ -21,6 +25,9 @@ import dataclasses
 import importlib
 import inspect
 import re
+import tomllib
+from pathlib import Path
+import warnings
 from typing import Any
 
 from mkdocs.exceptions import PluginError
@@ -29,11 +36,16 @@ ERROR_TREE = "<!-- poe_magic:error-tree -->"
 ERROR_TABLE = "<!-- poe_magic:error-table -->"
 SETTINGS_TABLE = "<!-- poe_magic:settings-table -->"
 PUBLIC_API = "<!-- poe_magic:public-api -->"
+LAYER_DIAGRAM = "<!-- poe_magic:layer-diagram -->"
+MODULE_MAP = "<!-- poe_magic:module-map -->"
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def _import(name: str) -> Any:
     try:
-        return importlib.import_module(name)
+        with warnings.catch_warnings():  # e.g. pydantic deprecations inside fastapi_poe: not ours
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return importlib.import_module(name)
     except Exception as exc:  # any failure to import is a broken build
         raise PluginError(f"docs/hooks/generated.py: cannot import {name}: {type(exc).__name__}: {exc}") from exc
 
@@ -107,9 +119,12 @@ def settings_table() -> str:
     rows: list[tuple[str, Any, str]] = []
     traits = getattr(settings, "traits", None)
     if callable(traits):  # traitlets.HasTraits
-        for name, trait in sorted(traits(config=True).items()) or sorted(traits().items()):
+        found = traits(config=True) or traits()
+        order = getattr(settings, "setting_names", None)
+        names = [n for n in order() if n in found] if callable(order) else sorted(found)
+        for name in names:
             if not name.startswith("_"):
-                rows.append((name, trait.default(), trait.help or ""))
+                rows.append((name, found[name].default(), found[name].help or ""))
     elif dataclasses.is_dataclass(settings):
         helps: dict[str, str] = {}
         try:  # the magics' traits carry the help text
@@ -135,6 +150,11 @@ def settings_table() -> str:
     return "\n".join(out)
 
 
+#: the order of the groups on the public API page (a user's order, not the layers'); others follow
+GROUP_ORDER = ["prompting", "core", "comparison", "catalog", "widgets", "spending", "tools", "batches",
+               "server", "base"]
+
+
 def public_api() -> str:
     package = _import("poe_magic")
     base = _base_error()
@@ -156,10 +176,70 @@ def public_api() -> str:
         )
     if not groups:
         raise PluginError("docs/hooks/generated.py: poe_magic.__all__ gave no public API to document")
-    return "\n".join(f"## `{group}`\n\n" + "\n".join(blocks) for group, blocks in groups.items())
+    rank = {g: i for i, g in enumerate(f"poe_magic.{g}" for g in GROUP_ORDER)}
+    ordered = sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank)))
+    return "\n".join(f"## `{group}`\n\n" + "\n".join(blocks) for group, blocks in ordered)
+
+
+def _layers() -> list[str]:
+    """The layers contract of import-linter, top layer first (short names: ``magics``, ...)."""
+    try:
+        config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+        contracts = config["tool"]["importlinter"]["contracts"]
+        layers = next(c["layers"] for c in contracts if c.get("type") == "layers")
+    except (OSError, KeyError, StopIteration, tomllib.TOMLDecodeError) as exc:
+        raise PluginError(f"docs/hooks/generated.py: no import-linter layers contract in {PYPROJECT}: {exc!r}")
+    return [layer.removeprefix("poe_magic.") for layer in layers]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _doc_paragraph(module: Any) -> str:
+    doc = inspect.getdoc(module) or ""
+    return " ".join(doc.split("\n\n")[0].split()).replace("``", "`")
+
+
+def layer_diagram() -> str:
+    layers = _layers()
+    lines = ["```mermaid", "flowchart TB", '    api["poe_magic (public API, lazily re-exported)"]']
+    lines += [f'    {name}["{name}"]' for name in layers]
+    lines += ['    server["server (the local Poe-compatible server)"]']
+    lines.append(f"    api -.-> {layers[0]}")
+    lines.append("    " + " --> ".join(layers))
+    lines.append(f"    server --> {layers[-1]}")
+    lines.append("    wire -. HTTP only .-> server" if "wire" in layers else "")
+    lines.append("```")
+    return "\n".join(line for line in lines if line)
+
+
+def module_map() -> str:
+    out: list[str] = []
+    for name in [*_layers(), "server"]:
+        package = _import(f"poe_magic.{name}")
+        out.append(f"### `poe_magic.{name}`\n\n{_doc_paragraph(package)}\n")
+        out.append("| module | what it holds |\n|---|---|")
+        folder = Path(package.__file__).parent
+        for path in sorted(folder.glob("*.py")):
+            if path.stem == "__init__":
+                continue
+            if path.stem == "__main__":
+                out.append(f"| `{name}/__main__.py` | `python -m poe_magic.{name}` |")
+                continue
+            module = _import(f"poe_magic.{name}.{path.stem}")
+            out.append(f"| `{name}/{path.name}` | {_cell(_doc_paragraph(module))} |")
+        subpackages = sorted(p.name for p in folder.iterdir() if (p / "__init__.py").exists())
+        for sub in subpackages:
+            module = _import(f"poe_magic.{name}.{sub}")
+            out.append(f"| `{name}/{sub}/` | {_cell(_doc_paragraph(module))} |")
+        out.append("")
+    return "\n".join(out)
 
 
 _GENERATORS = {
+    LAYER_DIAGRAM: layer_diagram,
+    MODULE_MAP: module_map,
     ERROR_TREE: error_tree,
     ERROR_TABLE: error_table,
     SETTINGS_TABLE: settings_table,
@@ -170,7 +250,9 @@ _GENERATORS = {
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     for marker, generate in _GENERATORS.items():
         if marker in markdown:
-            markdown = markdown.replace(marker, generate())
+            with warnings.catch_warnings():  # lazy imports of third-party code: its warnings are not ours
+                warnings.simplefilter("ignore", DeprecationWarning)
+                markdown = markdown.replace(marker, generate())
     return markdown
 
 
