@@ -2,7 +2,7 @@
 
 The server runs in its own process with 100,000 seeded entries and its rate limit off (1,000
 requests in a few seconds would otherwise wait for 429s, as they would on the real API). The
-client is this process. ``usage.http_stats.wait`` is the time spent inside the httpx calls
+client is this process. ``poe_magic.wire.http.http_stats.wait`` is the time spent inside the httpx calls
 (sending, waiting for and reading each page); everything else of ``points_history(refresh=True)``
 (JSON parsing, checks, the columnar merge, the DataFrame, writing the cache, the progress line)
 is "outside HTTP waiting", the part the goal bounds. The baseline is the least a client can do
@@ -50,6 +50,7 @@ def run() -> list[Row]:
     from poe_magic.prompting import asking as api
     from poe_magic.spending import history as usage
     from poe_magic.spending.history_cache import HistoryCache
+    from poe_magic.wire.http import http_stats
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="poe_bench_history_") as home, \
@@ -62,15 +63,15 @@ def run() -> list[Row]:
             bare_totals.append(wall)
             bare_outside.append(wall - inside)
             HistoryCache._memo.clear()
-            usage.http_stats.reset()
+            http_stats.reset()
             start, cpu_start = time.perf_counter(), time.process_time()
             frame = usage.points_history(refresh=True)
             total = time.perf_counter() - start
-            cpu_outside.append(time.process_time() - cpu_start - usage.http_stats.cpu)
-            assert len(frame) == ENTRIES and usage.http_stats.requests == ENTRIES // 100, usage.http_stats
+            cpu_outside.append(time.process_time() - cpu_start - http_stats.cpu)
+            assert len(frame) == ENTRIES and http_stats.requests == ENTRIES // 100, http_stats
             totals.append(total)
-            waits.append(usage.http_stats.wait)
-            outside.append(total - usage.http_stats.wait)
+            waits.append(http_stats.wait)
+            outside.append(total - http_stats.wait)
 
         pages = ENTRIES // 100
         rows.append(row("history", f"load {ENTRIES:,} entries: time outside HTTP waiting", median(outside),
@@ -87,13 +88,13 @@ def run() -> list[Row]:
         for i in range(3):  # 3 new calls; their own cost lookups happen here, not in the refresh
             api.ask(f"call {i}", "EchoBot", stream=False)
         srv.reset()
-        usage.http_stats.reset()
+        http_stats.reset()
         start = time.perf_counter()
         refreshed = usage.points_history()
         elapsed = time.perf_counter() - start
         server_seen = len(srv.requests("/usage/points_history"))
         assert len(refreshed) == ENTRIES + 3
-        rows.append(row("history", "incremental refresh after 3 new calls: requests", usage.http_stats.requests,
+        rows.append(row("history", "incremental refresh after 3 new calls: requests", http_stats.requests,
                         goal="<= 1", unit="requests",
                         notes=f"server saw {server_seen}; took {elapsed * 1000:.0f} ms for {len(refreshed):,} rows"))
     return rows

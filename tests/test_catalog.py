@@ -164,14 +164,15 @@ def test_catalogue_is_cached_in_memory_and_on_disk(fresh_catalog: LocalServer, p
 
 def test_unreachable_catalogue_falls_back(fresh_catalog: LocalServer) -> None:
     server = fresh_catalog
-    server.fail_next("/v1/models", 503)
-    with pytest.raises(E.ServerError, match=r"answered 503 for .*/v1/models"):
+    monkeypatch.setattr(settings, "retry_backoff", 0.01)
+    server.fail_next("/v1/models", 503, count=settings.max_retries + 1)  # retried like every request
+    with pytest.raises(E.ServerError, match=r"\(HTTP 503\) reading the model catalogue"):
         listing.models()
     # a request does not wait on a catalogue that just failed: the name goes as typed
     assert resolve.resolve_name("NoSuchModel-9") == "NoSuchModel-9"
-    assert catalogue_requests(server) == 1
+    assert catalogue_requests(server) == settings.max_retries + 1
     listing.models(refresh=True)  # it is back
-    server.fail_next("/v1/models", 500)
+    server.fail_next("/v1/models", 500, count=settings.max_retries + 1)
     snapshot = catalog.cached()
     snapshot.fetched_at -= catalog.MAX_AGE + 1  # stale, and refreshing fails: the old copy is used
     assert "EchoBot" in set(listing.models()["id"])
@@ -183,7 +184,8 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
         port = sock.getsockname()[1]
     monkeypatch.setenv("POE_BASE_URL", f"http://127.0.0.1:{port}")
     assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
-    with pytest.raises(E.ServerError, match="cannot fetch the model catalogue"):
+    monkeypatch.setattr(settings, "retry_backoff", 0.01)
+    with pytest.raises(E.ServerError, match="cannot connect to .* to read the model catalogue"):
         listing.models(refresh=True)
 
 
@@ -284,7 +286,9 @@ def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer) -> None:
     from poe_magic.widgets.picker import model_picker
 
     settings.default_model = "EchoBot"
-    fresh_catalog.fail_next("/v1/models", 503, count=2)
+    monkeypatch.setattr(settings, "retry_backoff", 0.01)
+    tries = settings.max_retries + 1  # each catalogue fetch is retried like every request
+    fresh_catalog.fail_next("/v1/models", 503, count=2 * tries)
     panel = chat()
     assert panel.model.options == (("EchoBot", "EchoBot"),) and panel.model.value == "EchoBot"
     assert "cannot list the models" in panel.status.value and "chatting with EchoBot" in panel.status.value
@@ -296,7 +300,7 @@ def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer) -> None:
     assert picker.list.options == () and "cannot list the models" in picker.status.value
     assert "%poe use MODEL" in picker.status.value and "EchoBot" in picker.status.value
     settings.default_model = ""  # no default either: the panel says how to name a model
-    fresh_catalog.fail_next("/v1/models", 503)
+    fresh_catalog.fail_next("/v1/models", 503, count=tries)
     assert "no model to offer; open the panel with a model name" in chat().status.value
 
 

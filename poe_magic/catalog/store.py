@@ -23,16 +23,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.base.files import write_json_atomic
 from poe_magic.base.text import ago
-
-if TYPE_CHECKING:
-    pass
+from poe_magic.wire.http import get_json
 
 MAX_AGE = 6 * 3600  # seconds a cached catalogue is used without asking the server again
 RECHECK_AFTER = 300  # an unknown name refetches a catalogue older than this (new models appear)
@@ -197,34 +195,20 @@ def _write_disk(snapshot: Snapshot, settings: Settings) -> None:
         pass  # a read-only home only costs a refetch next time
 
 
-def fetch(settings: Settings = default_settings, timeout: float | None = None) -> Snapshot:
-    """GET the catalogue now (no key needed), cache it, and return it; one-line error on failure."""
-    # urllib, not httpx: one short request with "Connection: close" takes ~3 ms on loopback,
-    # where a fresh httpx client spends ~70 ms (SSL context, delayed ACK on keep-alive).
-    import urllib.error
-    import urllib.request
+def fetch(settings: Settings = default_settings, timeout: float | None = None, *, retry: bool = True) -> Snapshot:
+    """GET the catalogue now (no key needed), cache it, and return it; one-line error on failure.
 
+    Retried like every plain request (:mod:`poe_magic.wire.http`); name resolution passes a
+    short ``timeout`` and ``retry=False``: a request must not wait long for the catalogue."""
     root = settings.root
-    url = root + "/v1/models"
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "poe_magic"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout or max(settings.connect_timeout, 30.0)) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        cls = E.ServerError if exc.code >= 500 else E.PoeAPIError
-        raise _failed(root, cls(f"the server answered {exc.code} for {url}", status=exc.code)) from None
-    except TimeoutError:
-        raise _failed(root, E.PoeTimeoutError(f"timed out fetching the model catalogue from {url}")) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise _failed(root, E.ServerError(f"cannot fetch the model catalogue from {url}: {reason}",
-                                          status=None)) from None
-    try:
-        data = json.loads(body)["data"]
-        if not isinstance(data, list):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise _failed(root, E.PoeAPIError(f"{url} did not return a model list")) from None
+        body = get_json(root + "/v1/models", what="the model catalogue", auth=False, timeout=timeout,
+                        retry=retry, settings=settings)
+    except E.PoeMagicError as error:
+        raise _failed(root, error) from None
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list):
+        raise _failed(root, E.PoeAPIError(f"{root}/v1/models did not return a model list", hint="check POE_BASE_URL"))
     snapshot = Snapshot(root, time.time(), data)
     with _lock:
         _memory[root] = snapshot
@@ -278,7 +262,7 @@ def _quick(settings: Settings, max_age: float) -> tuple[Snapshot | None, bool]:
     if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_AFTER:
         return snapshot, False  # the server had no catalogue a moment ago: do not wait again
     try:
-        return fetch(settings, timeout=min(RESOLVE_TIMEOUT, settings.connect_timeout)), True
+        return fetch(settings, timeout=min(RESOLVE_TIMEOUT, settings.connect_timeout), retry=False), True
     except E.PoeMagicError:
         return snapshot, False
 

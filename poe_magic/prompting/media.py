@@ -71,24 +71,14 @@ class ReplyFile:
         if self.url.startswith("data:"):
             header, _, payload = self.url.partition(",")
             return base64.b64decode(payload) if header.endswith(";base64") else unquote(payload).encode()
-        import httpx
+        from poe_magic.wire.http import get_bytes  # late: httpx stays off the %load_ext path
 
         try:
-            # a plain GET: file URLs are public, and the key must never go to another host
-            with httpx.stream("GET", self.url, timeout=FETCH_TIMEOUT, follow_redirects=True) as response:
-                if response.status_code != 200:
-                    raise E.PoeAPIError(f"fetching {self.name} failed ({response.status_code})",
-                                        status=response.status_code)
-                self.content_type = response.headers.get("content-type", self.content_type).split(";")[0]
-                chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_FETCH_BYTES:
-                        raise E.RequestTooLargeError(f"{self.name} is over {MAX_FETCH_BYTES // 2**20} MB; not embedded")
-                    chunks.append(chunk)
-                return b"".join(chunks)
-        except httpx.HTTPError as exc:
-            raise E.ServerError(f"cannot fetch {self.name}: {type(exc).__name__}", status=None) from None
+            data, content_type = get_bytes(self.url, what=self.name, max_bytes=MAX_FETCH_BYTES, timeout=FETCH_TIMEOUT)
+        except E.RequestTooLargeError as error:
+            raise error.amend("not embedded") from None
+        self.content_type = content_type or self.content_type
+        return data
 
     def save(self, path: str | Path) -> Path:
         """Write the bytes to ``path`` (a folder keeps the file's own name)."""

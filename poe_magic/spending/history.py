@@ -1,9 +1,9 @@
 """Points balance and points history: the account's spending as a pandas DataFrame.
 
 ``points_history()`` follows the API's ``has_more``/``starting_after`` pagination (100 entries
-a page) and keeps what it read in an on-disk cache (:mod:`poe_magic.usage_cache`), so the next
+a page) and keeps what it read in an on-disk cache (:mod:`poe_magic.spending.history_cache`), so the next
 call asks only for what is newer than the newest cached entry: usually one request. Pages are
-fetched with a plain ``httpx.Client`` on the calling thread: Ctrl-C lands at once, and a
+fetched by :mod:`poe_magic.wire.http` on the calling thread: Ctrl-C lands at once, and a
 failed download changes nothing (no half-written cache). 429 and 5xx answers are retried
 (honouring ``Retry-After``). pandas is imported only when a frame is built.
 """
@@ -11,18 +11,16 @@ failed download changes nothing (no half-written cache). 429 and 5xx answers are
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from poe_magic.base import errors as E
-from poe_magic.base.config import settings
 from poe_magic.spending.history_cache import REQUIRED, HistoryCache, Snapshot, account_id
 from poe_magic.spending.paging_progress import PagingProgress
-from poe_magic.wire.failures import next_retry, parse_retry_after, server_message
+from poe_magic.wire.http import HttpStats as HttpStats  # re-exported: scripts read the counters here too
+from poe_magic.wire.http import get_json
+from poe_magic.wire.http import http_stats as http_stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,99 +28,9 @@ if TYPE_CHECKING:
 HISTORY_PATH = "/usage/points_history"
 BALANCE_PATH = "/usage/current_balance"
 PAGE_SIZE = 100  # the API's maximum
-MAX_RATE_LIMIT_WAITS = 30  # per request; each waits Retry-After (the API allows ~500 requests/min)
 
 _REQUIRED_SET = frozenset(REQUIRED)
 TimeLike = datetime | date | str | timedelta | None
-
-
-@dataclass
-class HttpStats:
-    """Requests made and seconds spent inside httpx calls (benchmarks subtract this): wall
-    time, and this process's CPU time (which a busy machine does not inflate)."""
-
-    requests: int = 0
-    wait: float = 0.0
-    cpu: float = 0.0
-
-    def reset(self) -> None:
-        self.requests, self.wait, self.cpu = 0, 0.0, 0.0
-
-
-http_stats = HttpStats()
-_client: httpx.Client | None = None
-
-
-def _http() -> httpx.Client:
-    global _client
-    if _client is None or _client.is_closed:
-        timeout = httpx.Timeout(connect=settings.connect_timeout, read=60.0, write=30.0, pool=settings.connect_timeout)
-        _client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=4))
-    return _client
-
-
-def get_json(path: str, params: dict[str, Any] | None = None, *, what: str = "the points history",
-             on_wait: Callable[[str], None] | None = None, timeout: float | None = None,
-             retry: bool = True) -> Any:
-    """GET ``{root}{path}`` with the key; one-line errors. With ``retry``, 429s are waited out
-    (``Retry-After``, up to :data:`MAX_RATE_LIMIT_WAITS` times) and other transient failures
-    retried ``settings.max_retries`` times, by the transport's policy (``_failures.next_retry``)."""
-    url, key = settings.root + path, settings.api_key()
-    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-    throttled = failed = 0  # 429s are counted apart: paging a long history may meet many
-    while True:
-        response, error = _get(url, params, headers, what, timeout)
-        if error is None and response is not None:
-            try:
-                return response.json()
-            except ValueError:
-                raise E.ServerError(f"the server sent something that is not JSON for {what}") from None
-        assert error is not None
-        if isinstance(error, E.RateLimitError):
-            delay = next_retry(error, throttled, MAX_RATE_LIMIT_WAITS if retry else 0, settings.retry_backoff)
-            throttled += 1
-        else:
-            delay = next_retry(error, failed, settings.max_retries if retry else 0, settings.retry_backoff)
-            failed += 1
-        if delay is None:
-            raise error
-        if on_wait is not None:
-            on_wait(f"{error.what} · retrying in {delay:.1f} s")
-        time.sleep(delay)
-
-
-def _get(url: str, params: dict[str, Any] | None, headers: dict[str, str], what: str,
-         timeout: float | None) -> tuple[httpx.Response | None, E.PoeMagicError | None]:
-    """One GET, timed into :data:`http_stats`: (response, None) or (response or None, error)."""
-    started, cpu_started = time.perf_counter(), time.process_time()
-    response = None
-    try:
-        response = _http().get(url, params=params, headers=headers,
-                               timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT)
-        return response, None if response.status_code < 400 else _status_error(response, what)
-    except httpx.TimeoutException:
-        return response, E.PoeTimeoutError(f"timed out reading {what} from {settings.root}", hint="try again")
-    except httpx.ConnectError:
-        return response, E.PoeConnectionError(f"cannot connect to {settings.root} to read {what}",
-                                              hint="is the server running? check your network and POE_BASE_URL")
-    except httpx.TransportError:
-        return response, E.PoeConnectionError(f"the connection dropped while reading {what}", hint="try again")
-    finally:
-        http_stats.requests += 1
-        http_stats.wait += time.perf_counter() - started
-        http_stats.cpu += time.process_time() - cpu_started
-
-
-def _status_error(response: httpx.Response, what: str) -> E.PoeMagicError:
-    status = response.status_code
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    if status == 401:  # the body can only echo what we sent
-        return E.AuthError(f"the server rejected the API key (401) reading {what}",
-                           hint="check POE_API_KEY or run %poe login", status=status)
-    detail = server_message(response.text)
-    cls = {403: E.ForbiddenError, 429: E.RateLimitError}.get(status, E.ServerError if status >= 500 else E.PoeAPIError)
-    return cls(f"{status} from the server reading {what}" + (f": {detail}" if detail else ""),
-               status=status, retry_after=retry_after)
 
 
 def current_balance() -> int:
@@ -150,7 +58,7 @@ def history_page(starting_after: str | None = None, limit: int = PAGE_SIZE, **kw
     params: dict[str, Any] = {"limit": limit}
     if starting_after is not None:
         params["starting_after"] = starting_after
-    body = get_json(HISTORY_PATH, params, **kwargs)
+    body = get_json(HISTORY_PATH, params, **{"what": "the points history", **kwargs})
     try:
         data, has_more = body["data"], bool(body["has_more"])
         if not isinstance(data, list) or (data and not _REQUIRED_SET <= data[-1].keys()):

@@ -1,10 +1,12 @@
-"""What went wrong on the wire, as one actionable line: the mapping behind ``transport``.
+"""What went wrong on the wire, as one actionable line: the one status/event -> error table.
 
-:func:`map_error` turns whatever fastapi_poe / httpx raised (plus what the response hook saw:
-HTTP status, ``Retry-After``, error body) into a :mod:`poe_magic._errors` class with a
-message that says what happened, which model, and what to do; :func:`upload_error` does the
-same for file uploads. :func:`retry_delay` is the retry policy. The table of causes is
-documented in :mod:`poe_magic._errors`.
+Both network paths use it: :func:`map_error` (the streaming ``transport``: whatever
+fastapi_poe / httpx raised, plus what the response hook saw) and :func:`status_error` /
+:func:`network_error` (plain HTTP, :mod:`poe_magic.wire.http`: points history, catalogue,
+media files). The same status gives the same class and the same wording wherever it came
+from: "rate limited (429) asking GPT-5" / "rate limited (429) reading the points history".
+:func:`upload_error` does the same for file uploads. :func:`next_retry` is the retry policy.
+The table of causes is documented in :mod:`poe_magic.base.errors`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import email.utils
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from poe_magic.base import errors as E
@@ -23,36 +26,56 @@ MAX_RETRY_AFTER = 60.0
 #: cap on the exponential backoff between retries (seconds)
 MAX_BACKOFF = 30.0
 
-# status -> (class, what happened, what to do); {model} is filled in
+@dataclass(frozen=True)
+class Subject:
+    """What a failed request was for, in each form the messages need."""
+
+    doing: str  # "asking GPT-5" / "reading the points history"
+    to_do: str  # "to ask GPT-5" / "to read the points history"
+    do: str  # "use GPT-5" / "read the points history"
+    answering: str  # the server's side: "answering GPT-5" / "reading the points history"
+    request: str  # "the request to GPT-5" / "the request for the points history"
+    dropped: str  # "while GPT-5 was answering" / "while reading the points history"
+    model: str | None = None
+    fix_404: str = "check POE_BASE_URL"
+
+
+def asking(model: str) -> Subject:
+    """A bot request (the streaming path)."""
+    return Subject(f"asking {model}", f"to ask {model}", f"use {model}", f"answering {model}",
+                   f"the request to {model}", f"while {model} was answering", model=model)
+
+
+def reading(what: str, *, own: bool = True) -> Subject:
+    """A plain GET of ``what`` ("the points history"); ``own``: a path of the server root
+    (else e.g. a file's URL, where a 404 means the link expired)."""
+    return Subject(f"reading {what}", f"to read {what}", f"read {what}", f"reading {what}",
+                   f"the request for {what}", f"while reading {what}",
+                   fix_404="check POE_BASE_URL" if own else "the link may have expired; ask again")
+
+
+# status -> (class, what happened, what to do); {doing} etc. come from a Subject
 _STATUS: dict[int, tuple[type[E.PoeMagicError], str, str]] = {
-    401: (E.AuthError, "the server rejected the API key (401) asking {model}",
-          "check POE_API_KEY or run %poe login"),
-    402: (E.InsufficientPointsError, "not enough points to ask {model} (402)",
+    401: (E.AuthError, "the server rejected the API key (401) {doing}", "check POE_API_KEY or run %poe login"),
+    402: (E.InsufficientPointsError, "not enough points {to_do} (402)",
           "top up at poe.com/api_key or pick a cheaper model"),
-    403: (E.ForbiddenError, "this API key may not use {model} (403)",
+    403: (E.ForbiddenError, "this API key may not {do} (403)",
           "check the model's access on poe.com or pick another model"),
-    404: (E.UnknownModelError, "unknown model '{model}' (404)",
+    404: (E.UnknownModelError, "unknown model '{model}' (404)",  # without a model: see _status_parts
           "check the spelling (names are case-sensitive); %poe models lists them"),
-    408: (E.PoeTimeoutError, "the server timed out answering {model} (408)",
-          "try again, or shorten the prompt"),
-    413: (E.RequestTooLargeError, "the request to {model} is too large (413)",
-          "shorten the prompt or the attachments"),
-    429: (E.RateLimitError, "rate limited (429) asking {model}",
-          "wait a minute, or raise PoeMagics.max_retries"),
+    408: (E.PoeTimeoutError, "the server timed out {answering} (408)", "try again, or shorten the prompt"),
+    413: (E.RequestTooLargeError, "{request} is too large (413)", "shorten the prompt or the attachments"),
+    429: (E.RateLimitError, "rate limited (429) {doing}", "wait a minute, or raise PoeMagics.max_retries"),
 }
 _SERVER_TROUBLE = {502: "the server's gateway failed", 503: "the server is unavailable",
                    504: "the server's gateway timed out", 529: "the server is overloaded"}
 
-# error_type of a bot's error event -> (class, what happened, what to do)
-_ERROR_TYPES: dict[str, tuple[type[E.PoeMagicError], str, str]] = {
-    "insufficient_fund": (E.InsufficientPointsError, "not enough points to ask {model}",
-                          "top up at poe.com/api_key or pick a cheaper model"),
-    "user_message_too_long": (E.RequestTooLargeError, "the message is too long for {model}",
-                              "shorten the prompt or the attachments"),
-    "privacy_authorization_error": (E.ForbiddenError, "{model} needs a privacy authorization",
-                                    "accept the model's terms on poe.com"),
-    "user_caused_error": (E.PoeAPIError, "{model} rejected the request",
-                          "change the prompt or the options"),
+# error_type of a bot's error event -> (the status it means, what happened, what to do if not the status's)
+_ERROR_TYPES: dict[str, tuple[int, str, str | None]] = {
+    "insufficient_fund": (402, "not enough points {to_do}", None),
+    "user_message_too_long": (413, "the message is too long for {model}", None),
+    "privacy_authorization_error": (403, "{model} needs a privacy authorization", "accept the model's terms on poe.com"),
+    "user_caused_error": (400, "{model} rejected the request", "change the prompt or the options"),
 }
 
 # words that carry no information of their own in a server's error text (incl. HTTP reason phrases)
@@ -72,10 +95,11 @@ def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str,
         return exc
     status = info.get("status")
     if isinstance(status, int) and status >= 400:
-        return _status_error(status, info, model)
-    cause = _network_cause(exc)
+        return status_error(status, model=model, body=info.get("body") or "",
+                            retry_after=parse_retry_after(info.get("retry_after")))
+    cause = network_cause(exc)
     if cause is not None:
-        return _network_error(cause, model, root, connect_timeout)
+        return network_error(cause, asking(model), root, connect_timeout)
     if type(exc).__name__ in ("BotError", "BotErrorNoRetry"):
         return _bot_error(str(exc), type(exc).__name__ == "BotError", model)
     if type(exc).__name__ == "SSEError":  # a 2xx answer that is not an event stream
@@ -118,26 +142,37 @@ def upload_error(exc: Exception, name: str, url: str) -> E.PoeMagicError:
     return E.ServerError(f"uploading {name!r} failed: {exc or type(exc).__name__}", retryable=False)
 
 
-def _status_error(status: int, info: dict[str, Any], model: str) -> E.PoeMagicError:
-    retry_after = parse_retry_after(info.get("retry_after"))
-    detail = server_message(info.get("body") or "")
-    if status in _STATUS:
-        cls, what, todo = _STATUS[status]
-    elif status >= 500:
-        trouble = _SERVER_TROUBLE.get(status, "the server failed")
-        cls, what, todo = E.ServerError, f"{trouble} (HTTP {status}) answering {{model}}", "try again in a moment"
-    else:
-        cls, what, todo = E.PoeAPIError, f"the server refused the request to {{model}} (HTTP {status})", \
-            "check the options and --param values"
-    what = what.format(model=model)
-    if status != 401 and _adds_information(detail, what):  # a 401 body can only echo what we sent
-        what += f": {detail}"
+def status_error(status: int, *, what: str = "", model: str | None = None, body: str = "",
+                 retry_after: float | None = None, subject: Subject | None = None) -> E.PoeMagicError:
+    """The error for an HTTP ``status`` >= 400, from the one table: asking ``model`` (the
+    streaming path) or reading ``what`` (plain GETs); ``body`` is the server's error body."""
+    subject = subject or (asking(model) if model else reading(what))
+    detail = server_message(body)
+    cls, what_happened, todo = _status_parts(status, subject)
+    if status != 401 and _adds_information(detail, what_happened):  # a 401 body can only echo what we sent
+        what_happened += f": {detail}"
     if cls is E.PoeTimeoutError:
-        return E.PoeTimeoutError(what, hint=todo, model=model, retryable=True)
-    error = cls(what, hint=todo, model=model, status=status, retry_after=retry_after)  # type: ignore[call-arg]
+        return E.PoeTimeoutError(what_happened, hint=todo, model=subject.model, retryable=True)
+    error = cls(what_happened, hint=todo, model=subject.model, status=status,  # type: ignore[call-arg]
+                retry_after=retry_after)
     if status == 501:
         error.retryable = False  # "not implemented" will not change on a retry
     return error
+
+
+def _status_parts(status: int, subject: Subject) -> tuple[type[E.PoeMagicError], str, str]:
+    """(class, what happened, what to do) for ``status``, worded for ``subject``."""
+    if status == 404 and subject.model is None:  # not a model: a path or a file that is not there
+        cls, what, todo = E.PoeAPIError, "not found (404) {doing}", subject.fix_404
+    elif status in _STATUS:
+        cls, what, todo = _STATUS[status]
+    elif status >= 500:
+        trouble = _SERVER_TROUBLE.get(status, "the server failed")
+        cls, what, todo = E.ServerError, f"{trouble} (HTTP {status}) {{answering}}", "try again in a moment"
+    else:
+        cls, what, todo = E.PoeAPIError, f"the server refused {{request}} (HTTP {status})", \
+            "check the options and --param values"
+    return cls, what.format(**vars(subject)), todo
 
 
 def _bot_error(text: str, allow_retry: bool, model: str) -> E.PoeMagicError:
@@ -152,10 +187,11 @@ def _bot_error(text: str, allow_retry: bool, model: str) -> E.PoeMagicError:
     message = " ".join(str(data.get("text") or "").split())[:300]
     allow_retry = bool(data.get("allow_retry", allow_retry))
     kind = data.get("error_type")
-    if kind in _ERROR_TYPES:
-        cls, what, todo = _ERROR_TYPES[kind]
-        what = what.format(model=model)
-        return cls(f"{what}: {message}" if message else what, hint=todo, model=model)
+    if kind in _ERROR_TYPES:  # the class and advice of the status it stands for
+        status, what, todo = _ERROR_TYPES[kind]
+        cls, _, status_todo = _status_parts(status, asking(model))
+        what = what.format(**vars(asking(model)))
+        return cls(f"{what}: {message}" if message else what, hint=todo or status_todo, model=model)
     if "rate limit" in message.lower():
         return E.RateLimitError(f"rate limited asking {model}: {message}", hint="wait a minute", model=model)
     todo = "try again" if allow_retry else "the bot says a retry will not help; change the prompt or model"
@@ -163,7 +199,7 @@ def _bot_error(text: str, allow_retry: bool, model: str) -> E.PoeMagicError:
                          retryable=allow_retry)
 
 
-def _network_cause(exc: BaseException) -> BaseException | None:
+def network_cause(exc: BaseException) -> BaseException | None:
     """The httpx transport error somewhere in the ``__cause__``/``__context__`` chain."""
     import httpx
 
@@ -177,23 +213,24 @@ def _network_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _network_error(cause: BaseException, model: str, root: str,
-                   connect_timeout: float | None) -> E.PoeMagicError:
+def network_error(cause: BaseException, subject: Subject, root: str,
+                  connect_timeout: float | None = None) -> E.PoeMagicError:
+    """An httpx transport error (no HTTP status) as one line, for either path."""
     import httpx
 
     if isinstance(cause, httpx.ConnectTimeout):
         limit = f" within {connect_timeout:g} s" if connect_timeout else ""
-        return E.PoeTimeoutError(f"could not connect to {root}{limit} to ask {model} (connect timeout)",
+        return E.PoeTimeoutError(f"could not connect to {root}{limit} {subject.to_do} (connect timeout)",
                                  hint="check your network, or raise PoeMagics.connect_timeout",
-                                 model=model, retryable=True)
+                                 model=subject.model, retryable=True)
     if isinstance(cause, httpx.TimeoutException):
-        return E.PoeTimeoutError(f"timed out talking to {root} while asking {model}", hint="try again",
-                                 model=model, retryable=True)
+        return E.PoeTimeoutError(f"timed out talking to {root} while {subject.doing}", hint="try again",
+                                 model=subject.model, retryable=True)
     if isinstance(cause, httpx.ConnectError):
-        return E.PoeConnectionError(f"cannot connect to {root} to ask {model}",
-                                    hint="check your network and POE_BASE_URL", model=model)
-    return E.PoeConnectionError(f"the connection dropped while {model} was answering", hint="try again",
-                                model=model)
+        return E.PoeConnectionError(f"cannot connect to {root} {subject.to_do}",
+                                    hint="check your network and POE_BASE_URL", model=subject.model)
+    return E.PoeConnectionError(f"the connection dropped {subject.dropped}", hint="try again",
+                                model=subject.model)
 
 
 def server_message(body: str) -> str:

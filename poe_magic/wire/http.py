@@ -1,0 +1,185 @@
+"""Plain HTTP: the one sync client behind the points history, the model catalogue and media files.
+
+Requests run on the calling thread (Ctrl-C lands at once) through one keep-alive
+``httpx.Client`` per process; timeouts come from the settings at each call. Failures become
+the same one-line errors as the streaming path's (:mod:`poe_magic.wire.failures`), and one
+retry policy applies: 429s are waited out (``Retry-After``, up to :data:`MAX_RATE_LIMIT_WAITS`
+times), 5xx, connection errors and timeouts retried ``settings.max_retries`` times with
+``retry_backoff``; 401/402/403/404/413 never. The API key goes only to the server root.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from poe_magic.base import errors as E
+from poe_magic.base.config import Settings
+from poe_magic.base.config import settings as default_settings
+from poe_magic.wire.failures import (
+    Subject,
+    network_cause,
+    network_error,
+    next_retry,
+    parse_retry_after,
+    reading,
+    status_error,
+)
+
+#: 429s waited out per request; each waits Retry-After (paging a long history may meet many)
+MAX_RATE_LIMIT_WAITS = 30
+#: seconds to read an answer, and to send a request, unless the caller says otherwise
+READ_TIMEOUT, WRITE_TIMEOUT = 60.0, 30.0
+
+
+@dataclass
+class HttpStats:
+    """Requests made and seconds spent inside httpx calls (benchmarks subtract this): wall
+    time, and this process's CPU time (which a busy machine does not inflate)."""
+
+    requests: int = 0
+    wait: float = 0.0
+    cpu: float = 0.0
+
+    def reset(self) -> None:
+        self.requests, self.wait, self.cpu = 0, 0.0, 0.0
+
+
+http_stats = HttpStats()
+_client: httpx.Client | None = None
+_client_lock = threading.Lock()
+
+
+def client() -> httpx.Client:
+    """The process's shared client (keep-alive: a repeated GET skips the TCP handshake)."""
+    global _client
+    with _client_lock:
+        if _client is None or _client.is_closed:
+            _client = httpx.Client(limits=httpx.Limits(max_keepalive_connections=4),
+                                   headers={"User-Agent": "poe_magic"})
+        return _client
+
+
+def _timeout(settings: Settings, timeout: float | None) -> httpx.Timeout:
+    if timeout is not None:  # one bound for every phase (e.g. name resolution's short wait)
+        return httpx.Timeout(timeout)
+    return httpx.Timeout(connect=settings.connect_timeout, read=READ_TIMEOUT, write=WRITE_TIMEOUT,
+                         pool=settings.connect_timeout)
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def get_json(path_or_url: str, params: dict[str, Any] | None = None, *, what: str, auth: bool = True,
+             on_wait: Callable[[str], None] | None = None, timeout: float | None = None, retry: bool = True,
+             settings: Settings = default_settings) -> Any:
+    """GET ``{root}{path}`` (or a full URL under the root) and return its JSON; one-line errors.
+
+    ``auth`` sends the key (only ever to the server root); ``on_wait`` hears "... · retrying in
+    2.0 s" before each wait; ``retry=False`` tries once (a caller that must not wait)."""
+    root = settings.root
+    url = path_or_url if "://" in path_or_url else root + path_or_url
+    headers = {"Accept": "application/json"}
+    if auth:
+        if not (url == root or url.startswith(root + "/")):
+            raise E.PoeUsageError(f"refusing to send the API key to {_origin(url)}: it is not the server root")
+        headers["Authorization"] = f"Bearer {settings.api_key()}"
+
+    def once() -> Any:
+        with _request("GET", url, params=params, headers=headers, timeout=_timeout(settings, timeout)) as response:
+            _check(response, what, body=response.read().decode("utf-8", "replace"))
+            try:
+                return response.json()
+            except ValueError:
+                raise E.ServerError(f"the server sent something that is not JSON for {what}",
+                                    retryable=False) from None
+
+    return with_retries(once, reading(what), root, settings=settings, on_wait=on_wait, retry=retry)
+
+
+def get_bytes(url: str, *, what: str, max_bytes: int, timeout: float | None = None,
+              settings: Settings = default_settings) -> tuple[bytes, str]:
+    """GET a file's bytes and content type, never with the key (file URLs are public and may
+    be on another host); more than ``max_bytes`` is refused with a RequestTooLargeError."""
+    subject = reading(what, own=False)  # a missing file is an expired link, not a wrong POE_BASE_URL
+
+    def once() -> tuple[bytes, str]:
+        with _request("GET", url, timeout=_timeout(settings, timeout), follow_redirects=True) as response:
+            if response.status_code >= 400:
+                _check(response, what, body=_head(response), subject=subject)
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise E.RequestTooLargeError(f"{what} is over {_size(max_bytes)}")
+                chunks.append(chunk)
+            return b"".join(chunks), response.headers.get("content-type", "").split(";")[0]
+
+    return with_retries(once, subject, _origin(url), settings=settings, on_wait=None, retry=True)
+
+
+def _size(n: int) -> str:
+    return f"{n // 2**20} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def _head(response: httpx.Response, limit: int = 2000) -> str:
+    """The start of an error body (a failed file fetch may be answered with a whole page)."""
+    data = b""
+    for chunk in response.iter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit].decode("utf-8", "replace")
+
+
+def _check(response: httpx.Response, what: str, *, body: str, subject: Subject | None = None) -> None:
+    status = response.status_code
+    if status >= 400:
+        raise status_error(status, what=what, body=body, subject=subject,
+                           retry_after=parse_retry_after(response.headers.get("retry-after")))
+
+
+@contextmanager
+def _request(method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
+    """One streamed request, timed into :data:`http_stats`."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    try:
+        with client().stream(method, url, **kwargs) as response:
+            yield response
+    finally:
+        http_stats.requests += 1
+        http_stats.wait += time.perf_counter() - started
+        http_stats.cpu += time.process_time() - cpu_started
+
+
+def with_retries(attempt: Callable[[], Any], subject: Subject, where: str, *, settings: Settings,
+                 on_wait: Callable[[str], None] | None, retry: bool) -> Any:
+    """Run ``attempt`` until it succeeds or the retry policy gives up (then raise its error)."""
+    throttled = failed = 0  # 429s are counted apart: paging a long history may meet many
+    while True:
+        try:
+            return attempt()
+        except E.PoeMagicError as exc:
+            error = exc
+        except httpx.TransportError as exc:
+            cause = network_cause(exc) or exc
+            error = network_error(cause, subject, where, settings.connect_timeout)
+        if isinstance(error, E.RateLimitError):
+            delay = next_retry(error, throttled, MAX_RATE_LIMIT_WAITS if retry else 0, settings.retry_backoff)
+            throttled += 1
+        else:
+            delay = next_retry(error, failed, settings.max_retries if retry else 0, settings.retry_backoff)
+            failed += 1
+        if delay is None:
+            raise error from None
+        if on_wait is not None:
+            on_wait(f"{error.what} · retrying in {delay:.1f} s")
+        time.sleep(delay)
