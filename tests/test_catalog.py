@@ -162,7 +162,7 @@ def test_catalogue_is_cached_in_memory_and_on_disk(fresh_catalog: LocalServer, p
     assert catalogue_requests(server) == 3
 
 
-def test_unreachable_catalogue_falls_back(fresh_catalog: LocalServer) -> None:
+def test_unreachable_catalogue_falls_back(fresh_catalog: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     server = fresh_catalog
     monkeypatch.setattr(settings, "retry_backoff", 0.01)
     server.fail_next("/v1/models", 503, count=settings.max_retries + 1)  # retried like every request
@@ -183,9 +183,9 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("POE_BASE_URL", f"http://127.0.0.1:{port}")
-    assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
     monkeypatch.setattr(settings, "retry_backoff", 0.01)
     with pytest.raises(E.ServerError, match="cannot connect to .* to read the model catalogue"):
+    assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
         listing.models(refresh=True)
 
 
@@ -279,7 +279,7 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     assert "%%poe MODEL" in repr(chat())
 
 
-def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer) -> None:
+def test_widgets_open_without_a_model_list(fresh_catalog: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """A server without /v1/models: the chat offers the default model and still chats; the
     picker says why its list is empty instead of failing."""
     from poe_magic.widgets.chat_panel import chat

@@ -1,4 +1,4 @@
-"""The model catalogue (``GET {root}/v1/models``): a DataFrame, a cache, and name resolution.
+"""The model catalogue (``GET {root}/v1/models``): fetched, parsed leniently, cached in memory and on disk.
 
 :func:`models` returns one row per model. The catalogue is cached in memory and on disk
 (``$POE_MAGIC_HOME/cache/models-*.json``, one file per server root) and reused for

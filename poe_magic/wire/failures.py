@@ -162,6 +162,7 @@ def status_error(status: int, *, what: str = "", model: str | None = None, body:
 
 def _status_parts(status: int, subject: Subject) -> tuple[type[E.PoeMagicError], str, str]:
     """(class, what happened, what to do) for ``status``, worded for ``subject``."""
+    cls: type[E.PoeMagicError]
     if status == 404 and subject.model is None:  # not a model: a path or a file that is not there
         cls, what, todo = E.PoeAPIError, "not found (404) {doing}", subject.fix_404
     elif status in _STATUS:
