@@ -184,8 +184,8 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
         port = sock.getsockname()[1]
     monkeypatch.setenv("POE_BASE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setattr(settings, "retry_backoff", 0.01)
-    with pytest.raises(E.ServerError, match="cannot connect to .* to read the model catalogue"):
     assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
+    with pytest.raises(E.ServerError, match="cannot connect to .* to read the model catalogue"):
         listing.models(refresh=True)
 
 
