@@ -22,6 +22,9 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "ask": "poe_magic.prompting.asking",
     "send": "poe_magic.prompting.asking",
+    "stream": "poe_magic.prompting.asking",
+    "astream": "poe_magic.prompting.asking",
+    "new_session": "poe_magic.core.session",
     "last_reply": "poe_magic.core.session",
     "Reply": "poe_magic.core.reply",
     "list_threads": "poe_magic.prompting.threads",

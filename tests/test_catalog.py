@@ -22,6 +22,7 @@ from poe_magic.base.config import settings
 from poe_magic.base.conventions import LOCAL_OWNER, TEST_OWNER
 from poe_magic.catalog import aliases, choosing, listing, resolve
 from poe_magic.catalog import store as catalog
+from poe_magic.core.session import current
 from poe_magic.server.launch import LocalServer
 
 FULL_ENTRY = {
@@ -41,7 +42,7 @@ FULL_ENTRY = {
 def fresh_catalog(activated: LocalServer) -> Iterator[LocalServer]:
     """This process points at the local server, with no catalogue cached anywhere."""
     catalog.clear_cache()
-    resolve._noted.clear()
+    current().state(resolve._Noted).clear()  # each name correction is noted again
     saved = (settings.default_model, list(settings.compare_models))
     activated.reset()
     yield activated

@@ -255,6 +255,7 @@ def test_budget_stops_further_runs_and_keeps_the_runs_done(kernel: Kernel, serve
         kernel.run_ok("ledger.set_budget(None)")
 
 
+@pytest.mark.kernel
 def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: LocalServer, tmp_path: Path) -> None:
     """Execute a notebook headlessly (as CI and nbconvert do), then read what the saved file holds."""
     import nbformat

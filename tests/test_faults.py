@@ -7,7 +7,8 @@ test greps every output, a saved notebook, the kernel's own log, the server's lo
 file written under POE_MAGIC_HOME and IPYTHONDIR for it.
 
 Case table for the issue's closing note: ``python -m pytest tests/test_faults.py -q -s``
-prints it (``FAULT_TABLE``).
+prints it (``FAULT_TABLE``, when the module's kernel shuts down). Every test sets up what it
+reads: the leak check runs its own workload, and also greps whatever the other tests ran before it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ FAKE_KEY = "pk-FAULTS-0123456789-ZZKEYZZ-abcdefQRST"  # the server accepts this 
 BAD_KEY = "pk-WRONGK-9876543210-YYKEYYY-fedcbaWXYZ"  # and rejects this one
 LEAK_MARKERS = (FAKE_KEY, BAD_KEY, "0123456789-ZZKEYZZ", "9876543210-YYKEYYY")
 
-OUTPUTS: list[tuple[str, CellResult]] = []  # every cell run here, for the leak check
-FAULT_TABLE: list[tuple[str, str, int, str]] = []  # case, message, retries, partial text kept
+OUTPUTS: list[tuple[str, CellResult]] = []  # every cell run here, for the leak check (more if run together)
+FAULT_TABLE: list[tuple[str, str, int, str]] = []  # case, message, retries, partial text kept (printed at the end)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ def k(srv: LocalServer, files: dict[str, Path]) -> Iterator[Kernel]:
         kernel.run_ok("%load_ext poe_magic\nimport os, poe_magic\n%config PoeMagics.retry_backoff = 0.05")
         yield kernel
         kernel.shutdown()
+    print_fault_table()
 
 
 def run(k: Kernel, code: str, timeout: float = 60.0) -> CellResult:
@@ -76,6 +78,9 @@ def record(case: str, line: str, retries: int, partial: str) -> None:
 
 # -- HTTP status faults: one line, the right class, retried exactly as the policy says ----------
 
+WRONG_KEY_CELL = "os.environ['POE_API_KEY'], good = os.environ['POE_ALT_KEY'], os.environ['POE_API_KEY']\n" \
+                 "try:\n    get_ipython().run_cell_magic('poe', 'EchoBot -o r', 'hi')\n" \
+                 "finally:\n    os.environ['POE_API_KEY'] = good"
 STATUS_FAULTS = [
     # case, fault, error class, message fragment, statuses the server saw
     ("401 bad key", None, "AuthError", "the server rejected the API key (401) asking EchoBot", [401]),
@@ -101,9 +106,7 @@ def test_http_status_faults(k: Kernel, srv: LocalServer, case: str, fault: dict[
                             ename: str, fragment: str, seen: list[int]) -> None:
     srv.reset()
     if fault is None:  # a wrong key: the real 401 path, not a planned fault
-        code = "os.environ['POE_API_KEY'], good = os.environ['POE_ALT_KEY'], os.environ['POE_API_KEY']\n" \
-               "try:\n    get_ipython().run_cell_magic('poe', 'EchoBot -o r', 'hi')\n" \
-               "finally:\n    os.environ['POE_API_KEY'] = good"
+        code = WRONG_KEY_CELL
     else:
         srv.fail_next("/bot/EchoBot", **fault)
         code = "%%poe EchoBot -o r\nhi"
@@ -348,6 +351,7 @@ def test_failed_turns_never_corrupt_a_thread(k: Kernel, srv: LocalServer) -> Non
         "first question", "words=3", "chunks=400 delay=0.02 first_delay=0", "what now?"]
 
 
+@pytest.mark.kernel
 def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files: dict[str, Path]) -> None:
     """Shutting the kernel down mid-answer stops the stream at once (the kernel exits, nothing is
     left running) and the last display shows the partial text, marked interrupted."""
@@ -369,7 +373,7 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
         assert not kernel.manager.is_alive(), "the kernel should exit promptly, not after the whole answer"
         last = CellResult(messages=messages).displays()
         (screen,) = [d["text/plain"] for d in last.values()]
-        assert screen.startswith("word0 word1 word2") and screen.endswith(" · ⏹ stopped")
+        assert screen.startswith("word0 word1 word2") and screen.endswith(" · ⏹ stopped"), screen[-300:]
         assert "word399" not in screen
     finally:
         kernel.client.stop_channels()
@@ -378,12 +382,18 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
 
 # -- the key: nowhere in any output, repr, notebook, log or file -----------------------------------
 
-def test_reprs_and_config_never_show_the_key(k: Kernel) -> None:
-    result = run(k, "import pickle, sys\n"
-                    "print(repr(poe_magic.settings), poe_magic.settings.public())\n"
-                    "print(repr(r), repr(r.error), vars(r.error), pickle.dumps(r.error))\n"
-                    "print(repr(sys.last_value), vars(sys.last_value))\n"
-                    "print(repr(poe_magic.wire.transport._clients))\n%poe config")
+ECHOED_KEY_CELL = "%%poe HeaderEchoBot -o r\nwords=0"  # a failure whose message held the key (scrubbed)
+REPRS_CELL = ("import pickle, sys\n"
+              "print(repr(poe_magic.settings), poe_magic.settings.public())\n"
+              "print(repr(r), repr(r.error), vars(r.error), pickle.dumps(r.error))\n"
+              "print(repr(sys.last_value), vars(sys.last_value))\n"
+              "print(repr(poe_magic.wire.transport._clients))\n%poe config")
+
+
+def test_reprs_and_config_never_show_the_key(k: Kernel, srv: LocalServer) -> None:
+    srv.reset()
+    one_line(run(k, ECHOED_KEY_CELL), "ServerError", model="HeaderEchoBot")  # sets r and sys.last_value
+    result = run(k, REPRS_CELL)
     assert result.error is None, result.error
     assert "pk-…QRST" in result.markdown()[-1] and "pk-…QRST" in result.stdout  # masked, not absent
 
@@ -392,7 +402,18 @@ def test_the_fake_key_appears_nowhere(k: Kernel, srv: LocalServer, files: dict[s
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    assert len(OUTPUTS) > 30, "run the whole module: this test checks what the others produced"
+    # Its own workload, one cell for each way the key could reach an output (run alone, this is
+    # what it checks; after the other tests, it checks their cells too).
+    ran_before = len(OUTPUTS)
+    srv.reset()
+    one_line(run(k, WRONG_KEY_CELL), "AuthError", model="EchoBot")  # the other key, refused
+    srv.fail_next("/bot/EchoBot", 502, count=4, body=error_body(502, f"upstream said Authorization: Bearer "
+                                                                      f"{FAKE_KEY} at /x?api_key={FAKE_KEY}"))
+    one_line(run(k, "%%poe EchoBot -o r\nhi"), "ServerError", model="EchoBot")  # the key in an error body
+    one_line(run(k, "%%poe HeaderEchoBot -o r\nwords=2"), "ServerError", model="HeaderEchoBot")  # after text
+    one_line(run(k, ECHOED_KEY_CELL), "ServerError", model="HeaderEchoBot")  # before text
+    assert run(k, REPRS_CELL).error is None  # reprs, pickles, the last exception, %poe config
+    assert len(OUTPUTS) == ran_before + 5
     cells = []
     for code, result in OUTPUTS:  # what a frontend would save: sources and final outputs
         outputs = [new_output("display_data", data=data) for data in result.displays().values()]
@@ -412,7 +433,10 @@ def test_the_fake_key_appears_nowhere(k: Kernel, srv: LocalServer, files: dict[s
             assert marker.encode() not in content, f"the key leaked into {where}"
 
 
-def test_print_fault_table() -> None:
+def print_fault_table() -> None:
+    """The cases this run recorded, as a Markdown table (seen with ``-s``)."""
+    if not FAULT_TABLE:
+        return
     print("\n| case | message | retries | partial text kept |\n|---|---|---|---|")
     for case, line, retries, partial in FAULT_TABLE:
         print(f"| {case} | {line.replace('|', '/')} | {retries} | {partial} |")

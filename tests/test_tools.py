@@ -11,7 +11,7 @@ import pytest
 from harness import Kernel
 
 from poe_magic.base import errors as E
-from poe_magic.core.live import Accumulator
+from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.reply import Reply
 from poe_magic.server.launch import LocalServer
 from poe_magic.tools.functions import ToolSet, conform, resolve_names, tool_schema

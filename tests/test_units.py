@@ -99,7 +99,7 @@ def test_reply_footer_and_markdown() -> None:
 
 
 def test_brief_footer_names_the_failure_and_raise_for_says_the_rest() -> None:
-    from poe_magic.prompting.asking import raise_for
+    from poe_magic.prompting.pipeline import raise_for
 
     reply = Reply(model="SlowBot", prompt="p", text="word0 ", elapsed=1.04)
     reply.error = E.PoeTimeoutError("SlowBot did not finish within 1 s (--timeout)", hint="raise --timeout")

@@ -17,8 +17,8 @@
     ├── ToolRoundsExceeded           the model kept calling tools past max_tool_rounds; stopped
     └── StreamInterrupted            Ctrl-C / kernel interrupt; the partial answer is kept
 
-Where each comes from (mapping in :func:`poe_magic._failures.map_error`, uploads in
-:func:`~poe_magic._failures.upload_error`):
+Where each comes from (mapping in :func:`poe_magic.wire.failures.map_error`, uploads in
+:func:`~poe_magic.wire.failures.upload_error`):
 
 - **HTTP status** of the bot request (seen by a response hook, since fastapi_poe hides it):
   401 AuthError, 402 InsufficientPointsError, 403 ForbiddenError, 404 UnknownModelError,
@@ -31,29 +31,30 @@ Where each comes from (mapping in :func:`poe_magic._failures.map_error`, uploads
 - **The network** (the httpx exception in the ``__cause__`` chain): connection refused or
   dropped, or an answer that ended without its ``done`` event: PoeConnectionError; connect
   timeout: PoeTimeoutError.
-- **The client's watchdog** (:class:`poe_magic.client.LiveStream`): first-token timeout,
+- **The client's watchdog** (:class:`poe_magic.core.live.LiveStream`): first-token timeout,
   stall timeout and the per-request ``--timeout``: PoeTimeoutError, never retried (a slow
   model asked again would be slow again, and charge twice).
 
 (*) Retries happen only *before the first token* (text, data or an attachment): after that
 a retry would repeat the answer, so the partial text is kept and the error shown under it.
 At most ``settings.max_retries`` retries (default 3), waiting ``Retry-After`` when the
-server sends it (up to :data:`poe_magic._failures.MAX_RETRY_AFTER` = 60 s; longer waits
+server sends it (up to :data:`poe_magic.wire.failures.MAX_RETRY_AFTER` = 60 s; longer waits
 are not retried), else ``retry_backoff`` s doubled each time (1, 2, 4 s by default).
 401, 402, 403, 404 and 413 are never retried. ``retryable`` on an instance says which.
 
 Every message names what happened, the model, and what to do. In IPython they show as a
 single line (``_render_traceback_``), without a traceback: they are expected failures the
 user can fix. Any other exception is a bug and keeps its traceback. Messages pass through
-:func:`poe_magic.config.scrub`, so a key that leaks into a server's error text (an echoed
+:func:`poe_magic.base.secrets.scrub`, so a key that leaks into a server's error text (an echoed
 ``Authorization`` header, a URL with ``?api_key=``) is masked before anyone sees it.
 """
 
 from __future__ import annotations
 
+from poe_magic.base.secrets import scrub
+
 
 def _one_line(text: object) -> str:
-    from poe_magic.base.secrets import scrub  # late: config imports this module
 
     return " ".join(scrub(str(text)).split())
 
@@ -190,7 +191,7 @@ class ServerError(PoeAPIError):
 class PoeConnectionError(ServerError):
     """The connection could not be opened, dropped mid-answer, or the answer was cut short."""
 
-    status = None
+    status = None  # type: ignore[assignment]  # no HTTP status: the connection itself failed
 
 
 class PoeTimeoutError(PoeMagicError):

@@ -1,9 +1,9 @@
 """What a batch will cost, and the guard that keeps it inside ``budget``.
 
 Before a batch starts, each model's cost per call is estimated from, in order: the account's
-points history (:func:`poe_magic.usage.points_history`, last 7 days, median of the newest
+points history (:func:`poe_magic.spending.history.points_history`, last 7 days, median of the newest
 50 calls of that bot; only when a budget is set, since it may need a request), this session's
-ledger (:mod:`poe_magic.ledger`), and the batch journal's earlier answers. A model with none
+ledger (:mod:`poe_magic.spending.ledger`), and the batch journal's earlier answers. A model with none
 of these has an unknown cost.
 
 With a budget, :func:`check_estimate` refuses a batch whose estimate exceeds it before

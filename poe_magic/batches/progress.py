@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from poe_magic.core.display import in_kernel
+from poe_magic.core.display import NotebookSink, TerminalSink, choose_sink
 
 #: seconds between two live updates of the view (a display update costs ~0.7 ms)
 UPDATE_INTERVAL = 0.5
@@ -125,36 +125,22 @@ class BatchProgress:
         return f"<BatchProgress {self.text()}>"
 
 
-class NotebookView:
-    """One display in the cell that started the batch, updated in place from any thread."""
+class ProgressNotebookSink(NotebookSink):
+    """One output in the cell that started the batch, updated in place from any thread."""
 
     def __init__(self, first: BatchProgress) -> None:
-        from IPython import get_ipython
-        from IPython.display import display
-
-        self.shell = get_ipython()
-        get_parent = getattr(self.shell, "get_parent", None)
-        self.parent = get_parent() if get_parent is not None else None
-        self.updates = 0
-        self._handle = display(first.bundle(), raw=True, display_id=True)
+        super().__init__()
+        self.publish(first.bundle())
 
     def show(self, progress: BatchProgress) -> None:
-        set_parent = getattr(self.shell, "set_thread_parent", None)
-        tokens = set_parent(self.parent) if set_parent is not None and self.parent else None
-        try:
-            self._handle.update(progress.bundle(), raw=True)
-            self.updates += 1
-        finally:
-            if tokens is not None:
-                self.shell.reset_thread_parent(tokens)
+        self.publish(progress.bundle())
 
 
-class TextView:
+class ProgressTerminalSink(TerminalSink):
     """A progress line on a text stream (stderr by default)."""
 
     def __init__(self, first: BatchProgress, out: TextIO | None = None) -> None:
-        self.out = out or sys.stderr
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        super().__init__(out if out is not None else sys.stderr)
         self.interval = UPDATE_INTERVAL if self.tty else 10.0
         self._last = 0.0
         self.show(first)
@@ -166,23 +152,11 @@ class TextView:
             return
         self._last = now
         if self.tty:
-            self.out.write("\r\x1b[2K" + progress.text() + ("\n" if final else ""))
+            self.write("\r\x1b[2K" + progress.text() + ("\n" if final else ""))
         else:
-            self.out.write(progress.text() + "\n")
-        self.out.flush()
+            self.write(progress.text() + "\n")
 
 
-class NoView:
-    """Shows nothing (``progress=False``)."""
-
-    def __init__(self, first: BatchProgress) -> None: ...
-    def show(self, progress: BatchProgress) -> None: ...
-
-
-def make_view(first: BatchProgress, enabled: bool = True) -> Any:
-    """The right view for where we run."""
-    if not enabled:
-        return NoView(first)
-    if in_kernel():
-        return NotebookView(first)
-    return TextView(first)
+def progress_sink(first: BatchProgress, enabled: bool = True) -> Any:
+    """The batch's progress sink for where we run (``progress=False``: a SilentSink)."""
+    return choose_sink(enabled, lambda: ProgressNotebookSink(first), lambda: ProgressTerminalSink(first))

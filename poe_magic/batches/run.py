@@ -20,9 +20,9 @@ What it takes care of:
 - **Budget**: ``budget=N`` refuses a batch whose estimated cost exceeds N points before
   sending anything, and stops cleanly when N is reached mid-run (answers so far kept).
 - **Resume**: every answer is journaled on disk the moment it arrives
-  (:mod:`poe_magic.batch_store`); running the same call again after Ctrl-C, a kernel restart
+  (:mod:`poe_magic.batches.journal`); running the same call again after Ctrl-C, a kernel restart
   or failures sends only what is missing (``cache=False`` asks everything again;
-  ``poe_magic.batch_store.BatchStore().forget()`` empties the journal).
+  ``poe_magic.batches.journal.BatchStore().forget()`` empties the journal).
 - **Progress**: a live bar (done / failed / running, ETA, points), or a text line outside
   notebooks.
 - **Background**: ``background=True`` returns a :class:`BatchRun` at once; the kernel stays
@@ -38,12 +38,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
-from poe_magic.base.config import settings
+from poe_magic.base.config import check_count, check_seconds, settings
 from poe_magic.batches.cost import BudgetGuard, check_estimate, counts_by_model, describe, estimate_costs
 from poe_magic.batches.journal import BatchStore
 from poe_magic.batches.plan import Job, Template, check_models, plan
-from poe_magic.batches.progress import UPDATE_INTERVAL, BatchProgress, make_view
+from poe_magic.batches.progress import UPDATE_INTERVAL, BatchProgress, progress_sink
 from poe_magic.batches.runner import Outcome, Runner
+from poe_magic.core.session import current
 from poe_magic.wire.loop import shared_loop
 from poe_magic.wire.ratelimit import limiter_for
 from poe_magic.wire.transport import build_query
@@ -58,7 +59,10 @@ COLUMNS = ["row", "model", "prompt", "answer", "error", "time_to_first_token", "
 MAX_CONCURRENCY = 64  # the transport's connection pool size
 POLL_INTERVAL = 0.05  # the kernel thread's wait; bounds Ctrl-C latency
 
-_last: BatchRun | None = None
+class _Latest:
+    """The session's most recent batch (a session state)."""
+
+    run: BatchRun | None = None
 
 
 class BatchRun:
@@ -75,7 +79,7 @@ class BatchRun:
         self.finished_at: float | None = None
         self.state = "running"
         self._frame: pd.DataFrame | None = None
-        self.view = make_view(self.progress, view_enabled)
+        self.view = progress_sink(self.progress, view_enabled)
         self._future: concurrent.futures.Future[None] = shared_loop().submit(self._main())
 
     # -- loop thread -------------------------------------------------------------------------
@@ -216,13 +220,11 @@ def batch(
     Ctrl-C stops a foreground batch: what was answered is kept (journal), and running the
     same call again sends only the rest.
     """
-    global _last
-    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise E.PoeUsageError(f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}")
+    check_count("concurrency", concurrency, 1, MAX_CONCURRENCY)
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0):
         raise E.PoeUsageError(f"budget must be a number of points >= 0, got {budget!r}")
-    if timeout is not None and timeout <= 0:
-        raise E.PoeUsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if timeout is not None:
+        timeout = check_seconds("timeout", timeout)
     settings.api_key()  # no key: one line, before anything else
     limiter = limiter_for(settings, max_rpm)
     names = check_models(models, settings)
@@ -240,15 +242,15 @@ def batch(
         estimate = describe(counts, costs)[1]
     if history_note:
         estimate = f"{estimate} · {history_note}" if estimate else history_note
-    if to_send:  # import fastapi_poe (~0.5 s) here, not on the loop where it would hold up the progress bar
-        build_query(to_send[0].request)
+    if to_send and to_send[0].request is not None:  # import fastapi_poe (~0.5 s) here, not on the loop
+        build_query(to_send[0].request)  # where it would hold up the progress bar
     guard = BudgetGuard(budget, costs) if budget is not None else None
     runner = Runner(to_send, settings=settings, concurrency=concurrency, limiter=limiter, budget=guard,
                     store=store, timeout=timeout)
     rows = len({job.row for job in jobs}) if jobs else 0
     title = f"batch {rows:,} row{'s' * (rows != 1)} × {len(names)} model{'s' * (len(names) != 1)}"
     run = BatchRun(jobs, runner, known, title=title, estimate=estimate, view_enabled=progress)
-    _last = run
+    current().state(_Latest).run = run
     if background:
         return run
     try:
@@ -285,6 +287,6 @@ def _split(jobs: list[Job], store: BatchStore, cache: bool) -> tuple[dict[str, O
 
 def last_batch() -> BatchRun | None:
     """The most recent batch of this kernel (running or finished)."""
-    return _last
+    return current().state(_Latest).run
 
 

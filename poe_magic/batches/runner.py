@@ -1,11 +1,11 @@
 """The engine of a batch: its requests, run concurrently on the private event loop.
 
 ``concurrency`` workers take requests in order. Each waits for the shared
-:class:`~poe_magic.ratelimit.RateLimiter`, books the request's cost with the
-:class:`~poe_magic.batch_cost.BudgetGuard` (when there is a budget), and streams it with the
-client's own :class:`~poe_magic.client.LiveStream` (same transport, error mapping and
+:class:`~poe_magic.wire.ratelimit.RateLimiter`, books the request's cost with the
+:class:`~poe_magic.batches.cost.BudgetGuard` (when there is a budget), and streams it with the
+client's own :class:`~poe_magic.core.live.LiveStream` (same transport, error mapping and
 first-token/stall watchdog as ``%%poe``), folding events into a Reply with the client's
-:class:`~poe_magic.client.Accumulator`. Nothing here blocks the loop: the reply finishers,
+:class:`~poe_magic.core.accumulator.Accumulator`. Nothing here blocks the loop: the reply finishers,
 reply listeners and the journal write run on one helper thread, in order.
 
 Points are looked up in bulk, not per request (that would double the requests against the
@@ -37,7 +37,8 @@ from poe_magic.base.config import Settings
 from poe_magic.batches.cost import BudgetGuard
 from poe_magic.batches.journal import BatchStore, stored_from
 from poe_magic.batches.plan import Job
-from poe_magic.core.live import Accumulator, LiveStream, new_reply
+from poe_magic.core.accumulator import Accumulator
+from poe_magic.core.live import LiveStream, new_reply
 from poe_magic.core.reply import Reply
 from poe_magic.prompting import pipeline
 from poe_magic.spending import ledger
@@ -244,9 +245,10 @@ class Runner:
                 continue
             else:
                 failures += 1
-                delay = retry_delay(error, failures, self.backoff)
-                if delay is None or failures > self.max_retries:
+                backoff = retry_delay(error, failures, self.backoff)
+                if backoff is None or failures > self.max_retries:
                     return reply
+                delay = backoff
             if not await self._sleep(delay):
                 return reply
 

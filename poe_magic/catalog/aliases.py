@@ -1,4 +1,4 @@
-"""Choosing models: short names (aliases) and the session's default model / comparison set.
+"""Aliases: short names for models, kept in ``$POE_MAGIC_HOME/config.json``.
 
 Aliases are kept in the package's config file, ``$POE_MAGIC_HOME/config.json`` (default
 ``~/.poe_magic/config.json``), a small JSON object that other features may add keys to::

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog.aliases import _NAME, _lock, _save_aliases, aliases
+from poe_magic.catalog.resolve import resolve_name
+from poe_magic.catalog.store import cached
 
 #: called with ``(default_model, compare_models)`` after :func:`use` changes them (pickers follow)
-choice_listeners: list[Callable[[str, list[str]], None]] = []
 
 
 def alias(name: str, model: str, settings: Settings = default_settings) -> str:
     """Define ``name`` as a short name for ``model`` (checked against the catalogue) and save it
     in the config file. Returns the model id it now stands for."""
-    from poe_magic.catalog.resolve import resolve_name
-    from poe_magic.catalog.store import cached
 
     if not _NAME.match(name or ""):
         raise E.PoeUsageError(f"invalid alias {name!r}: use letters, digits, '.', '_' or '-' (no spaces)")
@@ -41,7 +38,6 @@ def use(*names: str, settings: Settings = default_settings) -> list[str]:
     """Choose models for the session: one name sets the default model (used when a cell names
     none); several set the default comparison set (``%%poe --compare``, ``compare(prompt)``).
     Names are resolved (aliases, case, unknown-name suggestions). Returns the exact ids."""
-    from poe_magic.catalog.resolve import resolve_name
 
     if not names:
         raise E.PoeUsageError("name a model: use('Claude-Sonnet-4'), or several to compare")
@@ -55,11 +51,10 @@ def use(*names: str, settings: Settings = default_settings) -> list[str]:
 
 def set_choice(*, default_model: str | None = None, compare_models: list[str] | None = None,
                settings: Settings = default_settings) -> None:
-    """Set the default model and/or comparison set (exact ids, no checks) and tell listeners."""
+    """Set the default model and/or comparison set (exact ids, no checks); pickers and the
+    magic's traits follow (they observe the settings)."""
     if default_model is not None:
         settings.default_model = default_model
     if compare_models is not None:
         settings.compare_models = list(compare_models)
-    for listener in list(choice_listeners):
-        listener(settings.default_model, list(settings.compare_models))
 

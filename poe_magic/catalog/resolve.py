@@ -7,7 +7,9 @@ import difflib
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.catalog.aliases import expand
 from poe_magic.catalog.store import MAX_AGE, RECHECK_AFTER, Snapshot, _quick
+from poe_magic.core.session import current
 from poe_magic.wire import transport
 
 
@@ -20,19 +22,18 @@ def resolve_model(model: str | None, settings: Settings = default_settings) -> s
             "or %config PoeMagics.default_model = 'Claude-Sonnet-4'"
         )
     transport.check_model_name(name)  # spaces, slashes, '?' ... would make a malformed URL
-    from poe_magic.catalog.resolve import resolve_name  # aliases, case correction, unknown-name suggestions
 
     return resolve_name(name, settings)
 
 
-_noted: set[tuple[str, str]] = set()
+class _Noted(set[tuple[str, str]]):
+    """(typed, corrected) names already noted this session: each correction is said once."""
 
 
 def resolve_name(name: str, settings: Settings = default_settings) -> str:
     """The exact model id for ``name``: alias expanded, case corrected (with a note, once per
     name), or :class:`~poe_magic.UnknownModelError` with the closest matches. When the
     catalogue cannot be fetched the name is returned as typed."""
-    from poe_magic.catalog.aliases import expand
 
     name = expand(name, settings)
     snapshot, trusted = _quick(settings, MAX_AGE)
@@ -43,8 +44,9 @@ def resolve_name(name: str, settings: Settings = default_settings) -> str:
         snapshot, trusted = _quick(settings, RECHECK_AFTER)  # a model may have appeared since
         found = _match(name, snapshot) if snapshot is not None else None
     if found is not None:
-        if found != name and (name, found) not in _noted:
-            _noted.add((name, found))
+        noted = current().state(_Noted)
+        if found != name and (name, found) not in noted:
+            noted.add((name, found))
             # stdout: a note, not a warning (JupyterLab shows stderr as an error-coloured band)
             print(f"note: using model '{found}' for '{name}' (model names are case-sensitive)")
         return found

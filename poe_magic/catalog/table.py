@@ -54,12 +54,12 @@ class ModelTable:
     def rows(self) -> list[dict[str, str]]:
         """Each model as the short strings the table shows."""
         return [{
-            "model": r.id,
-            "owner": r.owned_by or "",
-            "modalities": f"{r.input_modalities or '?'} → {r.output_modalities or '?'}",
+            "model": str(r.id),
+            "owner": str(r.owned_by or ""),
+            "modalities": f"{r.input_modalities or '?'!s} → {r.output_modalities or '?'!s}",
             "context": _tokens(r.context_window),
             "price": price_text(r),
-            "description": r.description or "",
+            "description": str(r.description or ""),
         } for r in self.frame.itertuples(index=False)]
 
     def _repr_html_(self) -> str:
@@ -117,7 +117,7 @@ def price_text(row: Any) -> str:
     """The model's price in one short phrase (per million tokens, per image or per request)."""
     prompt, completion = getattr(row, "prompt_price", None), getattr(row, "completion_price", None)
     if not _missing(prompt) or not _missing(completion):
-        per_m = [("—" if _missing(p) else f"${p * 1e6:,.2f}") for p in (prompt, completion)]
+        per_m = [("—" if p is None or _missing(p) else f"${p * 1e6:,.2f}") for p in (prompt, completion)]
         return f"{per_m[0]} in / {per_m[1]} out per M tokens"
     for field, unit in (("image_price", "image"), ("request_price", "request")):
         value = getattr(row, field, None)
@@ -133,8 +133,9 @@ def model_table(search: str = "", refresh: bool = False, all: bool = False) -> M
     everything = models(refresh, all=True)
     test_only = everything["owned_by"] == TEST_OWNER
     hidden = 0 if all else int(test_only.sum())
+    records: list[dict[str, Any]] = everything.to_dict("records")  # type: ignore[assignment]
     keep = [(all or not hide) and (not search.strip() or matches(row, search))
-            for hide, row in zip(test_only, everything.to_dict("records"))]
+            for hide, row in zip(test_only, records)]
     found = everything[keep].reset_index(drop=True)
     found.attrs = dict(everything.attrs)
     return ModelTable(found, search.strip(), len(everything) - hidden, hidden)

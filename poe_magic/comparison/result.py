@@ -32,7 +32,7 @@ RUNS_DTYPES: dict[str, str] = {
 class Comparison:
     """The answers of several models to one prompt, with their timings.
 
-    ``replies`` maps model -> :class:`~poe_magic.reply.Reply` (the latest run of each),
+    ``replies`` maps model -> :class:`~poe_magic.core.reply.Reply` (the latest run of each),
     ``all_runs`` maps model -> every run's Reply, :meth:`to_frame` is the summary table as a
     DataFrame, and in a notebook the object renders as static side-by-side columns.
     """
@@ -127,7 +127,7 @@ def _summary_row(model: str, replies: list[Reply], with_runs: bool) -> dict[str,
         "elapsed": median(elapsed),
         "chars": None if chars is None else round(chars),
         "tokens": None if tok is None else round(tok),
-        "points": None if any(p is None for p in points) else sum(points),  # type: ignore[misc]
+        "points": None if any(p is None for p in points) else sum(p for p in points if p is not None),
         "error": f"{type(errors[-1]).__name__}: {errors[-1]}" if errors else None,
         "cached": all(r.cached for r in replies),  # answered from the answer cache (not a frame column)
     }

@@ -3,7 +3,7 @@
 Every model's request runs concurrently on the one private event loop (one
 :class:`~poe_magic.core.live.LiveStream` each, all feeding one tagged queue); the kernel thread
 drains them with :func:`~poe_magic.core.live.consume` and feeds a side-by-side view
-(:mod:`poe_magic.compare_view`). A failing model keeps its error on its Reply while the others
+(:mod:`poe_magic.comparison.view`). A failing model keeps its error on its Reply while the others
 go on; Ctrl-C stops every stream and keeps every partial answer.
 
 ``runs=N`` repeats the comparison N times (one round after another, every model concurrently
@@ -14,21 +14,31 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from poe_magic.base import errors as E
-from poe_magic.base.config import Settings
+from poe_magic.base.config import Settings, check_count, check_seconds
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog.resolve import resolve_model
 from poe_magic.comparison.result import Comparison
+from poe_magic.comparison.view import grid_sink
 from poe_magic.core import live
+from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.display import Throttle
 from poe_magic.core.reply import Reply
-from poe_magic.prompting import pipeline
+from poe_magic.core.session import current, remember
+from poe_magic.prompting import answer_cache, attachments, pipeline
+from poe_magic.spending import ledger
 from poe_magic.wire.request import build_request
 
-_last_comparison: Comparison | None = None
+MAX_RUNS = 100  # repeated runs measure timings; more than this is a typo
+
+
+class _Latest:
+    """The session's most recent Comparison (a session state)."""
+
+    comparison: Comparison | None = None
 
 
 # -- running a comparison ------------------------------------------------------------------
@@ -72,7 +82,7 @@ def compare(
 
     ``models`` defaults to ``settings.compare_models`` (``%poe use A B C``). The
     ``request_options`` are a single prompt's: ``system``, ``temperature``, ``stop``,
-    ``params``, ``history`` (see :func:`poe_magic.core.live.build_request`); ``attach`` names
+    ``params``, ``history`` (see :func:`poe_magic.wire.request.build_request`); ``attach`` names
     local files to send with the prompt (uploaded once, shared by every model); ``timeout``
     applies to each model; ``runs`` repeats the whole comparison for stable timings;
     ``force=True`` passes the session budget. ``cache=True`` (``None``: ``settings.cache``)
@@ -86,14 +96,10 @@ def compare(
     sent; Ctrl-C stops every stream and raises :class:`~poe_magic.StreamInterrupted` whose
     ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
     """
-    from poe_magic.comparison.view import default_view
-    from poe_magic.prompting import answer_cache, attachments
-    from poe_magic.spending import ledger
 
-    if not isinstance(runs, int) or runs < 1:
-        raise E.PoeUsageError(f"--runs must be a whole number of at least 1, got {runs!r}")
-    if timeout is not None and timeout <= 0:
-        raise E.PoeUsageError(f"--timeout must be a positive number of seconds, got {timeout:g}")
+    check_count("--runs", runs, 1, MAX_RUNS)
+    if timeout is not None:
+        timeout = check_seconds("--timeout", timeout)
     if format not in ("markdown", "text"):
         raise E.PoeUsageError(f"a comparison shows answers as markdown or text, not {format!r}")
     if cache and runs > 1:
@@ -108,9 +114,8 @@ def compare(
               if (reply := answer_cache.load(keys[name], r, prompt, settings)) is not None}
     requests = {name: r for name, r in requests.items() if name not in cached}  # the ones to send
 
-    global _last_comparison
-    comparison = _last_comparison = Comparison(prompt, names, runs, format)
-    view = default_view(stream, format, settings.throttle_interval)
+    comparison = current().state(_Latest).comparison = Comparison(prompt, names, runs, format)
+    view = grid_sink(stream, format, settings.throttle_interval)
     comparison._view = view
     started = time.perf_counter()
     settled: set[int] = set()
@@ -149,7 +154,7 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
     """One concurrent round over every model (``cached`` ones answered from the cache, the
     ``requests`` streamed); False when Ctrl-C stopped it."""
     events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    accumulators: dict[str, live.Accumulator] = {}
+    accumulators: dict[Hashable, Accumulator] = {}
     streams: list[live.LiveStream] = []
     view.start_round(comparison, round_no)
     for reply in cached.values():
@@ -160,7 +165,7 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
         for name, request in requests.items():
             reply = live.new_reply(request, comparison.prompt)  # its clock starts now
             comparison._add(reply)
-            accumulators[name] = live.Accumulator(reply)
+            accumulators[name] = Accumulator(reply)
             streams.append(live.LiveStream(request, settings=settings, events=events, tag=name,
                                              timeout=timeout))
     except BaseException:
@@ -188,7 +193,6 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
 
 def _settle(comparison: Comparison, settled: set[int]) -> None:
     """Finish (points, files) and remember (ledger, last reply) each ended reply, once."""
-    from poe_magic.core.session import remember
 
     for replies in comparison.all_runs.values():
         for reply in replies:
@@ -208,4 +212,4 @@ def _cancel(streams: list[live.LiveStream]) -> None:
 
 def last_comparison() -> Comparison | None:
     """The most recent Comparison of this kernel (also ``_poe`` after a comparing cell)."""
-    return _last_comparison
+    return current().state(_Latest).comparison

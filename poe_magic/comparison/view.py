@@ -1,4 +1,4 @@
-"""Side-by-side columns for a :class:`~poe_magic.compare.Comparison`.
+"""Side-by-side columns for a :class:`~poe_magic.comparison.result.Comparison`.
 
 In a kernel, one display is updated in place (throttled by the caller) with an HTML grid:
 one column per model with a header, at most four per row (more wrap to the next row), each
@@ -18,11 +18,11 @@ an answer is re-rendered (:class:`LiveMarkdown`), so an update costs O(new text)
 from __future__ import annotations
 
 import html
-import sys
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
+from poe_magic.core.display import NotebookSink, TerminalSink, choose_sink
 from poe_magic.core.markdown_html import LiveMarkdown, markdown_to_html, pre_html
 from poe_magic.core.reply import Reply, closed_markdown
 
@@ -188,8 +188,8 @@ def plain_text(comparison: Comparison) -> str:
 
 # -- views -------------------------------------------------------------------------------------
 
-class NotebookView:
-    """The live side-by-side display: one display updated in place, static at the end.
+class GridNotebookSink(NotebookSink):
+    """The live side-by-side display: one output updated in place, static at the end.
 
     An update re-renders the columns that changed, oldest change first, until ``budget``
     seconds are used; columns left over are rendered by the next update (``behind`` says some
@@ -197,12 +197,11 @@ class NotebookView:
     """
 
     def __init__(self, fmt: str = "markdown", budget: float = 0.02) -> None:
+        super().__init__()
         self.fmt = fmt
         self.budget = budget
-        self.updates = 0  # display messages sent
         self.busy: list[float] = []  # kernel seconds spent per update (render + send), wall clock
         self.busy_cpu: list[float] = []  # the same in CPU time of the kernel thread (no preemption, no GIL waits)
-        self._handle: Any = None
         self._live: dict[str, Callable[[str], str]] = {}
         self._columns: dict[str, str] = {}
         self._stale: dict[str, str] = {}  # model -> its notice, oldest change first
@@ -220,14 +219,7 @@ class NotebookView:
                                            reply.error)
 
     def _send(self, data: str, plain: str) -> None:
-        from IPython.display import display
-
-        bundle = {"text/html": data, "text/plain": plain}
-        if self._handle is None:
-            self._handle = display(bundle, raw=True, display_id=True)
-        else:
-            self._handle.update(bundle, raw=True)
-            self.updates += 1
+        self.publish({"text/html": data, "text/plain": plain})
 
     def start_round(self, comparison: Comparison, round_no: int) -> None:
         self._caption = _caption(comparison, round_no)
@@ -255,17 +247,17 @@ class NotebookView:
                    f"Comparing {', '.join(comparison.models)}… (the live view needs an HTML frontend)")
 
     def finish(self, comparison: Comparison) -> None:
-        if self._handle is not None:  # always the exact final state, last
+        if self.shown:  # always the exact final state, last
             self._send(static_html(comparison), plain_text(comparison))
 
 
-class TerminalView:
+class GridTerminalSink(TerminalSink):
     """Outside a notebook: prints each answer when its model finishes, then a summary."""
 
     behind = False
 
     def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
+        super().__init__(out)
         self._printed: set[str] = set()
 
     def start_round(self, comparison: Comparison, round_no: int) -> None:
@@ -289,20 +281,6 @@ class TerminalView:
         self.out.flush()
 
 
-class SilentView:
-    """Shows nothing (``stream=False``)."""
-
-    behind = False
-
-    def start_round(self, comparison: Comparison, round_no: int) -> None: ...
-    def update(self, comparison: Comparison, changed: set[str], notices: dict[str, str]) -> None: ...
-    def finish(self, comparison: Comparison) -> None: ...
-
-
-def default_view(stream: bool = True, fmt: str = "markdown", throttle: float = 0.05) -> Any:
-    """The right view for where we run (a notebook update may render for 40 % of ``throttle``)."""
-    from poe_magic.core.display import in_kernel
-
-    if not stream:
-        return SilentView()
-    return NotebookView(fmt, budget=0.4 * throttle) if in_kernel() else TerminalView()
+def grid_sink(stream: bool = True, fmt: str = "markdown", throttle: float = 0.05) -> Any:
+    """The comparison's sink for where we run (a notebook update may render for 40 % of ``throttle``)."""
+    return choose_sink(stream, lambda: GridNotebookSink(fmt, budget=0.4 * throttle), GridTerminalSink)

@@ -1,9 +1,16 @@
-"""Display sinks: turn a live Reply into throttled notebook updates or terminal text.
+"""The display-sink family: where live output goes (a notebook output, a terminal, or nowhere).
 
-One ``DisplayHandle.update()`` costs ~0.7 ms of kernel time, so the notebook sink updates at
-most once per ``throttle_interval`` (default 50 ms, i.e. 20/s) and always sends the exact
-final state last. Outside a kernel (terminal IPython, plain Python) answers are printed as
-plain text as they arrive.
+Every live view of poe_magic (a streaming answer, the comparison grid, a batch's progress bar,
+a long history download) is a sink of one of three kinds, chosen by :func:`choose_sink`:
+
+- a :class:`NotebookSink` owns one output of the cell that started it, shown once and then
+  updated in place (``display_id``), identical updates skipped, updates counted; it may be
+  updated from another thread (a batch's loop thread) and still lands in that cell;
+- a :class:`TerminalSink` writes text to a stream (terminal IPython, scripts);
+- a :class:`SilentSink` shows nothing (``stream=False``, ``progress=False``).
+
+One ``DisplayHandle.update()`` costs ~0.7 ms of kernel time, so live views throttle their
+updates (:class:`Throttle`) and always send the exact final state last.
 """
 
 from __future__ import annotations
@@ -11,11 +18,11 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
-
-from poe_magic.core.reply import Reply, closed_markdown
+from typing import Any, TextIO, TypeVar
 
 Bundle = dict[str, Any]
+N = TypeVar("N")
+T = TypeVar("T")
 
 
 def in_kernel() -> bool:
@@ -26,24 +33,6 @@ def in_kernel() -> bool:
 
     shell = get_ipython()
     return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def markdown_bundle(text: str, footer: str = "") -> Bundle:
-    body = closed_markdown(text)
-    if footer:
-        body += f"\n\n<sub>{footer}</sub>"
-    return {"text/markdown": body, "text/plain": text + (f"\n\n{footer}" if footer else "")}
-
-
-def text_bundle(text: str, footer: str = "") -> Bundle:
-    return {"text/plain": text + (f"\n\n{footer}" if footer else "")}
-
-
-#: how each output format renders a (text, footer) pair; extended by other modules
-FORMATS: dict[str, Callable[[str, str], Bundle]] = {
-    "markdown": markdown_bundle,
-    "text": text_bundle,
-}
 
 
 class Throttle:
@@ -62,93 +51,78 @@ class Throttle:
 
 
 class NotebookSink:
-    """Streams a Reply into one display, updated in place via ``display_id``.
+    """One output of the current cell, shown on the first :meth:`publish` and updated in place
+    after; identical bundles are not sent again. Safe to publish from another thread: the
+    output stays in the cell that made the sink."""
 
-    Callers throttle (see :class:`Throttle`); ``finish`` always sends the exact final state.
-    """
+    def __init__(self) -> None:
+        from IPython import get_ipython
 
-    def __init__(self, fmt: str = "markdown") -> None:
-        self.render = FORMATS[fmt]
-        self.updates = 0  # display messages sent, for tests and benchmarks
+        self.updates = 0  # display messages sent after the first, for tests and benchmarks
         self._handle: Any = None
-        self._shown: tuple[str, str] | None = None
+        self._sent: Bundle | None = None
+        self._shell = get_ipython()
+        get_parent = getattr(self._shell, "get_parent", None)
+        self._parent = get_parent() if get_parent is not None else None
 
-    def start(self, reply: Reply) -> None:
-        from IPython.display import display
+    @property
+    def shown(self) -> bool:
+        return self._handle is not None
 
-        status = f"{reply.model} · waiting for the first token…"
-        self._shown = ("", status)
-        self._handle = display(self.render("", status), raw=True, display_id=True)
-
-    def _show(self, text: str, footer: str) -> None:
-        if self._shown == (text, footer):
+    def publish(self, bundle: Bundle) -> None:
+        """Show ``bundle`` (first call) or put it in place of what this sink showed."""
+        if bundle == self._sent:
             return
-        self._shown = (text, footer)
-        self._handle.update(self.render(text, footer), raw=True)
-        self.updates += 1
+        self._sent = bundle
+        set_parent = getattr(self._shell, "set_thread_parent", None)
+        tokens = set_parent(self._parent) if set_parent is not None and self._parent else None
+        try:
+            if self._handle is None:
+                from IPython.display import display
 
-    def update(self, reply: Reply) -> None:
-        self._show(reply.text, f"{reply.model} · streaming…")
-
-    def status(self, reply: Reply, text: str) -> None:
-        self._show(reply.text, f"{reply.model} · {text}")
-
-    def finish(self, reply: Reply) -> None:
-        # a failure is named briefly: the one-line error under the display says the rest
-        self._show(reply.text, reply.footer(brief=True))
-
-    def redraw(self, text: str, footer: str) -> None:
-        """Show ``text`` in place of the answer (e.g. its image links, once the images are
-        embedded below, replaced by a note)."""
-        self._show(text, footer)
+                self._handle = display(bundle, raw=True, display_id=True)
+            else:
+                self._handle.update(bundle, raw=True)
+                self.updates += 1
+        finally:
+            if tokens is not None:
+                self._shell.reset_thread_parent(tokens)
 
 
 class TerminalSink:
-    """Prints the answer as plain text while it streams (terminal IPython, scripts)."""
+    """Text on a stream (stdout by default), flushed as it is written."""
 
     def __init__(self, out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
-        self._printed = ""
-        self._status = ""
+        self.out = out if out is not None else sys.stdout
 
-    def start(self, reply: Reply) -> None:
-        self._printed = ""
+    @property
+    def tty(self) -> bool:
+        return bool(getattr(self.out, "isatty", lambda: False)())
 
-    def update(self, reply: Reply) -> None:
-        text = reply.text
-        if text.startswith(self._printed):
-            self.out.write(text[len(self._printed):])
-        else:  # the bot replaced its answer: start over on a new line
-            self.out.write("\n" + text)
-        self._printed = text
-        self.out.flush()
-
-    def status(self, reply: Reply, text: str) -> None:
-        if text != self._status:
-            self._status = text
-            newline = "\n" if self._printed and not self._printed.endswith("\n") else ""  # e.g. between tool calls
-            self.out.write(f"{newline}[{text}]\n")
-            self.out.flush()
-
-    def finish(self, reply: Reply) -> None:
-        self.update(reply)
-        self.out.write(f"\n-- {reply.footer(brief=True)}\n")  # the raised one-line error says the rest
+    def write(self, text: str) -> None:
+        self.out.write(text)
         self.out.flush()
 
 
 class SilentSink:
-    """Shows nothing (``stream=False`` and batch runs)."""
+    """Shows nothing: every method of every sink is a no-op here."""
 
-    def start(self, reply: Reply) -> None: ...
-    def update(self, reply: Reply) -> None: ...
-    def status(self, reply: Reply, text: str) -> None: ...
-    def finish(self, reply: Reply) -> None: ...
+    behind = False  # (the comparison grid asks whether a sink lags behind)
+    updates = 0
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _nothing
 
 
-def default_sink(fmt: str = "markdown", stream: bool = True) -> Any:
-    """The right sink for where we run."""
-    if not stream:
+def _nothing(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def choose_sink(show: bool, notebook: Callable[[], N], terminal: Callable[[], T]) -> N | T | SilentSink:
+    """The sink for where we run: ``notebook()`` in a kernel, ``terminal()`` elsewhere, a
+    :class:`SilentSink` when nothing is to be shown."""
+    if not show:
         return SilentSink()
-    if in_kernel():
-        return NotebookSink(fmt)
-    return TerminalSink()
+    return notebook() if in_kernel() else terminal()

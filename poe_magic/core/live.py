@@ -2,7 +2,7 @@
 
 A :class:`LiveStream` pumps one request's events from the loop thread into a thread-safe
 queue; :func:`consume` drains that queue on the caller's thread, folds events into a
-:class:`~poe_magic.reply.Reply` and feeds a display sink. Waiting on a queue with short
+:class:`~poe_magic.core.reply.Reply` and feeds a display sink. Waiting on a queue with short
 timeouts, rather than awaiting in the kernel's own loop, is what lets Ctrl-C land at once.
 Several streams may share one queue (events are tagged), which is how compare runs.
 """
@@ -15,13 +15,13 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.base.text import plural
+from poe_magic.core.accumulator import Accumulator, Done, Sink
 from poe_magic.core.display import Throttle
 from poe_magic.core.reply import Reply
 from poe_magic.wire import transport
@@ -45,15 +45,6 @@ def _plain_text(event: Any) -> str | None:
     except AttributeError:  # not a bot message (a Retrying notice, ...)
         pass
     return None
-
-
-class _Done:
-    """Marks the end of one tagged stream (carrying its error, if any)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException | None = None) -> None:
-        self.error = error
 
 
 class LiveStream:
@@ -105,7 +96,7 @@ class LiveStream:
             error = exc
         finally:
             watchdog.cancel()
-            put((tag, _Done(error)))
+            put((tag, Done(error)))
             self.finished.set()
 
     async def _watch(self, task: asyncio.Task[Any], clock: dict[str, Any]) -> None:
@@ -137,143 +128,60 @@ class LiveStream:
         self.finished.wait(wait)
 
 
-class Sink(Protocol):
-    """Where a live answer goes: a notebook display, a terminal, or nowhere."""
+def drain(streams: dict[Hashable, Accumulator], events: queue.SimpleQueue[Any]) -> Iterator[set[Hashable]]:
+    """Fold ``events`` into their streams' accumulators until every stream is done, yielding
+    after each batch the tags that changed (an empty set when idle for POLL_INTERVAL, so
+    throttled sinks can flush). Blocks only on the queue, with short timeouts: a Ctrl-C (or a
+    kernel shutdown) raises KeyboardInterrupt out of it promptly; :func:`stop` then ends the
+    streams."""
+    pending = {tag for tag, acc in streams.items() if not acc.done}
+    get, get_nowait, Empty = events.get, events.get_nowait, queue.Empty
+    kernel_exiting = _kernel_exit_check()
+    while pending:
+        if kernel_exiting():
+            raise KeyboardInterrupt  # stop as on Ctrl-C: text kept, final display sent
+        try:
+            batch = [get(timeout=POLL_INTERVAL)]
+        except Empty:
+            yield set()
+            continue
+        try:
+            while len(batch) < 4096:
+                batch.append(get_nowait())
+        except Empty:
+            pass
+        changed: set[Hashable] = set()
+        for tag, event in batch:
+            acc = streams[tag]
+            if acc.apply(event):
+                changed.add(tag)
+            if acc.done:
+                pending.discard(tag)
+        yield changed
 
-    def start(self, reply: Reply) -> None: ...
-    def update(self, reply: Reply) -> None: ...
-    def status(self, reply: Reply, text: str) -> None: ...
-    def finish(self, reply: Reply) -> None: ...
 
-
-class Accumulator:
-    """Folds one stream's events into its Reply."""
-
-    def __init__(self, reply: Reply) -> None:
-        self.reply = reply
-        self.parts: list[str] = []
-        self.done = False
-        self.notice = ""  # e.g. "retrying in 2 s"
-        self.tool_requests: dict[int, dict[str, Any]] = {}  # index -> tool call being streamed
-
-    def apply(self, event: Any) -> bool:
-        """Apply one event; return True when the visible text changed."""
-        kind = type(event)
-        if kind is str:  # plain appended text, see _plain_text
-            return self._append(event)
-        if kind is _Done:
-            self.finish(event.error)
-            return True
-        if kind is Retrying:
-            self.reply.retries = event.attempt
-            self.notice = event.notice()
-            return True
-        text = getattr(event, "text", "")
-        if not text and getattr(event, "data", None) is not None:
-            text = self._apply_chunk(event.data)
-        if getattr(event, "attachment", None) is not None:
-            self.reply.attachments.append(event.attachment)
-        if getattr(event, "is_suggested_reply", False) or not (text or getattr(event, "is_replace_response", False)):
-            return getattr(event, "attachment", None) is not None
-        if event.is_replace_response:
-            self.parts = []
-        return self._append(text)
-
-    def _first_token(self) -> None:
-        if self.reply.time_to_first_token is None:
-            self.reply.time_to_first_token = time.perf_counter() - self.reply._t0
-
-    def _append(self, text: str) -> bool:
-        self._first_token()
-        if self.notice:
-            self.notice = ""
-        self.parts.append(text)
-        return True
-
-    def _apply_chunk(self, data: Any) -> str:
-        """An OpenAI-style chunk in a ``json`` event (how models stream when sent tools):
-        fold its tool-call deltas into ``tool_requests``; return its text content."""
-        choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices or not isinstance(choices[0], dict):
-            return ""
-        delta = choices[0].get("delta") or {}
-        for piece in delta.get("tool_calls") or []:
-            index, function = piece.get("index", 0), piece.get("function") or {}
-            call = self.tool_requests.get(index)
-            if call is None:
-                if not function.get("name"):
-                    continue  # like fastapi_poe: a call's first chunk must name the function
-                call = self.tool_requests[index] = {
-                    "id": piece.get("id") or f"call_{index}", "type": piece.get("type") or "function",
-                    "function": {"name": function["name"], "arguments": ""}}
-                self._first_token()
-            call["function"]["arguments"] += function.get("arguments") or ""
-        content = delta.get("content")
-        return content if isinstance(content, str) else ""
-
-    def requested_tool_calls(self) -> list[dict[str, Any]]:
-        """The complete tool calls the model asked for, OpenAI-shaped, in call order."""
-        return [self.tool_requests[i] for i in sorted(self.tool_requests)]
-
-    def text(self) -> str:
-        if len(self.parts) > 1:
-            self.parts = ["".join(self.parts)]
-        return self.parts[0] if self.parts else ""
-
-    def finish(self, error: BaseException | None) -> None:
-        self.done = True
-        self.reply.text = self.text()
-        self.reply.elapsed = time.perf_counter() - self.reply._t0
-        self.notice = ""
-        if isinstance(error, E.StreamInterrupted):
-            self.reply.interrupted = True
-        elif isinstance(error, E.PoeMagicError):
-            self.reply.error = error.detach()  # kept on the Reply: no frames, no chain to httpx objects
-            if self.reply.text:
-                error.amend(f"partial answer kept ({plural(len(self.reply.text), 'char')})")
-        elif error is not None:
-            raise error  # a bug: surface it with its traceback
+def stop(streams: dict[Hashable, Accumulator], cancel: Callable[[], None]) -> None:
+    """After a Ctrl-C: cancel the requests, and end every unfinished stream as interrupted
+    (its text kept)."""
+    try:
+        cancel()
+    except KeyboardInterrupt:  # a second Ctrl-C while stopping: the streams still end below
+        pass
+    for acc in streams.values():
+        if not acc.done:
+            acc.finish(E.StreamInterrupted("interrupted by the user"))
 
 
 def consume(streams: dict[Hashable, Accumulator], events: queue.SimpleQueue[Any],
             on_change: Callable[[set[Hashable]], None], cancel: Callable[[], None]) -> bool:
-    """Drain ``events`` until every stream is done; call ``on_change`` with the tags that
-    changed after each batch (and with an empty set when idle, so throttled sinks flush).
-    Returns False when interrupted by Ctrl-C (the streams are cancelled, text kept)."""
-    pending = {tag for tag, acc in streams.items() if not acc.done}
-    get, get_nowait, Empty = events.get, events.get_nowait, queue.Empty
-    kernel_exiting = _kernel_exit_check()
+    """:func:`drain` ``events``, calling ``on_change`` after each batch. Returns False when
+    interrupted by Ctrl-C (the streams are cancelled, text kept)."""
     try:
-        while pending:
-            if kernel_exiting():
-                raise KeyboardInterrupt  # stop as on Ctrl-C: text kept, final display sent
-            try:
-                batch = [get(timeout=POLL_INTERVAL)]
-            except Empty:
-                on_change(set())
-                continue
-            try:
-                while len(batch) < 4096:
-                    batch.append(get_nowait())
-            except Empty:
-                pass
-            changed: set[Hashable] = set()
-            for tag, event in batch:
-                acc = streams[tag]
-                if acc.apply(event):
-                    changed.add(tag)
-                if acc.done:
-                    pending.discard(tag)
+        for changed in drain(streams, events):
             on_change(changed)
         return True
     except KeyboardInterrupt:
-        try:
-            cancel()
-        except KeyboardInterrupt:  # a second Ctrl-C while stopping: the streams still end below
-            pass
-        for acc in streams.values():
-            if not acc.done:
-                acc.finish(E.StreamInterrupted("interrupted by the user"))
+        stop(streams, cancel)
         return False
 
 
@@ -293,6 +201,29 @@ def new_reply(request: PoeRequest, prompt: str) -> Reply:
     return Reply(model=request.model, prompt=prompt, params=dict(request.params), system=request.system)
 
 
+class SinkFeed:
+    """Shows one stream's progress in its sink, at most once per ``interval``: the retry notice
+    while one is pending, else the text so far (joined only when shown: O(n) per update, not
+    per chunk). Call it with each batch's changed tags (see :func:`drain`)."""
+
+    def __init__(self, acc: Accumulator, sink: Sink, interval: float) -> None:
+        self.acc, self.sink = acc, sink
+        self.throttle = Throttle(interval)
+        self.dirty = False
+
+    def __call__(self, changed: set[Hashable]) -> None:
+        acc = self.acc
+        self.dirty = self.dirty or bool(changed)
+        if acc.done or not self.throttle.ready():
+            return
+        if acc.notice:
+            self.sink.status(acc.reply, acc.notice)
+        elif self.dirty:
+            acc.reply.text = acc.text()
+            self.sink.update(acc.reply)
+            self.dirty = False
+
+
 def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: Settings = default_settings,
                 timeout: float | None = None, stream: LiveStream | None = None,
                 interval: float | None = None) -> bool:
@@ -300,23 +231,6 @@ def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: 
     ``interval`` (default ``settings.throttle_interval``); no start/finish calls, so several
     requests can share one Reply and display (tool rounds). ``stream``: one already started
     (the chat panel starts it where its Stop button can reach it). False when interrupted."""
-    reply = acc.reply
     stream = stream or LiveStream(request, settings=settings, timeout=timeout)
-    throttle = Throttle(interval or settings.throttle_interval)
-    dirty = False
-
-    def changed(tags: set[Hashable]) -> None:
-        nonlocal dirty
-        dirty = dirty or bool(tags)
-        if acc.done or not throttle.ready():
-            return
-        if acc.notice:
-            sink.status(reply, acc.notice)
-        elif dirty:
-            reply.text = acc.text()  # joined only when shown: O(n) per update, not per chunk
-            sink.update(reply)
-            dirty = False
-
-    return consume({0: acc}, stream.events, changed, stream.cancel)
-
-
+    feed = SinkFeed(acc, sink, interval or settings.throttle_interval)
+    return consume({0: acc}, stream.events, feed, stream.cancel)

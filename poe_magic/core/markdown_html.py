@@ -24,14 +24,14 @@ def markdown_to_html(text: str) -> str:
             _converter = _mistune_converter()
         except Exception:  # not installed (or an API we do not know): plain text still reads well
             _converter = pre_html
-    return _converter(text)  # type: ignore[return-value]
+    return _converter(text)
 
 
 def _mistune_converter() -> Callable[[str], str]:
     import mistune
     from mistune.util import striptags
 
-    class Renderer(mistune.HTMLRenderer):  # type: ignore[misc,name-defined]
+    class Renderer(mistune.HTMLRenderer):
         def image(self, text: str, url: str, title: str | None = None) -> str:
             # image models often answer with an inline SVG; an <img> never runs an SVG's scripts
             if url.startswith("data:image/svg+xml;base64,"):
@@ -44,9 +44,10 @@ def _mistune_converter() -> Callable[[str], str]:
 
     plugins = ["table", "strikethrough"]
     try:
-        return mistune.create_markdown(renderer=Renderer(escape=True), plugins=plugins)  # type: ignore[no-any-return]
+        markdown = mistune.create_markdown(renderer=Renderer(escape=True), plugins=plugins)
     except TypeError:  # mistune 2: its renderer API differs; keep its safe defaults
-        return mistune.create_markdown(escape=True, plugins=plugins)  # type: ignore[no-any-return]
+        markdown = mistune.create_markdown(escape=True, plugins=plugins)
+    return lambda text: str(markdown(text))  # (mistune's type says str or AST tokens; HTML here)
 
 
 _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")

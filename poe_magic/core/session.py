@@ -32,7 +32,7 @@ class Session:
             found = self._states.get(kind)
             if found is None:
                 found = self._states[kind] = kind()
-            return found  # type: ignore[no-any-return]
+            return found
 
     def __repr__(self) -> str:
         kinds = ", ".join(sorted(k.__name__ for k in self._states)) or "nothing yet"

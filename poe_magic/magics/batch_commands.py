@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
 from poe_magic.batches.run import batch
+from poe_magic.magics.parsing import LineParser
 
 if TYPE_CHECKING:
 
@@ -16,7 +17,6 @@ def batch_command(magics: Any, arg: str) -> Any:
     """``%poe batch DATA [MODEL ...] [-p TEMPLATE] [options]``: :func:`batch` over the
     notebook variable DATA; the frame (or the handle with ``--background``) is shown and
     stored as ``-o NAME`` (default ``_batch``)."""
-    from poe_magic.magics.parsing import LineParser
 
     parser = LineParser(prog="%poe batch", add_help=False)
     parser.add_argument("data", metavar="DATA", help="a DataFrame, Series or list in the notebook")

@@ -6,12 +6,17 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import settings
+from poe_magic.catalog.aliases import aliases, config_path, remove_alias
+from poe_magic.catalog.choosing import alias, use
+from poe_magic.catalog.table import model_table
+from poe_magic.magics.commands import SUBCOMMANDS
+from poe_magic.widgets.chat_panel import chat
+from poe_magic.widgets.picker import model_picker
 
 
 def models_command(magics: Any, arg: str) -> Any:
     """``%poe models [-r|--refresh] [-a|--all] [FILTER ...]``: the catalogue as a table
     (``--all`` also lists the local server's test-only bots)."""
-    from poe_magic.catalog.table import model_table
 
     words = arg.split()
     flags = {"-r": "refresh", "--refresh": "refresh", "-a": "all", "--all": "all"}
@@ -25,7 +30,6 @@ def models_command(magics: Any, arg: str) -> Any:
 
 def use_command(magics: Any, arg: str) -> None:
     """``%poe use MODEL`` (default model) or ``%poe use A B C`` (default comparison set)."""
-    from poe_magic.catalog.choosing import use
 
     names = arg.split()
     if names:
@@ -39,9 +43,6 @@ def alias_command(magics: Any, arg: str) -> Any:
     """``%poe alias NAME MODEL`` defines, ``%poe alias -d NAME`` deletes, ``%poe alias`` lists."""
     from IPython.display import Markdown
 
-    from poe_magic.catalog.aliases import aliases, config_path, remove_alias
-    from poe_magic.catalog.choosing import alias
-    from poe_magic.magics.commands import SUBCOMMANDS
 
     words = arg.split()
     if words[:1] in (["-d"], ["--delete"]):
@@ -73,7 +74,6 @@ def alias_command(magics: Any, arg: str) -> Any:
 
 def pick_command(magics: Any, arg: str) -> Any:
     """``%poe pick`` (default model) or ``%poe pick --multiple`` (comparison set)."""
-    from poe_magic.widgets.picker import model_picker
 
     if arg.strip() not in ("", "-m", "--multiple"):
         raise E.PoeUsageError("usage: %poe pick [--multiple]")
@@ -85,7 +85,6 @@ def chat_command(magics: Any, arg: str) -> Any:
     ``--chat`` as in ``%%poe --chat NAME``: continuing that thread, ``default`` without a name)."""
     import shlex
 
-    from poe_magic.widgets.chat_panel import chat
 
     usage = 'usage: %poe chat [MODEL] [--thread [NAME]] [-s "SYSTEM PROMPT"]'
     try:

@@ -1,8 +1,8 @@
 """What a ``%%poe`` cell does: parsed options in, a streamed Reply out.
 
 The pipeline, in order: check ``-o``; fill ``{variables}`` into the cell, ``--system`` and
-model names (:mod:`poe_magic.interpolate`); hand comparisons to ``compare_cell``; otherwise
-:func:`poe_magic.api.send` with :func:`prompt_options` (threads, files, cache, format, ...);
+model names (:mod:`poe_magic.prompting.interpolation`); hand comparisons to ``compare_cell``; otherwise
+:func:`poe_magic.prompting.asking.send` with :func:`prompt_options` (threads, files, cache, format, ...);
 keep the Reply as ``_poe`` / ``-o NAME``; raise its failure as one line.
 """
 
@@ -12,14 +12,19 @@ from argparse import Namespace
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.magics.compare_cell import run_compare_cell
 from poe_magic.magics.parsing import parse_params, store
+from poe_magic.prompting.asking import send
+from poe_magic.prompting.interpolation import interpolate
+from poe_magic.prompting.pipeline import raise_for
+from poe_magic.spending.ledger import budget_override
+from poe_magic.tools.functions import resolve_names
+from poe_magic.tools.loop import tool_set
 
 
 def tool_options(magics: Any, args: Namespace) -> dict[str, Any]:
     """``--tools f,g`` / ``--confirm`` -> send()'s ``tools=`` / ``confirm=`` (names looked up
     in the notebook's namespace; a one-line error for unknown names, nothing sent)."""
-    from poe_magic.tools.functions import resolve_names
-    from poe_magic.tools.loop import tool_set
 
     if not args.tools:
         tool_set(None, args.confirm)  # --confirm alone: one-line error
@@ -34,7 +39,6 @@ def interpolated(magics: Any, args: Namespace, body: str) -> tuple[Namespace, st
     names, unless ``--no-interpolate``; an unknown name is a one-line error, nothing sent."""
     if getattr(args, "no_interpolate", False):
         return args, body
-    from poe_magic.prompting.interpolation import interpolate
 
     namespace = magics.shell.user_ns
     changed = {"models": [interpolate(m, namespace) for m in args.models],
@@ -43,16 +47,14 @@ def interpolated(magics: Any, args: Namespace, body: str) -> tuple[Namespace, st
 
 
 def prompt_options(args: Namespace) -> dict[str, Any]:
-    """The cell's options as keyword arguments of :func:`poe_magic.api.send`."""
+    """The cell's options as keyword arguments of :func:`poe_magic.prompting.asking.send`."""
     return dict(system=args.system, temperature=args.temperature, stop=args.stop, params=parse_params(args.param),
                 chat=args.chat, attach=args.attach, cache=args.cache, timeout=args.timeout, format=args.format)
 
 
 def run_cell(magics: Any, args: Namespace, body: str) -> None:
-    from poe_magic.prompting.asking import raise_for, send
 
     if getattr(args, "force", False):  # --force: this cell (one model or a comparison) may pass the budget
-        from poe_magic.spending.ledger import budget_override
 
         with budget_override():
             return run_cell(magics, Namespace(**{**vars(args), "force": False}), body)
@@ -61,7 +63,6 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
     args, body = interpolated(magics, args, body.rstrip("\r\n"))  # the cell's trailing newline is not the question
     tools = tool_options(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
-        from poe_magic.magics.compare_cell import run_compare_cell
 
         return run_compare_cell(magics, args, body)
     model = args.models[0] if args.models else None

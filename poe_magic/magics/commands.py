@@ -14,6 +14,8 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.base.config import settings
 from poe_magic.base.text import table_cell
+from poe_magic.magics.cell import run_cell
+from poe_magic.magics.parsing import parse_options, split_leading_options
 
 #: subcommand -> ("module", "function", one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -75,8 +77,6 @@ def ask_line(magics: Any, model: str, question: str) -> None:
 
     from IPython.core.error import UsageError
 
-    from poe_magic.magics.cell import run_cell
-    from poe_magic.magics.parsing import parse_options, split_leading_options
 
     near = near_subcommand(model)
     if not question or (near and question.startswith("-")):  # `%poe histroy --by bot`: options, no question

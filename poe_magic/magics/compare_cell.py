@@ -6,21 +6,21 @@ from argparse import Namespace
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.catalog.resolve import resolve_model
+from poe_magic.comparison.run import compare
+from poe_magic.magics.parsing import parse_params, store
+from poe_magic.prompting.pipeline import raise_for
 
 
 def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
     """Compare the cell's prompt across the models named (else the comparison set); the
     Comparison becomes ``_poe`` (and ``-o NAME``). Raises one line when interrupted, or when
     every model failed (each column shows why)."""
-    from poe_magic.comparison.run import compare
-    from poe_magic.magics.parsing import parse_params, store
-    from poe_magic.prompting.asking import raise_for
 
     if getattr(args, "chat", None):
         raise E.PoeUsageError("--chat continues one conversation; it cannot be combined with a comparison")
     models = args.models
     if not models and not args.compare:  # `%%poe --runs 3`: the default model, N times
-        from poe_magic.catalog.resolve import resolve_model
 
         models = [resolve_model(None)]
     try:

@@ -17,8 +17,7 @@ from poe_magic.base import errors as E
 class LineParser(argparse.ArgumentParser):
     """argparse that reports a bad option as one PoeUsageError line instead of exiting."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        from poe_magic.magics.parsing import option_suggestion
+    def error(self, message: str) -> Any:
 
         near = option_suggestion(self, message.partition(":")[2].split()) if message.startswith("unrecognized") else None
         message += f"; did you mean {near}?" if near else ""
@@ -26,7 +25,6 @@ class LineParser(argparse.ArgumentParser):
 
     def parse_line(self, line: str) -> argparse.Namespace:
         """Parse a magic's argument line (quotes as in ``%%poe`` options: unbalanced ones are one line too)."""
-        from poe_magic.magics.parsing import split_options
 
         return self.parse_args(split_options(line))
 

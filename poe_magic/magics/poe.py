@@ -74,7 +74,7 @@ class PoeMagics(Magics, SettingTraits):
     @argument("--tools", metavar="F,G", help="let the model call these notebook functions (comma-separated names)")
     @argument("--confirm", action="store_true", help="with --tools: ask Yes/No before each tool call")
     @argument("--force", action="store_true", help="send even when the session budget (%%poe budget N) is spent")
-    @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.interpolate
+    @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.prompting.interpolation
     @line_cell_magic
     def poe(self, line: str, cell: str | None = None) -> Any:
         """Send the cell to a Poe model and stream the answer as Markdown.

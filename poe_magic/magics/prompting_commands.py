@@ -8,14 +8,14 @@ from poe_magic.base import errors as E
 from poe_magic.base.config import settings as default_settings
 from poe_magic.base.text import plural
 from poe_magic.prompting.answer_cache import cache_dir, clear_cache, entries
-from poe_magic.prompting.threads import DEFAULT_THREAD, ThreadTable, _threads, list_threads, reset_thread
+from poe_magic.prompting.threads import DEFAULT_THREAD, ThreadTable, get_thread, list_threads, reset_thread
 
 
 def threads_command(magics: Any, arg: str) -> Any:
     """``%poe threads [NAME]``: list the threads, or show one thread's transcript."""
     if not arg:
         return ThreadTable(list_threads())
-    thread = _threads.get(arg)
+    thread = get_thread(arg)
     if thread is None:
         raise E.PoeUsageError(f"no thread named {arg!r}; %poe threads lists them")
     return thread

@@ -7,6 +7,10 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.magics.parsing import LineParser
+from poe_magic.spending.history import current_balance, points_history, spending_summary
+from poe_magic.spending.ledger import budget_status, session_ledger, set_budget
+from poe_magic.spending.plots import plot_spending
+from poe_magic.spending.tables import LedgerTable, readable_summary
 
 
 def _history_parser() -> LineParser:
@@ -19,7 +23,6 @@ def _history_parser() -> LineParser:
 
 def balance_command(magics: Any, arg: str) -> None:
     """``%poe balance``: the account's points balance."""
-    from poe_magic.spending.history import current_balance
 
     if arg:
         raise E.PoeUsageError("%poe balance takes no argument")
@@ -30,8 +33,6 @@ def history_command(magics: Any, arg: str) -> None:
     """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
     from IPython.display import Markdown, display
 
-    from poe_magic.spending.history import points_history, spending_summary
-    from poe_magic.spending.tables import readable_summary
 
     args = _history_parser().parse_line(arg)
     if args.days is not None and args.days <= 0:
@@ -57,7 +58,6 @@ def _figure_png(frame: Any, by: str) -> Any:
     from IPython.display import Image
     from matplotlib.figure import Figure
 
-    from poe_magic.spending.plots import plot_spending
 
     figure = Figure(figsize=(9, 4.5), layout="constrained")
     plot_spending(frame, by=by, ax=figure.add_subplot())
@@ -69,8 +69,6 @@ def _figure_png(frame: Any, by: str) -> Any:
 def session_command(magics: Any, arg: str) -> Any:
     """``%poe session``: this kernel's calls (time, model, points, chars, elapsed), the
     :func:`~poe_magic.session_ledger` frame shown readably, with a total row."""
-    from poe_magic.spending.ledger import session_ledger
-    from poe_magic.spending.tables import LedgerTable
 
     if arg:
         raise E.PoeUsageError("%poe session takes no argument")
@@ -82,7 +80,6 @@ def session_command(magics: Any, arg: str) -> Any:
 def budget_command(magics: Any, arg: str) -> None:
     """``%poe budget N`` sets the session budget, ``%poe budget off`` removes it,
     ``%poe budget`` shows it."""
-    from poe_magic.spending.ledger import budget_status, set_budget
 
     word = arg.strip().replace(",", "").replace("_", "")
     if word in ("off", "none"):

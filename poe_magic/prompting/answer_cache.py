@@ -21,6 +21,7 @@ from poe_magic.base.config import settings as default_settings
 from poe_magic.base.files import write_json_atomic
 from poe_magic.core.reply import Reply
 from poe_magic.prompting.attachments import identity
+from poe_magic.prompting.media import ReplyFile
 from poe_magic.wire.request import PoeRequest
 
 VERSION = 1  # bump when the key recipe or the entry format changes
@@ -68,7 +69,6 @@ def load(key: str | None, request: PoeRequest, prompt: str, settings: Settings =
         return None  # absent or damaged: ask the model again
     if entry.get("version") != VERSION or entry.get("model") != request.model:
         return None
-    from poe_magic.prompting.media import ReplyFile
 
     reply = Reply(model=request.model, prompt=prompt, text=entry.get("text", ""), cached=True, points=0,
                   params=dict(request.params), system=request.system, elapsed=0.0, time_to_first_token=0.0)

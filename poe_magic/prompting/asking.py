@@ -1,40 +1,24 @@
-"""The plain-Python API behind the magics: ``ask`` and ``last_reply``."""
+"""The plain-Python API behind the magics: ``ask``, ``send``, ``stream`` and ``astream``."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from poe_magic.base import errors as E
-from poe_magic.base.config import settings
-from poe_magic.base.text import plural
+from poe_magic.base.config import check_seconds, settings
 from poe_magic.catalog.resolve import resolve_model
-from poe_magic.core.display import default_sink
+from poe_magic.core.answer_display import answer_sink
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import remember
 from poe_magic.prompting import answer_cache, attachments, media, pipeline, threads
 from poe_magic.prompting.attachments import Attach
 from poe_magic.prompting.formats import after_reply, check_format
+from poe_magic.prompting.pipeline import raise_for
 from poe_magic.prompting.threads import Chat
-from poe_magic.spending import ledger  # counts every call from the kernel's start (cost per call, budget guard)
 from poe_magic.tools.functions import Tools
 from poe_magic.tools.loop import Confirm, tool_set
 from poe_magic.wire.request import build_request
-
-
-def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:
-    """Raise the reply's failure, if any, with the Reply attached as ``.reply``. A stop
-    (Ctrl-C) is raised too, as one calm line saying where the partial answer is (``kept_in``:
-    ``_poe`` for the magics), so that Run All stops there."""
-    if reply.interrupted:
-        kept = (f"partial answer ({plural(len(reply.text), 'char')}) kept in {kept_in}"
-                if reply.text else "no answer had arrived yet")
-        error: E.PoeMagicError = E.StreamInterrupted(f"stopped by you after {reply.elapsed or 0:.1f} s; {kept}")
-    elif reply.error is not None:
-        error = reply.error
-    else:
-        return
-    error.reply = reply  # type: ignore[attr-defined]
-    raise error
 
 
 def ask(
@@ -62,7 +46,7 @@ def ask(
     :class:`~poe_magic.PoeMagicError` whose ``.reply`` keeps any partial answer.
 
     ``chat="name"`` (or ``True`` for the thread ``default``) continues a conversation: its
-    earlier turns are sent as history (see :mod:`poe_magic.threads`). ``attach="plot.png"``
+    earlier turns are sent as history (see :mod:`poe_magic.prompting.threads`). ``attach="plot.png"``
     (or a list of paths) uploads files with the prompt. ``cache=True`` answers an identical
     earlier request from the on-disk cache (``None``: ``settings.cache``). ``format`` is
     ``markdown``, ``text``, ``html`` or ``code`` (the code goes into a new cell below).
@@ -85,22 +69,74 @@ def send(prompt: str, model: str | None = None, *, chat: Chat = None, attach: At
          **request_options: Any) -> Reply:
     """Like :func:`ask`, but API failures stay on ``reply.error`` instead of raising.
     Bad input (no model, empty prompt, no key, a missing file) still raises before anything
-    is sent. ``request_options`` are :func:`~poe_magic.client.build_request`'s (system, ...)."""
+    is sent. ``request_options`` are :func:`~poe_magic.wire.request.build_request`'s (system, ...)."""
+    answer = _answer_stream(prompt, model, chat=chat, attach=attach, cache=cache, timeout=timeout,
+                            format=format, sink=answer_sink(format, stream), tools=tools, confirm=confirm,
+                            force=force, request_options=request_options)
+    return answer.run()
+
+
+def stream(prompt: str, model: str | None = None, *, chat: Chat = None, attach: Attach = None,
+           cache: bool | None = None, timeout: float | None = None, format: str = "markdown",
+           tools: Tools | None = None, confirm: Confirm = False, force: bool = False,
+           **request_options: Any) -> pipeline.AnswerStream:
+    """The answer of ``model`` (or the default model) to ``prompt``, as an iterator of text
+    pieces as they arrive; the same options as :func:`ask`, nothing displayed::
+
+        for piece in poe_magic.stream("Tell me a story", "Claude-Sonnet-4"):
+            print(piece, end="", flush=True)
+
+    The iterator's ``.reply`` is the Reply (complete once it ends; also
+    :func:`~poe_magic.last_reply`). A failure is raised as one line after the pieces that did
+    arrive; Ctrl-C stops the stream and raises :class:`~poe_magic.StreamInterrupted`, the
+    partial answer kept. Bad input raises here, before anything is sent. With ``tools`` the
+    tool rounds run first and the transcript comes as one piece. ``with poe_magic.stream(...)
+    as s:`` stops the request when the block is left early."""
+    return _answer_stream(prompt, model, chat=chat, attach=attach, cache=cache, timeout=timeout, format=format,
+                          sink=None, tools=tools, confirm=confirm, force=force, request_options=request_options)
+
+
+async def astream(prompt: str, model: str | None = None, **options: Any) -> AsyncIterator[str]:
+    """:func:`stream` for async code: ``async for piece in poe_magic.astream(prompt, model)``.
+    The stream runs on poe_magic's own loop thread; cancelling the consuming task stops it."""
+    answer = stream(prompt, model, **options)
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            piece = await loop.run_in_executor(None, _next_piece, answer)
+            if piece is None:
+                return
+            yield piece
+    finally:
+        answer.close()
+
+
+def _next_piece(answer: pipeline.AnswerStream) -> str | None:
+    return next(answer, None)
+
+
+def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach, cache: bool | None,
+                   timeout: float | None, format: str, sink: Any, tools: Tools | None, confirm: Confirm,
+                   force: bool, request_options: dict[str, Any]) -> pipeline.AnswerStream:
+    """Check the input and prepare the request (nothing is sent yet); the answer's stream,
+    which on its end shows the files, runs the format's action, records the thread turn and
+    remembers the Reply."""
     check_format(format)
-    if timeout is not None and timeout <= 0:
-        raise E.PoeUsageError(f"--timeout must be more than 0 seconds, got {timeout:g}")
+    if timeout is not None:
+        timeout = check_seconds("--timeout", timeout)
     toolset = tool_set(tools, confirm)
     model, request_options = threads.continue_thread(chat, model, request_options)
     request = build_request(prompt, resolve_model(model), attachments=attachments.prepare(attach),
                             **request_options)
     settings.api_key()  # fail before drawing anything when there is no key
-    sink = default_sink(format, stream)
     key = answer_cache.key_for(request, cache) if toolset is None else None
-    with ledger.budget_override(force):
-        reply = pipeline.answer(request, sink, prompt=prompt, key=key, toolset=toolset, confirm=confirm, timeout=timeout)
-    media.present(reply, sink)
-    after_reply(format, reply)
-    threads.record(chat, request, reply)
-    remember(reply)
-    return reply
 
+    def on_end(reply: Reply) -> None:
+        media.present(reply, answer.sink)
+        after_reply(format, reply)
+        threads.record(chat, request, reply)
+        remember(reply)
+
+    answer = pipeline.AnswerStream(request, prompt=prompt, sink=sink, key=key, toolset=toolset, confirm=confirm,
+                                   force=force, timeout=timeout, on_end=on_end)
+    return answer

@@ -19,6 +19,9 @@ from typing import Any, Union
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.core.session import current
+from poe_magic.wire import transport
+from poe_magic.wire.loop import shared_loop
 from poe_magic.wire.request import PoeRequest
 
 #: client-side guard: files above this are refused before reading them into the kernel
@@ -47,7 +50,8 @@ class LocalFile:
 
 
 #: (server root, sha256, name) -> fastapi_poe Attachment already uploaded this session
-_uploaded: dict[tuple[str, str, str], Any] = {}
+class Uploads(dict[tuple[str, str, str], Any]):
+    """(server root, sha256, name) -> the Attachment uploaded this session (a session state)."""
 
 
 def prepare(paths: Attach) -> list[LocalFile]:
@@ -90,17 +94,16 @@ def with_uploads(request: PoeRequest, settings: Settings = default_settings) -> 
 
 
 def _upload(file: LocalFile, settings: Settings) -> Any:
-    from poe_magic.wire import transport
-    from poe_magic.wire.loop import shared_loop
 
     memo = (settings.root, file.sha256, file.name)
-    attachment = _uploaded.get(memo)
+    uploaded = current().state(Uploads)
+    attachment = uploaded.get(memo)
     if attachment is None:
         try:
             attachment = shared_loop().run(transport.upload(file.data, file.name, settings))
         except KeyboardInterrupt:
             raise E.StreamInterrupted(f"interrupted while uploading {file.name!r}; nothing was sent") from None
-        _uploaded[memo] = attachment
+        uploaded[memo] = attachment
     return attachment
 
 

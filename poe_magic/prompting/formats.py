@@ -1,4 +1,4 @@
-"""The ``code`` and ``html`` output formats (``markdown`` and ``text`` live in :mod:`render`).
+"""The ``code`` and ``html`` output formats (``markdown`` and ``text`` live in :mod:`poe_magic.core.answer_display`).
 
 - ``--format code``: the answer shows as its code only (fences and prose stripped) and, once
   complete, the code is put into a new cell below (as ``%load`` does). It is never run.
@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from poe_magic.base import errors as E
-from poe_magic.core.display import FORMATS, Bundle, markdown_bundle
+from poe_magic.core.answer_display import FORMATS, markdown_bundle
+from poe_magic.core.display import Bundle
 from poe_magic.core.reply import Reply
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)

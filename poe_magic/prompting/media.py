@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from poe_magic.base import errors as E
+from poe_magic.core.answer_display import AnswerNotebookSink, AnswerTerminalSink
 from poe_magic.core.reply import Reply
 
 #: images larger than this are linked, not embedded (keeps notebooks a sane size)
@@ -126,13 +127,12 @@ def present(reply: Reply, sink: Any) -> None:
     files = [f for f in reply.attachments if not (f.source == "link" and f.url.startswith("data:"))]
     if not files:
         return
-    from poe_magic.core.display import NotebookSink, TerminalSink
 
-    if isinstance(sink, TerminalSink):
+    if isinstance(sink, AnswerTerminalSink):
         for f in files:
             sink.out.write(f"[{'image' if f.is_image else 'file'}] {f.name} ({f.content_type or '?'}): {f.url}\n")
         return
-    if not isinstance(sink, NotebookSink):
+    if not isinstance(sink, AnswerNotebookSink):
         return
     from IPython.display import display
 

@@ -1,20 +1,29 @@
-"""The one request pipeline: cache -> preflight -> upload -> stream (or the tool loop) -> save -> finish.
+"""The one request pipeline: cache -> preflight -> upload -> stream (or the tool loop) -> finish -> save.
 
-``ask``/``send``, ``%%poe``, ``compare``, the chat panel and ``batch`` all go through these
-steps, and this module is the one place where features hook into every request:
+``ask``/``send``, ``stream``, ``%%poe``, ``compare``, the chat panel and ``batch`` all go through
+these steps, and this module is the one place where features hook into every request:
 
 - :func:`preflight` runs before a request is sent (the session budget may refuse it);
 - :func:`finish_reply` completes every finished Reply before its final display (the files a
   model returned are listed, the ledger records the call and finds its cost).
+
+:class:`AnswerStream` runs one request through them, as it happens: iterate it for the text
+pieces (``poe_magic.stream``), or :meth:`~AnswerStream.run` it with a display sink (``ask`` and
+the magics).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
+from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.core.live import Accumulator, Sink, new_reply, stream_into
+from poe_magic.base.text import plural
+from poe_magic.core.accumulator import Accumulator, Sink
+from poe_magic.core.display import SilentSink
+from poe_magic.core.live import LiveStream, SinkFeed, drain, new_reply, stop
 from poe_magic.core.reply import Reply
 from poe_magic.prompting import answer_cache, attachments, media
 from poe_magic.spending import ledger
@@ -40,33 +49,174 @@ def finish_reply(reply: Reply) -> None:
         reply.interrupted = True
 
 
+def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:
+    """Raise the reply's failure, if any, with the Reply attached as ``.reply``. A stop
+    (Ctrl-C) is raised too, as one calm line saying where the partial answer is (``kept_in``:
+    ``_poe`` for the magics), so that Run All stops there."""
+    if reply.interrupted:
+        kept = (f"partial answer ({plural(len(reply.text), 'char')}) kept in {kept_in}"
+                if reply.text else "no answer had arrived yet")
+        error: E.PoeMagicError = E.StreamInterrupted(f"stopped by you after {reply.elapsed or 0:.1f} s; {kept}")
+    elif reply.error is not None:
+        error = reply.error
+    else:
+        return
+    error.reply = reply  # type: ignore[attr-defined]
+    raise error
+
+
 def run(request: PoeRequest, sink: Sink, *, prompt: str, settings: Settings = default_settings,
         timeout: float | None = None) -> Reply:
     """Stream one request into ``sink`` and return the finished Reply (never raises for
     API errors: they are on ``reply.error``)."""
-    preflight(request)
-    reply = new_reply(request, prompt)
-    sink.start(reply)
-    stream_into(request, Accumulator(reply), sink, settings=settings, timeout=timeout)
-    finish_reply(reply)
-    sink.finish(reply)
-    return reply
+    return AnswerStream(request, prompt=prompt, sink=sink, settings=settings, timeout=timeout).run()
 
 
-def answer(request: PoeRequest, sink: Any, *, prompt: str, key: str | None, toolset: ToolSet | None = None,
-           confirm: Confirm = False, timeout: float | None = None) -> Reply:
-    """From the answer cache when it holds this request (``key``), else from the model (files
-    uploaded first; with ``toolset`` through the tool loop); a fresh complete answer is cached."""
-    reply = answer_cache.load(key, request, prompt)
-    if reply is not None:
-        sink.start(reply)
-        finish_reply(reply)  # the ledger notes a call at 0 points, files are listed
-        sink.finish(reply)
-        return reply
-    live = attachments.with_uploads(request)
-    if toolset is not None:
-        return run_with_tools(live, toolset, sink, prompt=prompt, confirm=confirm, timeout=timeout,
-                              preflight=preflight, finish=finish_reply)
-    reply = run(live, sink, prompt=prompt, timeout=timeout)
-    answer_cache.save(key, reply)
-    return reply
+class AnswerStream:
+    """One request through the pipeline, as it happens.
+
+    Iterate it for the answer's text as it arrives (each piece is the text added since the
+    previous one; after the rare bot that replaces its answer, ``replaced`` is True and the
+    piece is the whole new answer); a failure or a Ctrl-C is raised as one line once the
+    pieces are out, the partial answer kept on ``.reply``. Or :meth:`run` it to the end with a
+    display sink. ``.reply`` is the Reply, complete once the stream has ended; ``on_end`` is
+    called with it then (threads, the last reply, ...)."""
+
+    def __init__(self, request: PoeRequest, *, prompt: str, sink: Any = None, key: str | None = None,
+                 toolset: ToolSet | None = None, confirm: Confirm = False, force: bool = False,
+                 settings: Settings = default_settings, timeout: float | None = None,
+                 on_end: Callable[[Reply], None] | None = None) -> None:
+        self.request, self.prompt = request, prompt
+        self.sink = sink if sink is not None else SilentSink()
+        self.key, self.toolset, self.confirm, self.force = key, toolset, confirm, force
+        self.settings, self.timeout, self.on_end = settings, timeout, on_end
+        self.reply: Reply | None = None
+        self.replaced = False
+        self._acc: Accumulator | None = None
+        self._live: LiveStream | None = None
+        self._steps: Iterator[set[Hashable]] | None = None
+        self._feed: SinkFeed | None = None
+        self._whole = ""  # an answer that came at once (the cache, the tool loop): its one piece
+        self._started = self._ended = False
+
+    # -- the steps ---------------------------------------------------------------------------
+    def _begin(self) -> None:
+        """From the cache when it holds this request, else: upload files, check, start streaming
+        (with a toolset, the whole tool loop runs here)."""
+        self._started = True
+        with ledger.budget_override(self.force):
+            cached = answer_cache.load(self.key, self.request, self.prompt)
+            if cached is not None:
+                self.reply = cached
+                self.sink.start(cached)
+                finish_reply(cached)  # the ledger notes a call at 0 points, files are listed
+                self.sink.finish(cached)
+                return self._end(cached.text)
+            request = attachments.with_uploads(self.request, self.settings)
+            if self.toolset is not None:
+                self.reply = run_with_tools(request, self.toolset, self.sink, prompt=self.prompt,
+                                            confirm=self.confirm, settings=self.settings, timeout=self.timeout,
+                                            preflight=preflight, finish=finish_reply)
+                return self._end(self.reply.text)
+            preflight(request)
+        self.reply = reply = new_reply(request, self.prompt)
+        self.sink.start(reply)
+        self._acc = Accumulator(reply)
+        self._live = LiveStream(request, settings=self.settings, timeout=self.timeout)
+        self._steps = drain({0: self._acc}, self._live.events)
+        self._feed = SinkFeed(self._acc, self.sink, self.settings.throttle_interval)
+
+    def _advance(self) -> bool:
+        """Fold the next batch of events into the Reply and (throttled) the sink; False once
+        the stream has ended."""
+        assert self._steps is not None and self._feed is not None
+        try:
+            changed = next(self._steps)
+        except StopIteration:
+            self._finish_live()
+            return False
+        self._feed(changed)
+        return True
+
+    def _interrupt(self) -> None:
+        """Ctrl-C: stop the request, keep the text, end as interrupted."""
+        if self._acc is None or self._live is None:
+            raise KeyboardInterrupt  # before anything streamed: nothing to keep
+        stop({0: self._acc}, self._live.cancel)
+        self._finish_live()
+
+    def _finish_live(self) -> None:
+        assert self.reply is not None
+        with ledger.budget_override(self.force):  # (a forced call's budget note is not a warning)
+            finish_reply(self.reply)
+        self.sink.finish(self.reply)
+        answer_cache.save(self.key, self.reply)
+        self._end()
+
+    def _end(self, whole: str = "") -> None:
+        if self._ended:
+            return
+        self._ended, self._whole = True, whole
+        if self.on_end is not None and self.reply is not None:
+            self.on_end(self.reply)
+
+    # -- driving it ----------------------------------------------------------------------------
+    def run(self) -> Reply:
+        """Stream to the end (Ctrl-C stops it, the text kept) and return the Reply; API errors
+        stay on ``reply.error``."""
+        try:
+            if not self._started:
+                self._begin()
+            while not self._ended and self._advance():
+                pass
+        except KeyboardInterrupt:
+            self._interrupt()
+        assert self.reply is not None
+        return self.reply
+
+    def __iter__(self) -> AnswerStream:
+        return self
+
+    def __next__(self) -> str:
+        if not self._started:
+            self._begin()
+        while True:
+            if self._whole:
+                piece, self._whole = self._whole, ""
+                return piece
+            if self._acc is not None:
+                piece, replaced = self._acc.take_fresh()
+                if piece:
+                    self.replaced = replaced
+                    return piece
+            if self._ended:
+                assert self.reply is not None
+                raise_for(self.reply)
+                raise StopIteration
+            try:
+                self._advance()
+            except KeyboardInterrupt:
+                self._interrupt()
+
+    def close(self) -> None:
+        """Stop the request if it still runs (its partial text stays on ``.reply``)."""
+        if self._live is not None and not self._ended:
+            self._live.cancel(wait=0)
+
+    def __enter__(self) -> AnswerStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # an abandoned iterator leaves nothing running on the loop
+        live = getattr(self, "_live", None)
+        if live is not None and not getattr(self, "_ended", True):
+            live.cancel(wait=0)
+
+    def __repr__(self) -> str:
+        state = "ended" if self._ended else "streaming" if self._started else "not started"
+        return f"<AnswerStream {self.request.model} {state}>"
+
+
+__all__ = ["AnswerStream", "finish_reply", "preflight", "raise_for", "run"]

@@ -25,6 +25,7 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.base.text import plural, table_cell
 from poe_magic.core.reply import Reply
+from poe_magic.core.session import current
 from poe_magic.wire.request import Message, PoeRequest
 
 DEFAULT_THREAD = "default"
@@ -111,7 +112,12 @@ def _quote(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-_threads: dict[str, Thread] = {}
+class ThreadBook(dict[str, Thread]):
+    """This session's threads by name (a session state, see :mod:`poe_magic.core.session`)."""
+
+
+def _threads() -> ThreadBook:
+    return current().state(ThreadBook)
 
 
 def thread_name(chat: Chat) -> str | None:
@@ -127,27 +133,27 @@ def thread_name(chat: Chat) -> str | None:
 
 def get_thread(name: str = DEFAULT_THREAD) -> Thread | None:
     """The thread called ``name``, or None."""
-    return _threads.get(name)
+    return _threads().get(name)
 
 
 def list_threads() -> list[Thread]:
     """Every thread of this kernel, oldest first."""
-    return list(_threads.values())
+    return list(_threads().values())
 
 
 def reset_thread(name: str | None = None, *, all: bool = False) -> list[str]:
     """Forget one thread (``default`` when no name is given), or every thread with
     ``all=True``; returns the names forgotten. An unknown explicit name is an error."""
     if all:
-        names = list(_threads)
-        _threads.clear()
+        names = list(_threads())
+        _threads().clear()
         return names
     key = name or DEFAULT_THREAD
-    if key not in _threads:
+    if key not in _threads():
         if name:  # (a name that is not a valid thread name cannot be one either)
             raise E.PoeUsageError(f"no thread named {key!r}; %poe threads lists them")
         return []
-    del _threads[key]
+    del _threads()[key]
     return [key]
 
 
@@ -155,7 +161,7 @@ def continue_thread(chat: Chat, model: str | None, options: dict[str, Any]) -> t
     """The model and request options of the next turn of ``chat`` (unchanged without one):
     the thread's history is added, and its model and system prompt fill what is not given."""
     name = thread_name(chat)
-    thread = _threads.get(name) if name else None
+    thread = _threads().get(name) if name else None
     return (model, options) if thread is None else thread.next_turn(model, options)
 
 
@@ -166,11 +172,11 @@ def record(chat: Chat, request: PoeRequest, reply: Reply) -> Turn | None:
     if name is None:
         return None
     reply.thread = name
-    thread = _threads.get(name)
+    thread = _threads().get(name)
     thread = Thread(name) if thread is None else thread  # (an empty Thread is falsy: no `or`)
     turn = thread.add(request, reply)
     if turn is not None:  # a new thread is listed only once it has a turn
-        _threads.setdefault(name, thread)
+        _threads().setdefault(name, thread)
     return turn
 
 

@@ -39,7 +39,7 @@ def model_entry(bot: Any) -> dict[str, Any]:
     """One ``/v1/models`` entry for a served bot, in the real API's shape."""
     name = bot.name
     facts = MODEL_FACTS.get(name) or (MEDIA_MODELS[name][5] if name in MEDIA_MODELS else {})
-    inputs = list(facts.get("inputs") or getattr(bot, "input_modalities", ("text",)))
+    inputs = list(facts.get("inputs") or getattr(bot, "input_modalities", ("text",)) or ())
     outputs = list(getattr(bot, "output_modalities", ("text",)))
     created = facts.get("created", _TEST_BOTS_CREATED)
     context = facts.get("context", 32_000)  # None: a null context window

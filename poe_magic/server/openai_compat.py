@@ -93,7 +93,7 @@ def parse_chat(body: Any, state: ServerState, base_url: str) -> Chat:
         request = fp.QueryRequest(
             version="1.2", type="query", user_id="", conversation_id="", message_id=chat_id, query=query,
             temperature=temperature, stop_sequences=stop or [], tools=_tools(body.get("tools")),
-            tool_calls=tool_calls or None, tool_results=tool_results or None)
+            tool_calls=tool_calls or None, tool_results=tool_results or None)  # type: ignore[arg-type]  # pydantic validates the dicts
     except ValueError as exc:  # pydantic: malformed tools / tool_calls
         raise BadRequest(f"invalid tools or tool calls: {' '.join(str(exc).split())[:300]}") from None
     return Chat(chat_id, model, stream, bool(options.get("include_usage")), request,
@@ -128,7 +128,7 @@ def _messages(messages: list[Any], state: ServerState,
         text, attachments = _content(message.get("content"), i, state, base_url)
         if calls and not text and not attachments:
             continue  # a pure tool-call turn: the protocol carries it in tool_calls
-        query.append(fp.ProtocolMessage(role=ROLES[role], content=text, attachments=attachments))
+        query.append(fp.ProtocolMessage(role=ROLES[role], content=text, attachments=attachments))  # type: ignore[arg-type]
     return query, tool_calls, tool_results
 
 
@@ -148,7 +148,8 @@ def _content(content: Any, i: int, state: ServerState, base_url: str) -> tuple[s
         return content or "", []
     if not isinstance(content, list):
         raise BadRequest(f"messages[{i}].content must be a string or a list of content parts")
-    texts, attachments = [], []
+    texts: list[str] = []
+    attachments: list[Any] = []
     for part in content:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):

@@ -8,7 +8,7 @@ Only model queries count (``/bot/{name}`` and ``/v1/chat/completions``): usage a
 reads are cheap and are what clients poll, so they are not limited here.
 
 ``python -m poe_magic.server`` limits at 500/min by default (``--rate-limit 0`` turns it
-off); servers started with :func:`poe_magic.testing.start` have it off unless asked for.
+off); servers started with :func:`poe_magic.server.launch.start_local_server` have it off unless asked for.
 """
 
 from __future__ import annotations

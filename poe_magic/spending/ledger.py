@@ -1,6 +1,6 @@
 """The session ledger and the budget guard: what each call of this kernel cost, and a cap.
 
-Imported by :mod:`poe_magic.api`, so it sees every call from the kernel's first one. It hooks
+Called by :mod:`poe_magic.prompting.pipeline` for every request, from the kernel's first one. It hooks
 into the client twice:
 
 - a *reply finisher* (before the answer's final display) finds the points the call spent by
@@ -30,8 +30,10 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import current
+from poe_magic.spending.history import PAGE_SIZE, history_page
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,21 +108,23 @@ def budget_status() -> str:
     """One line: spend, calls, and the budget with its share used (and, once it is spent,
     that the next call will be refused)."""
     spent = session_spend()
-    text = f"{spent:,} points spent by {len(_ledger().calls)} call{'s' * (len(_ledger().calls) != 1)} this session"
-    unknown = sum(1 for call in _ledger().calls if call.points is None)
+    book = _ledger()
+    text = f"{spent:,} points spent by {plural(len(book.calls), 'call')} this session"
+    unknown = sum(1 for call in book.calls if call.points is None)
     if unknown:
         text += f" ({unknown} not yet in the points history)"
-    if _ledger().budget is not None:
-        text += f"; budget {_ledger().budget:,} points, {_share_used():,.0%} used"
-        if spent >= _ledger().budget:
-            text += (f": already {'exceeded' if spent > _ledger().budget else 'reached'}, the next call will be refused "
+    if book.budget is not None:
+        text += f"; budget {book.budget:,} points, {_share_used():,.0%} used"
+        if spent >= book.budget:
+            text += (f": already {'exceeded' if spent > book.budget else 'reached'}, the next call will be refused "
                      "unless forced (--force, force=True in Python)")
     return text
 
 
 def _share_used() -> float:
     """The share of the budget spent (1.0 for a budget of 0)."""
-    return session_spend() / _ledger().budget if _ledger().budget else 1.0
+    budget = _ledger().budget
+    return session_spend() / budget if budget else 1.0
 
 
 @contextmanager
@@ -139,35 +143,37 @@ def budget_override(force: bool = True) -> Iterator[None]:
 
 def check_budget(request: Any) -> None:
     """Preflight check: refuse the request when the session spend has reached the budget."""
-    if _ledger().budget is None or _force.get():
+    book = _ledger()
+    budget = book.budget
+    if budget is None or _force.get():
         return
-    if session_spend() < _ledger().budget and any(c.points is None and c.status == "ok" and not c.deferred for c in _ledger().calls):
+    if session_spend() < budget and any(c.points is None and c.status == "ok" and not c.deferred for c in book.calls):
         reconcile()  # an unknown cost might be what reaches the budget (a batch prices its own calls)
     spent = session_spend()
-    if spent >= _ledger().budget:
+    if spent >= budget:
         raise E.BudgetExceededError(
-            f"session budget of {_ledger().budget:,} points reached ({spent:,} spent); {request.model} was not asked. "
+            f"session budget of {budget:,} points reached ({spent:,} spent); {request.model} was not asked. "
             "Raise it with %poe budget N, or add --force (force=True in Python)", model=request.model)
 
 
 def _warn_if_near() -> None:
     """Say once when the spend crosses 80% and 100% of the budget: a warning (stderr) after
     an ordinary call, a plain note (stdout: not an error box in JupyterLab) after a forced one."""
-    if not _ledger().budget:
+    book = _ledger()
+    if not book.budget:
         return
     share = _share_used()
-    reached = [level for level in WARN_AT if share >= level and level not in _ledger().warned]
+    reached = [level for level in WARN_AT if share >= level and level not in book.warned]
     if not reached:
         return
-    _ledger().warned.update(level for level in WARN_AT if level <= reached[-1])
+    book.warned.update(level for level in WARN_AT if level <= reached[-1])
     what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
-    print(f"poe_magic: session budget {what}: {session_spend():,} of {_ledger().budget:,} points ({share:,.0%})",
+    print(f"poe_magic: session budget {what}: {session_spend():,} of {book.budget:,} points ({share:,.0%})",
           file=sys.stdout if _force.get() else sys.stderr, flush=True)
 
 
 # -- cost per call ----------------------------------------------------------------------
 def _recent_entries(limit: int) -> list[dict[str, Any]]:
-    from poe_magic.spending.history import history_page  # late: httpx client, pages
 
     entries, _ = history_page(limit=limit, timeout=LOOKUP_TIMEOUT, retry=False)
     return entries
@@ -261,7 +267,6 @@ def reconcile() -> int:
 def _find_costs(candidates: list[Call], max_pages: int) -> int:
     """Match the calls of ``candidates`` whose cost is unknown against the newest history
     pages; returns how many were found."""
-    from poe_magic.spending.history import PAGE_SIZE, history_page  # late: httpx client, pages
 
     waiting = sorted((c for c in candidates if c.points is None), key=lambda c: c.ended_us)
     if not waiting:

@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from poe_magic.core.display import in_kernel
+from poe_magic.core.display import NotebookSink, TerminalSink, in_kernel
 
 DAY_US = 86_400 * 1_000_000
 
@@ -33,8 +33,7 @@ class PagingProgress:
         self.oldest_us = start_us
         self.notice = ""
         self._out = out
-        self._handle: Any = None
-        self._shown = False
+        self._sink: NotebookSink | TerminalSink | None = None  # made when first shown
         self._last = 0.0
         self._interval = 0.25
         self._began = time.monotonic()
@@ -55,14 +54,10 @@ class PagingProgress:
         self._maybe_show(force=True)
 
     def close(self) -> None:
-        if not self._shown:
-            return
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)  # the bar disappears
-            return
-        stream = self._stream()
-        stream.write("\r\x1b[2K" if stream.isatty() else self.text() + " · done\n")
-        stream.flush()
+        if isinstance(self._sink, NotebookSink):
+            self._sink.publish({"text/plain": ""})  # the bar disappears
+        elif isinstance(self._sink, TerminalSink):
+            self._sink.write("\r\x1b[2K" if self._sink.tty else self.text() + " · done\n")
 
     def __enter__(self) -> PagingProgress:
         return self
@@ -85,30 +80,21 @@ class PagingProgress:
                 f"back to {back_to} ({self.fraction():.0%})")
         return line + (f" · {self.notice}" if self.notice else "")
 
-    def _stream(self) -> TextIO:
-        return self._out or sys.stderr
-
     def _maybe_show(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._last < self._interval:
             return
         self._last = now
-        if not self._shown:
-            self._shown = True
-            if self._out is None and in_kernel():
-                from IPython.display import display
-
-                self._handle = display(self._bundle(), raw=True, display_id=True)
-                return
-            self._interval = 0.25 if self._stream().isatty() else 2.0
-        if self._handle is not None:
-            self._handle.update(self._bundle(), raw=True)
-        elif self._stream().isatty():
-            self._stream().write("\r\x1b[2K" + self.text())
-            self._stream().flush()
+        if self._sink is None:
+            self._sink = NotebookSink() if self._out is None and in_kernel() else TerminalSink(self._out or sys.stderr)
+            if isinstance(self._sink, TerminalSink):
+                self._interval = 0.25 if self._sink.tty else 2.0
+        if isinstance(self._sink, NotebookSink):
+            self._sink.publish(self._bundle())
+        elif self._sink.tty:
+            self._sink.write("\r\x1b[2K" + self.text())
         else:
-            self._stream().write(self.text() + "\n")
-            self._stream().flush()
+            self._sink.write(self.text() + "\n")
 
     def _bundle(self) -> dict[str, str]:
         text = self.text()

@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.spending.history import points_history
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +34,6 @@ def plot_spending(df: pd.DataFrame | None = None, by: str = "day", ax: Axes | No
     if not isinstance(top, int) or top < 1:
         raise E.PoeUsageError(f"top must be a positive whole number, got {top!r}")
     if df is None:
-        from poe_magic.spending.history import points_history
 
         df = points_history()
     missing = {"creation_time", "bot_name", "cost_points", "usage_type"} - set(df.columns)
@@ -46,8 +47,9 @@ def plot_spending(df: pd.DataFrame | None = None, by: str = "day", ax: Axes | No
         ax.set_title("Points spent: nothing in this period")
         ax.text(0.5, 0.5, "no spending", ha="center", va="center", transform=ax.transAxes, color="grey")
         return ax
-    {"day": _by_day, "bot": _by_group, "type": _by_group, "cumulative": _cumulative, "hour": _by_hour}[by](
-        df, ax, by=by, top=top)
+    draw: dict[str, Callable[..., None]] = {"day": _by_day, "bot": _by_group, "type": _by_group,
+                                            "cumulative": _cumulative, "hour": _by_hour}
+    draw[by](df, ax, by=by, top=top)
     return ax
 
 

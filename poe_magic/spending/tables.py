@@ -19,14 +19,14 @@ def _count(value: Any) -> str:
 
 
 def readable_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """:func:`~poe_magic.usage.spending_summary`'s table as text: ``40,295`` points, means to
+    """:func:`~poe_magic.spending.history.spending_summary`'s table as text: ``40,295`` points, means to
     one decimal; the index (bot, day or type) as it was."""
     return pd.DataFrame({name: [f"{v:,.1f}" if name == "mean per call" else _count(v) for v in column]
                          for name, column in summary.items()}, index=summary.index)
 
 
 def readable_ledger(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`~poe_magic.ledger.session_ledger`'s frame as text, with a total row: times to the
+    """:func:`~poe_magic.spending.ledger.session_ledger`'s frame as text, with a total row: times to the
     second (``13:31:30``; with the date when the session spans days), ``elapsed (s)`` to two
     decimals like the footers, points and chars with thousands separators."""
     times = frame["time"]

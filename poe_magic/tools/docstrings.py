@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 _GOOGLE_HEADER = re.compile(
     r"^(Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters|Returns?|Raises|"
@@ -81,7 +82,7 @@ def _indent(line: str) -> int:
 
 def _google_params(body: list[str], params: dict[str, str]) -> None:
     entry_indent = min((_indent(line) for line in body if line.strip()), default=0)
-    name, text = "", []
+    name, text = "", cast(list[str], [])
     for line in body + [""]:
         if line.strip() and _indent(line) == entry_indent:
             if name:

@@ -5,7 +5,7 @@ signature: type hints -> JSON types, defaults -> optional; description and per-p
 from a Google, NumPy or reST docstring) and runs the calls a model asks for, on the caller's
 (kernel) thread. Each call becomes a :class:`ToolCall` on ``Reply.tool_calls``. A failing
 call never raises: its error text is what the model gets back. The streaming loop that sends
-the results back lives in :mod:`poe_magic.tool_loop`.
+the results back lives in :mod:`poe_magic.tools.loop`.
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.core.live import Accumulator, Sink, new_reply, stream_into
+from poe_magic.core.accumulator import Accumulator, Sink
+from poe_magic.core.live import new_reply, stream_into
 from poe_magic.core.reply import Reply
 from poe_magic.tools.functions import ToolCall, Tools, ToolSet
 from poe_magic.wire.request import PoeRequest

@@ -5,7 +5,7 @@ Each answer streams on the private loop and is drawn from a worker thread, so th
 stays free while a model answers (run other cells meanwhile); Stop cancels the stream and
 keeps the partial answer.
 
-The conversation is a :class:`~poe_magic.threads.Thread`: a private one by default, or with
+The conversation is a :class:`~poe_magic.prompting.threads.Thread`: a private one by default, or with
 ``thread="NAME"`` the very thread ``%%poe --chat NAME`` cells continue, so a conversation can
 move between cells and the panel. History and recording are the thread's (a stopped or failed
 answer with text is kept as a partial turn); turns that cells add are drawn at the next Send.
@@ -22,10 +22,17 @@ from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.base.text import plural
 from poe_magic.catalog.listing import for_listing
+from poe_magic.catalog.resolve import resolve_model
+from poe_magic.core.accumulator import Accumulator
+from poe_magic.core.answer_display import markdown_bundle
+from poe_magic.core.live import LiveStream, new_reply, stream_into
 from poe_magic.core.reply import Reply
+from poe_magic.core.session import remember
 from poe_magic.prompting import threads
+from poe_magic.prompting.pipeline import finish_reply, preflight
 from poe_magic.prompting.threads import Chat, Thread, Turn
 from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
+from poe_magic.wire.request import build_request
 
 CHAT_THROTTLE = 0.1  # seconds between widget updates while an answer streams (10/s)
 CHAT_HEIGHT = "32em"  # the conversation scrolls beyond this
@@ -37,7 +44,6 @@ class ChatPanel(_Panel):
 
     def __init__(self, model: str | None = None, *, thread: Chat = None, system: str | None = None,
                  settings: Settings = default_settings) -> None:
-        from poe_magic.catalog.resolve import resolve_model
 
         self.settings = settings
         self.thread_name = threads.thread_name(thread)  # None: the panel's private thread
@@ -117,10 +123,6 @@ class ChatPanel(_Panel):
     def submit(self, text: str | None = None) -> Reply | None:
         """Send the prompt box (or ``text``) with the thread's earlier turns and the system
         prompt; returns the live Reply, which fills in while the answer streams on a worker thread."""
-        from poe_magic.catalog.resolve import resolve_model
-        from poe_magic.core.live import LiveStream, new_reply
-        from poe_magic.prompting.pipeline import preflight
-        from poe_magic.wire.request import build_request
 
         prompt = (self.prompt.value if text is None else text).strip()
         if self.busy:
@@ -182,9 +184,6 @@ class ChatPanel(_Panel):
 
     # -- the worker thread ------------------------------------------------------------------------
     def _pump(self, request: Any, reply: Reply, stream: Any) -> None:
-        from poe_magic.core.live import Accumulator, stream_into
-        from poe_magic.core.session import remember
-        from poe_magic.prompting.pipeline import finish_reply
 
         try:
             stream_into(request, Accumulator(reply), _PanelSink(self), settings=self.settings, stream=stream,
@@ -262,7 +261,6 @@ class ChatPanel(_Panel):
 
 def _markdown_output(text: str, footer: str = "") -> dict[str, Any]:
     """An Output-widget entry showing ``text`` as Markdown (with an optional small footer)."""
-    from poe_magic.core.display import markdown_bundle
 
     return {"output_type": "display_data", "data": markdown_bundle(text, footer), "metadata": {}}
 
@@ -291,6 +289,5 @@ def chat(model: str | None = None, *, thread: Chat = None, system: str | None = 
     ``system`` fills the panel's system-prompt field. ``thread="NAME"`` (``True``: the thread
     ``default``) continues and records into the same thread as ``%%poe --chat NAME`` cells;
     without it the panel keeps a private thread of its own."""
-    from poe_magic.widgets.chat_panel import ChatPanel  # (it builds on _Panel above)
 
     return ChatPanel(model, thread=thread, system=system)

@@ -1,12 +1,11 @@
-"""Widgets: a searchable model picker and a small chat panel (ipywidgets, imported lazily).
+"""The model picker: a searchable list of the catalogue bound to the default model (ipywidgets, imported lazily).
 
 ``model_picker()`` is bound to ``settings.default_model`` (``multiple=True``: to
 ``settings.compare_models``): choosing a model makes the next ``%%poe`` cell without a model
 name use it, and ``%poe use`` moves the picker's selection too.
 
-``chat()`` (in :mod:`poe_magic.chat_panel`, re-exported here) is the chat panel. Without a
-widget frontend (a terminal, an old frontend) both show a plain-text explanation instead of
-failing.
+Without a widget frontend (a terminal, an old frontend) it shows a plain-text explanation
+instead of failing (as the chat panel, :mod:`poe_magic.widgets.chat_panel`, does).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.catalog.choosing import choice_listeners, set_choice
+from poe_magic.catalog.choosing import set_choice
 from poe_magic.catalog.listing import for_listing, matches
 from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
 
@@ -26,14 +25,6 @@ if TYPE_CHECKING:
 
 
 # -- model picker ---------------------------------------------------------------------------------
-
-_pickers: weakref.WeakSet[ModelPicker] = weakref.WeakSet()
-
-
-def _follow_choice(default_model: str, compare_models: list[str]) -> None:
-    for picker in list(_pickers):
-        picker.follow()
-
 
 class ModelPicker(_Panel):
     """A text filter over the catalogue and a list showing each model's owner and modalities."""
@@ -60,9 +51,7 @@ class ModelPicker(_Panel):
         self.filter.observe(lambda change: self.refilter(), "value")
         self.list.observe(self._chosen, "value")
         self.refilter()
-        if _follow_choice not in choice_listeners:
-            choice_listeners.append(_follow_choice)
-        _pickers.add(self)
+        _follow_settings(self)
 
     @property
     def value(self) -> Any:
@@ -151,3 +140,19 @@ def model_picker(multiple: bool = False, rows: int = 10) -> ModelPicker:
     return ModelPicker(multiple=multiple, rows=rows)
 
 
+
+
+def _follow_settings(picker: ModelPicker) -> None:
+    """Move the picker's selection when the settings' choice changes (``%poe use``, another
+    picker); held weakly, so a picker nobody shows any more can go."""
+    follow = weakref.WeakMethod(picker.follow)
+    settings = picker.settings
+
+    def changed(change: Any) -> None:
+        method = follow()
+        if method is None:
+            settings.unobserve(changed, names=["default_model", "compare_models"])
+        else:
+            method()
+
+    settings.observe(changed, names=["default_model", "compare_models"])

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +115,7 @@ class _KeepAliveTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await super().handle_async_request(request)
         if response.headers.get("content-type", "").startswith("text/event-stream"):
+            assert isinstance(response.stream, httpx.AsyncByteStream)
             response.stream = _DrainAfterDone(response.stream)
         return response
 
@@ -171,7 +172,8 @@ def build_query(request: PoeRequest) -> Any:
         if i == len(request.messages) - 1 and request.params:
             params.update(request.params)  # custom bot parameters ride on the last message
         messages.append(
-            fp.ProtocolMessage(role=m.role, content=m.content, attachments=m.attachments, parameters=params)
+            fp.ProtocolMessage(role=m.role, content=m.content,  # type: ignore[arg-type]  # checked when built
+                               attachments=m.attachments, parameters=params)
         )
     extra: dict[str, Any] = {}
     if request.temperature is not None:
@@ -208,7 +210,7 @@ def _short_repr_query() -> Any:
     return _ShortReprQuery
 
 
-async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Any | Retrying]:
+async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any | Retrying, None]:
     """Yield fastapi_poe messages (``.text``, ``.is_replace_response``, ``.attachment``, ...)
     and :class:`Retrying` notices; raise a :class:`~poe_magic._errors.PoeMagicError`."""
     import fastapi_poe as fp
@@ -242,7 +244,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncIterator[Any |
                     yield message
             if not info.get("no_done"):
                 return
-            error = ended_early(request.model)
+            error: E.PoeMagicError = ended_early(request.model)
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is mapped

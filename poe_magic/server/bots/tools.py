@@ -70,7 +70,7 @@ def plan_calls(prompt: str, tools: list[fp.ToolDefinition]) -> list[tuple[str, d
         found = dict(_ARG.findall(text))
         if function is None:  # a tool it was not offered: send the words as they are
             return {k: typed(v, {}) for k, v in found.items() if k != "rounds"}
-        return {k: typed(found[k], props[k] if isinstance(props[k], dict) else {}) for k in props if k in found}
+        return {k: typed(found[k], spec if isinstance(spec := props[k], dict) else {}) for k in props if k in found}
 
     marks = list(_CALL.finditer(prompt))
     if marks:
