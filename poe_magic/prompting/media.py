@@ -46,7 +46,9 @@ class ReplyFile:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplyFile:
-        return cls(**{k: data.get(k) or "" for k in ("url", "content_type", "name", "source", "alt")})
+        text = {k: str(data.get(k) or "") for k in ("url", "content_type", "name", "source", "alt")}
+        return cls(url=text["url"], content_type=text["content_type"], name=text["name"],
+                   source=text["source"] or "attachment", alt=text["alt"])
 
     def __post_init__(self) -> None:
         if self.url.startswith("data:"):

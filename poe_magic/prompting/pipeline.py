@@ -85,11 +85,12 @@ class AnswerStream:
     def __init__(self, request: PoeRequest, *, prompt: str, sink: Any = None, key: str | None = None,
                  toolset: ToolSet | None = None, confirm: Confirm = False, force: bool = False,
                  settings: Settings = default_settings, timeout: float | None = None,
-                 on_end: Callable[[Reply], None] | None = None) -> None:
+                 on_end: Callable[[Reply], None] | None = None, interval: float | None = None) -> None:
         self.request, self.prompt = request, prompt
         self.sink = sink if sink is not None else SilentSink()
         self.key, self.toolset, self.confirm, self.force = key, toolset, confirm, force
         self.settings, self.timeout, self.on_end = settings, timeout, on_end
+        self.interval = interval or settings.throttle_interval  # seconds between display updates
         self.reply: Reply | None = None
         self.replaced = False
         self._acc: Accumulator | None = None
@@ -100,9 +101,16 @@ class AnswerStream:
         self._started = self._ended = False
 
     # -- the steps ---------------------------------------------------------------------------
+    def start(self) -> Reply:
+        """Begin: answer from the cache when it holds this request, else upload files, check
+        (a refusal raises here, nothing sent) and start streaming; returns the live Reply. With
+        a toolset the whole tool loop runs here. Iterating or :meth:`run` start it if needed."""
+        if not self._started:
+            self._begin()
+        assert self.reply is not None
+        return self.reply
+
     def _begin(self) -> None:
-        """From the cache when it holds this request, else: upload files, check, start streaming
-        (with a toolset, the whole tool loop runs here)."""
         self._started = True
         with ledger.budget_override(self.force):
             cached = answer_cache.load(self.key, self.request, self.prompt)
@@ -124,7 +132,7 @@ class AnswerStream:
         self._acc = Accumulator(reply)
         self._live = LiveStream(request, settings=self.settings, timeout=self.timeout)
         self._steps = drain({0: self._acc}, self._live.events)
-        self._feed = SinkFeed(self._acc, self.sink, self.settings.throttle_interval)
+        self._feed = SinkFeed(self._acc, self.sink, self.interval)
 
     def _advance(self) -> bool:
         """Fold the next batch of events into the Reply and (throttled) the sink; False once

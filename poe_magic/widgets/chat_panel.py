@@ -23,13 +23,11 @@ from poe_magic.base.config import settings as default_settings
 from poe_magic.base.text import plural
 from poe_magic.catalog.listing import for_listing
 from poe_magic.catalog.resolve import resolve_model
-from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.answer_display import markdown_bundle
-from poe_magic.core.live import LiveStream, new_reply, stream_into
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import remember
 from poe_magic.prompting import threads
-from poe_magic.prompting.pipeline import finish_reply, preflight
+from poe_magic.prompting.pipeline import AnswerStream
 from poe_magic.prompting.threads import Chat, Thread, Turn
 from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
 from poe_magic.wire.request import build_request
@@ -137,28 +135,31 @@ class ChatPanel(_Panel):
             options["system"] = self.system.value.strip() or None  # the field, as shown
             request = build_request(prompt, model, **options)
             self.settings.api_key()  # no key: say so here, before anything is drawn
-            preflight(request)
+            answer = AnswerStream(request, prompt=prompt, sink=_PanelSink(self), settings=self.settings,
+                                  interval=max(self.settings.throttle_interval, CHAT_THROTTLE),
+                                  on_end=lambda reply: self._record(request, reply))
+            reply = answer.start()  # the pipeline's checks (budget) refuse here: nothing sent
         except E.PoeMagicError as error:
             self._show_status(f"⚠ {type(error).__name__}: {error}")
             return None
-        reply = new_reply(request, prompt)
         self.replies.append(reply)
         self.prompt.value = ""
         self.send.disabled, self.stop.disabled = True, False
-        self._stream = LiveStream(request, settings=self.settings)
+        self._stream = answer
         reply._chat_output = self._draw_turn(prompt, model)  # type: ignore[attr-defined]
         self._render(reply, f"{reply.model} · waiting for the first token…")
-        self._worker = threading.Thread(target=self._pump, args=(request, reply, self._stream),
-                                        name="poe_magic-chat", daemon=True)
+        self._worker = threading.Thread(target=self._pump, args=(answer,), name="poe_magic-chat", daemon=True)
         self._worker.start()
         self._show_status()
         return reply
 
     def interrupt(self) -> None:
         """Stop the answer that is streaming; its partial text is kept."""
-        stream = self._stream
-        if stream is not None:
-            stream.cancel(wait=0.5)
+        answer = self._stream
+        if answer is not None:
+            answer.close()
+            if self._worker is not None:
+                self._worker.join(0.5)
 
     def reset(self) -> None:
         """Start a new, private conversation (stops a streaming answer first). A named
@@ -183,18 +184,10 @@ class ChatPanel(_Panel):
             self._worker.join(timeout)
 
     # -- the worker thread ------------------------------------------------------------------------
-    def _pump(self, request: Any, reply: Reply, stream: Any) -> None:
-
+    def _pump(self, answer: AnswerStream) -> None:
+        reply = answer.start()
         try:
-            stream_into(request, Accumulator(reply), _PanelSink(self), settings=self.settings, stream=stream,
-                        interval=max(self.settings.throttle_interval, CHAT_THROTTLE))
-            finish_reply(reply)
-            # recorded the way %%poe --chat records (partial turns marked), then remembered
-            turn = (threads.record(self.thread_name, request, reply) if self.thread_name
-                    else self._private.add(request, reply))
-            if turn is not None:
-                self._drawn.append(turn)
-            remember(reply)
+            answer.run()  # the pipeline: stream, finish (files, cost), then _record
         except Exception as bug:  # never leave the panel stuck in "streaming"
             reply.error = E.PoeMagicError(f"{type(bug).__name__}: {bug}")
         finally:
@@ -202,6 +195,15 @@ class ChatPanel(_Panel):
             self._render(reply, reply.footer())
             self.send.disabled, self.stop.disabled = False, True
             self._show_status()
+
+    def _record(self, request: Any, reply: Reply) -> None:
+        """The finished turn, recorded the way ``%%poe --chat`` records (partial turns marked),
+        then remembered as the last reply."""
+        turn = (threads.record(self.thread_name, request, reply) if self.thread_name
+                else self._private.add(request, reply))
+        if turn is not None:
+            self._drawn.append(turn)
+        remember(reply)
 
     # -- drawing ----------------------------------------------------------------------------------
     def _catch_up(self) -> None:
@@ -266,7 +268,7 @@ def _markdown_output(text: str, footer: str = "") -> dict[str, Any]:
 
 
 class _PanelSink:
-    """Live updates of the panel's streaming turn (``client.stream_into`` throttles them)."""
+    """Live updates of the panel's streaming turn (the pipeline throttles them)."""
 
     def __init__(self, panel: Any) -> None:
         self.panel = panel
