@@ -1,26 +1,64 @@
 """Shared fixtures: a local Poe server per session, real kernels pointed at it.
 
 Nothing here reaches the internet: every request goes to the local server on 127.0.0.1.
+``tests/`` is on ``sys.path`` through ``pythonpath`` in ``[tool.pytest.ini_options]`` (for
+``harness`` and ``faultkit``).
+
+Markers (registered in pyproject.toml) are applied here from the fixtures a test uses, so they
+stay true without anyone remembering them: a fixture that gives a ``Kernel`` marks ``kernel``, one
+that gives a ``LocalServer`` marks ``http``; a kernel always talks to the server, and the browser
+tests run a kernel in JupyterLab. Tests that start a kernel or a server by hand carry the mark
+themselves (``tests/test_suite_hygiene.py`` checks they do). ``pytest -m "not kernel and not
+browser"`` is the fast subset.
 """
 
 from __future__ import annotations
 
 import os
-import sys
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from harness import Kernel
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import Kernel  # noqa: E402
-
-from poe_magic.server.launch import LocalServer, local_server  # noqa: E402
+from poe_magic.server.launch import LocalServer, local_server
 
 # Never let a developer's real key or server leak into a test run.
 for _name in ("POE_API_KEY", "POE_BASE_URL"):
     os.environ.pop(_name, None)
+
+
+_GIVES = {"kernel": re.compile(r"\bKernel\b"), "http": re.compile(r"\bLocalServer\b")}
+
+
+def _fixture_marks(item: pytest.Item) -> set[str]:
+    """``kernel``/``http`` for each fixture in the test's closure whose return annotation is a
+    ``Kernel``/``LocalServer`` (``Iterator[...]`` included)."""
+    info: Any = getattr(item, "_fixtureinfo", None)
+    marks: set[str] = set()
+    if info is None:
+        return marks
+    for name in item.fixturenames:  # type: ignore[attr-defined]
+        for fixturedef in info.name2fixturedefs.get(name, ()):
+            returns = str(getattr(fixturedef.func, "__annotations__", {}).get("return", ""))
+            marks.update(mark for mark, pattern in _GIVES.items() if pattern.search(returns))
+    return marks
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = _fixture_marks(item) | {m.name for m in item.iter_markers() if m.name in ("kernel", "http", "browser")}
+        if item.path.name == "test_browser.py":
+            marks.add("browser")
+        if "browser" in marks:
+            marks.add("kernel")  # JupyterLab runs the notebook in a real kernel
+        if "kernel" in marks:
+            marks.add("http")  # every kernel here is pointed at a local server
+        for name in sorted(marks):
+            if name not in {m.name for m in item.iter_markers()}:
+                item.add_marker(getattr(pytest.mark, name))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -159,6 +159,7 @@ def test_limiter_rate_seen_by_the_server_is_the_configured_one(bk: Kernel, bsrv:
     assert (n - 1) / (times[-1] - times[0]) * 60 <= 600 * 1.05  # never a burst above the rate
 
 
+@pytest.mark.http
 def test_server_429_is_waited_out_and_the_batch_completes(poe_home: Path, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from poe_magic.batches.run import batch
@@ -212,6 +213,7 @@ def test_ctrl_c_keeps_answers_and_the_rerun_sends_only_the_missing(bk: Kernel, b
     assert bk.value("[int(out.error.isna().sum()), int(out.cached.sum())]") == [30, kept]
 
 
+@pytest.mark.kernel
 def test_kernel_restart_resumes_from_the_journal(bsrv: LocalServer, tmp_path: Path) -> None:
     bsrv.reset()
     env = {**bsrv.env, "POE_MAGIC_HOME": str(tmp_path)}
@@ -356,6 +358,7 @@ def test_server_bucket_refuses_with_the_wait_and_refills() -> None:
     assert limiter.check("k") is None and limiter.check("k") == pytest.approx(0.5)
 
 
+@pytest.mark.http
 def test_server_429_has_the_real_error_shape() -> None:
     import httpx
 

@@ -240,7 +240,6 @@ def test_markdown_answer_renders_heading_and_code_block(page: Any) -> None:
         expect(shown.locator("h1")).to_have_text(re.compile("A Markdown answer"))
         expect(shown.locator("pre").first).to_contain_text("def greet(name: str) -> str:")
         expect(shown.locator("table td").first).to_have_text("local")
-        expect(outputs(page, 3)).to_contain_text("GPT-4o-mini")  # answered by the default of cell 0
         page.screenshot(path=str(ARTIFACTS / "browser-notebook.png"))
 
 
@@ -261,6 +260,8 @@ def test_picker_choice_is_used_by_the_next_cell(page: Any) -> None:
     from playwright.sync_api import expect
 
     with artifacts_on_failure(page, "picker"):
+        # before the choice (this test is the one that changes it): cell 3 was answered by cell 0's default
+        expect(outputs(page, 3)).to_contain_text("GPT-4o-mini")
         picker = cell(page, 2).locator(".poe-model-picker")
         expect(picker.locator(".poe-picker-status")).to_contain_text("GPT-4o-mini")
         picker.locator("input[type='text']").click()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from harness import Kernel
 
 from poe_magic.server.bots.demo import MARKDOWN_SAMPLE
@@ -131,6 +132,7 @@ def test_load_ext_imports_no_heavy_modules(fresh_kernel: Kernel) -> None:
     assert heavy == []
 
 
+@pytest.mark.kernel
 def test_terminal_ipython_prints_the_stream_as_plain_text(server: LocalServer, tmp_path) -> None:
     import subprocess
     import sys

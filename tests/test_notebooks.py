@@ -36,6 +36,7 @@ def test_there_are_tutorial_notebooks() -> None:
     assert names[:3] == ["01-quickstart", "02-compare-models", "03-spending"], names
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p != QUICKSTART], ids=lambda p: p.stem)
 def test_notebook_runs_offline_without_errors(path: Path) -> None:
     executed = demo.execute(path, timeout=120)
@@ -45,6 +46,7 @@ def test_notebook_runs_offline_without_errors(path: Path) -> None:
         "every code cell shows something"
 
 
+@pytest.mark.kernel
 def test_main_job_runs_quickstart_and_says_where_the_copy_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(ROOT)

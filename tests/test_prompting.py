@@ -54,6 +54,7 @@ def test_system_temperature_stop_and_params_reach_the_server(kernel: Kernel) -> 
 
 
 def test_invalid_option_values_are_one_line_and_send_nothing(kernel: Kernel, server: LocalServer) -> None:
+    kernel.run_ok("%poe models")  # the catalogue loaded, as after any answer: from here on nothing is sent
     server.reset()
     assert "argument -t/--temperature: invalid float value: 'warm'" in usage_error(kernel.run("%%poe EchoBot -t warm\nhi"))
     assert "--temperature must be between 0 and 2" in one_line_error(kernel.run("%%poe EchoBot -t 3\nhi"), "PoeUsageError")
@@ -156,6 +157,7 @@ def test_dataframes_become_markdown_tables_cut_with_a_note(kernel: Kernel) -> No
 
 
 def test_unknown_name_is_one_line_and_nothing_is_sent_unless_no_interpolate(kernel: Kernel, server: LocalServer) -> None:
+    kernel.run_ok("%poe models")  # the catalogue loaded, as after any answer: from here on nothing is sent
     server.reset()
     error = one_line_error(kernel.run("%%poe EchoBot\nwhat about {nowhere_defined}?"), "PoeUsageError")
     assert "no variable named 'nowhere_defined'" in error and "--no-interpolate" in error

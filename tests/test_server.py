@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from poe_magic.server.launch import READY_PREFIX, LocalServer
 
@@ -94,6 +95,7 @@ def _start_cli(*args: str, key: str) -> tuple[subprocess.Popen[str], str]:
     return process, process.stdout.readline()
 
 
+@pytest.mark.http
 def test_cli_rate_limit_answers_429_and_never_prints_the_key() -> None:
     key = "local-" + secrets.token_hex(12)
     process, ready = _start_cli("--port", "0", "--rate-limit", "60", "--rate-burst", "1", key=key)

@@ -60,9 +60,13 @@ def test_quick_calls_of_one_model_are_not_counted_twice(k: Kernel, spend_server:
 
 
 def test_session_ledger_lists_every_call(k: Kernel) -> None:
+    k.run_ok("from poe_magic.core.session import new_session\nnew_session()")  # this test's calls only
+    k.run_ok("%%poe EchoBot\nhello")
+    k.run_ok("%%poe Claude-Haiku-3.5\nhello")
     result = k.run_ok("%poe session")
     calls = k.value("len(__import__('poe_magic.spending.ledger', fromlist=['_']).calls())")
     spent = k.value("__import__('poe_magic').session_spend()")
+    assert (calls, spent) == (2, 70)  # 10 + 60 points
     assert f"{spent:,} points spent by {calls} calls this session" in result.stdout
     shown = result.of_type("execute_result")[0]["content"]["data"]
     table = shown["text/plain"]

@@ -36,20 +36,32 @@ def usage_server() -> Iterator[LocalServer]:
         yield srv
 
 
-@pytest.fixture
-def account(usage_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalServer:
-    """This process points at the usage server with an empty POE_MAGIC_HOME."""
+def _point_at(server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalServer:
     from poe_magic.base.config import settings
 
-    for name, value in usage_server.env.items():
+    for name, value in server.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POE_MAGIC_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(settings, "retry_backoff", 0.01)
     settings.set_api_key(None)
     settings.base_url = ""
     HistoryCache._memo.clear()
-    usage_server.reset()
-    return usage_server
+    server.reset()
+    return server
+
+
+@pytest.fixture
+def account(usage_server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalServer:
+    """This process points at the usage server (exactly the seeded history: tests using it add no
+    calls) with an empty POE_MAGIC_HOME."""
+    return _point_at(usage_server, monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def own_account(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[LocalServer]:
+    """Like ``account`` but on a server of its own, for tests that add calls to the history."""
+    with local_server(args=["--history-entries", str(SEEDED), "--rate-limit", "0"]) as srv:
+        yield _point_at(srv, monkeypatch, tmp_path)
 
 
 def seeded_ids() -> list[str]:
@@ -141,16 +153,16 @@ def test_since_until_and_max_entries_extend_the_cache_downwards(account: LocalSe
 
 
 # -- cache ---------------------------------------------------------------------------
-def test_second_call_and_refresh_after_new_calls_make_one_request(account: LocalServer) -> None:
+def test_second_call_and_refresh_after_new_calls_make_one_request(own_account: LocalServer) -> None:
     usage.points_history()
-    account.reset()
+    own_account.reset()
     again = usage.points_history()
-    assert len(history_requests(account)) == 1 and len(again) >= SEEDED
+    assert len(history_requests(own_account)) == 1 and len(again) >= SEEDED
     for _ in range(3):
-        charge(account)
-    account.reset()
+        charge(own_account)
+    own_account.reset()
     fresh = usage.points_history()
-    assert len(history_requests(account)) == 1
+    assert len(history_requests(own_account)) == 1
     assert len(fresh) == len(again) + 3 and fresh["query_id"].is_unique
     assert list(fresh["bot_name"][:3]) == ["EchoBot"] * 3
 
@@ -236,10 +248,10 @@ def test_long_retry_after_or_no_server_is_one_line_not_a_long_wait(account: Loca
         usage.current_balance()
 
 
-def test_balance_and_auth_errors(account: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    direct = httpx.get(account.url + "/usage/current_balance", headers={"Authorization": f"Bearer {account.key}"})
+def test_balance_and_auth_errors(own_account: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    direct = httpx.get(own_account.url + "/usage/current_balance", headers={"Authorization": f"Bearer {own_account.key}"})
     assert usage.current_balance() == direct.json()["current_point_balance"]
-    charge(account, "GPT-4o-mini")  # 15 points
+    charge(own_account, "GPT-4o-mini")  # 15 points
     assert usage.current_balance() == direct.json()["current_point_balance"] - 15
     monkeypatch.setenv("POE_API_KEY", "pk-wrong-key-0123456789")
     with pytest.raises(E.AuthError) as caught:
