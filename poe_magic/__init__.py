@@ -14,8 +14,7 @@ from typing import Any
 from poe_magic.base.config import settings
 from poe_magic.base.errors import *  # noqa: F403  (small, dependency-free)
 from poe_magic.base.errors import __all__ as _error_names
-
-__version__ = "0.1.0"
+from poe_magic.base.version import __version__  # noqa: E402,F401  (public)
 
 # public name -> module that defines it (imported lazily by __getattr__). No module is named
 # like a public function, so importing a module never shadows one of these names.

@@ -357,7 +357,7 @@ class Runner:
         ledger.price([item.call for item in waiting])
         for item in waiting:
             if item.reply.points is None:
-                item.reply.points = item.call.points
+                item.reply.set_points(item.call.points)
         try:
             self.store.set_points((item.job.key, item.reply.points) for item in waiting
                                   if item.reply.ok and item.reply.points is not None)

@@ -99,6 +99,12 @@ class Comparison:
     def _repr_html_(self) -> str:
         return static_html(self)
 
+    def output_metadata(self) -> dict[str, Any]:
+        """What a saved notebook keeps about this comparison (``metadata["poe_magic"]``): one
+        entry per model (the latest run's :meth:`Reply.output_metadata`), and the runs asked for."""
+        return {"comparison": True, "runs": self.runs,
+                "models": {model: reply.output_metadata() for model, reply in self.replies.items()}}
+
     def _add(self, reply: Reply) -> None:
         self.all_runs[reply.model].append(reply)
 

@@ -45,6 +45,8 @@ class Comparison(Protocol):
 
     def rows(self) -> list[dict[str, Any]]: ...
 
+    def output_metadata(self) -> dict[str, Any]: ...
+
 Bundle = dict[str, Any]
 
 # -- Markdown -> HTML ---------------------------------------------------------------------------
@@ -248,7 +250,8 @@ class GridNotebookSink(NotebookSink):
 
     def finish(self, comparison: Comparison) -> None:
         if self.shown:  # always the exact final state, last
-            self._send(static_html(comparison), plain_text(comparison))
+            self.publish({"text/html": static_html(comparison), "text/plain": plain_text(comparison)},
+                         {"poe_magic": comparison.output_metadata()})
 
 
 class GridTerminalSink(TerminalSink):

@@ -39,15 +39,16 @@ class AnswerNotebookSink(NotebookSink):
         super().__init__()
         self.render = FORMATS[fmt]
         self._shown: tuple[str, str] | None = None
+        self._final_text: str | None = None  # what redraw() put in place of the answer
 
     def start(self, reply: Reply) -> None:
         self._show("", f"{reply.model} · waiting for the first token…")
 
-    def _show(self, text: str, footer: str) -> None:
-        if self._shown == (text, footer):
+    def _show(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
+        if self._shown == (text, footer) and metadata is None:
             return
         self._shown = (text, footer)
-        self.publish(self.render(text, footer))
+        self.publish(self.render(text, footer), metadata)
 
     def update(self, reply: Reply) -> None:
         self._show(reply.text, f"{reply.model} · streaming…")
@@ -57,11 +58,19 @@ class AnswerNotebookSink(NotebookSink):
 
     def finish(self, reply: Reply) -> None:
         # a failure is named briefly: the one-line error under the display says the rest
-        self._show(reply.text, reply.footer(brief=True))
+        self._final(reply)
+        # the cost may be found after the answer ended: the same output then shows it (frontends
+        # update a display_id even after its cell ended)
+        reply.watch_points(self._final)
+
+    def _final(self, reply: Reply) -> None:
+        self._show(self._final_text if self._final_text is not None else reply.text, reply.footer(brief=True),
+                   {"poe_magic": reply.output_metadata()})
 
     def redraw(self, text: str, footer: str) -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
-        embedded below, replaced by a note)."""
+        embedded below, replaced by a note); later footer updates keep it."""
+        self._final_text = text
         self._show(text, footer)
 
 

@@ -69,9 +69,10 @@ class NotebookSink:
     def shown(self) -> bool:
         return self._handle is not None
 
-    def publish(self, bundle: Bundle) -> None:
-        """Show ``bundle`` (first call) or put it in place of what this sink showed."""
-        if bundle == self._sent:
+    def publish(self, bundle: Bundle, metadata: dict[str, Any] | None = None) -> None:
+        """Show ``bundle`` (first call) or put it in place of what this sink showed; with
+        ``metadata``, the output's metadata too (a saved notebook keeps it)."""
+        if bundle == self._sent and metadata is None:
             return
         self._sent = bundle
         set_parent = getattr(self._shell, "set_thread_parent", None)
@@ -80,9 +81,9 @@ class NotebookSink:
             if self._handle is None:
                 from IPython.display import display
 
-                self._handle = display(bundle, raw=True, display_id=True)
+                self._handle = display(bundle, raw=True, display_id=True, metadata=metadata)
             else:
-                self._handle.update(bundle, raw=True)
+                self._handle.update(bundle, raw=True, metadata=metadata)
                 self.updates += 1
         finally:
             if tokens is not None:

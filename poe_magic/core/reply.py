@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from poe_magic.base.errors import PoeMagicError
 from poe_magic.base.text import plural
+from poe_magic.base.version import __version__
 
 
 @dataclass(eq=False)
@@ -37,6 +40,44 @@ class Reply:
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
+    _points_watchers: list[Callable[[Reply], None]] = field(default_factory=list, repr=False)
+
+    # -- cost, known late -------------------------------------------------------------------
+    def watch_points(self, callback: Callable[[Reply], None]) -> None:
+        """Call ``callback(reply)`` when :meth:`set_points` gives this reply its cost (at once
+        when it is already known). The cost may arrive after the answer, from another thread:
+        a display uses this to update its footer in place."""
+        self._points_watchers.append(callback)
+        if self.points is not None:
+            callback(self)
+
+    def set_points(self, points: int | None) -> None:
+        """Record what this call cost and tell the watchers (a watcher's failure is not this
+        reply's problem: it is dropped, never raised into whoever found the cost)."""
+        self.points = points
+        for callback in list(self._points_watchers):
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - a display gone away must not break cost-keeping
+                self._points_watchers.remove(callback)
+
+    def output_metadata(self) -> dict[str, Any]:
+        """What a saved notebook keeps about this answer (``metadata["poe_magic"]`` of its
+        output): model, points (None until known), timings, parameters, system prompt, the
+        SHA-256 of the prompt sent and the package version. Never the key."""
+        return {
+            "model": self.model,
+            "points": self.points,
+            "time": self.started_at.isoformat(timespec="seconds"),
+            "elapsed": None if self.elapsed is None else round(self.elapsed, 3),
+            "time_to_first_token": None if self.time_to_first_token is None else round(self.time_to_first_token, 3),
+            "status": self.status,
+            "cached": self.cached,
+            "params": dict(self.params),
+            "system": self.system,
+            "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
+            "version": __version__,
+        }
 
     @property
     def ok(self) -> bool:

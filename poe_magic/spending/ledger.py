@@ -226,7 +226,7 @@ def record(reply: Reply) -> None:
         except E.PoeMagicError:  # no key, server down, rate limited: the cost stays unknown
             pass
     if call.points is not None and reply.points is None:
-        reply.points = call.points
+        reply.set_points(call.points)
     _warn_if_near()
 
 
