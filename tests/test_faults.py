@@ -359,9 +359,21 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
     try:
         kernel.run_ok("%load_ext poe_magic")
         msg_id = kernel.submit("%%poe SlowBot\nchunks=400 delay=0.02 first_delay=0")
-        time.sleep(1.0)
-        kernel.manager.request_shutdown()
         messages: list[dict[str, Any]] = []
+
+        def showing(text: str) -> bool:
+            return any(text in m["content"]["data"].get("text/plain", "") for m in messages
+                       if m["header"]["msg_type"] == "update_display_data")
+
+        deadline = time.monotonic() + 30  # until the answer shows (a fixed sleep was too short on a kernel's first cell)
+        while not showing("word2 ") and time.monotonic() < deadline:
+            try:
+                msg = kernel.client.get_iopub_msg(timeout=0.2)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") == msg_id:
+                messages.append(msg)
+        kernel.manager.request_shutdown()
         deadline = time.monotonic() + 10
         while kernel.manager.is_alive() and time.monotonic() < deadline:
             try:
