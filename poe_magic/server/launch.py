@@ -99,6 +99,9 @@ def start(key: str | None = None, *, args: Sequence[str] = (), timeout: float = 
         [sys.executable, "-m", "poe_magic.server", "--port", "0", "--parent-pid", str(os.getpid()),
          "--rate-limit", "0", *args],
         stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True, env=env,
+        # its own session: a kernel interrupt (Stop, Ctrl-C) signals the kernel's process group,
+        # and must not stop the server too; --parent-pid still ends it when we exit
+        start_new_session=True,
     )
     log.close()
     url = _wait_ready(process, timeout)
