@@ -27,7 +27,8 @@ from poe_magic.core.display import NotebookSink, TerminalSink, choose_sink
 #: seconds between two live updates of the view (a display update costs ~0.7 ms)
 UPDATE_INTERVAL = 0.5
 
-_COLOURS = {"done": "#16a34a", "cached": "#86efac", "failed": "#dc2626", "running": "#f59e0b"}
+_COLOURS = {"done": "#16a34a", "cached": "#86efac", "failed": "#dc2626", "interrupted": "#fb923c",
+            "running": "#f59e0b", "not sent": "#9ca3af"}
 
 
 def duration(seconds: float) -> str:
@@ -50,7 +51,7 @@ class BatchProgress:
     total: int  # requests in the batch (rows x models)
     cached: int  # answered from the journal, nothing sent
     done: int  # answered now
-    failed: int  # failed after retries, or never sent (budget, cancel, bad row)
+    failed: int  # sent, and failed after retries
     running: int  # in flight
     elapsed: float  # seconds since the start
     points: float | None  # spent so far (estimated where the server did not say), None: unknown
@@ -58,10 +59,12 @@ class BatchProgress:
     estimate: str = ""  # the cost estimate made before starting
     state: str = "running"  # running | finished | cancelled | stopped | interrupted
     note: str = ""  # why it stopped, throttling, ...
+    not_sent: int = 0  # never sent: a bad row, or the batch stopped (budget, cancel, interrupt) first
+    interrupted: int = 0  # sent, and cut off when the batch stopped (partial answers kept)
 
     @property
     def finished(self) -> int:
-        return self.cached + self.done + self.failed
+        return self.cached + self.done + self.failed + self.interrupted + self.not_sent
 
     @property
     def remaining(self) -> int:
@@ -70,7 +73,7 @@ class BatchProgress:
     @property
     def rate(self) -> float | None:
         """Requests answered per second so far (journal hits excluded)."""
-        sent = self.done + self.failed
+        sent = self.done + self.failed + self.interrupted
         return sent / self.elapsed if self.elapsed > 0.5 and sent else None
 
     @property
@@ -81,12 +84,20 @@ class BatchProgress:
         return self.remaining / rate if rate else None
 
     def text(self) -> str:
-        """One line: ``1,234/2,000 · 3 failed · 16 running · 12.3/s · ETA 1m 02s · 4,560 points``."""
-        bits = [f"{self.title}: {self.finished:,}/{self.total:,}"]
+        """One line: ``1,234/2,000 · 3 failed · 16 running · 12.3/s · ETA 1m 02s · 4,560 points``;
+        a stopped batch: ``2/8 done · 2 interrupted · 4 not sent · interrupted in 3 s``."""
+        if self.state == "running" or not (self.not_sent or self.interrupted):
+            bits = [f"{self.title}: {self.finished:,}/{self.total:,}"]
+        else:  # "8/8" would read as if every request had been made
+            bits = [f"{self.title}: {self.done + self.cached:,}/{self.total:,} done"]
         if self.cached:
             bits.append(f"{self.cached:,} from journal")
         if self.failed:
             bits.append(f"{self.failed:,} failed")
+        if self.interrupted:
+            bits.append(f"{self.interrupted:,} interrupted")
+        if self.not_sent:
+            bits.append(f"{self.not_sent:,} not sent")
         if self.running:
             bits.append(f"{self.running:,} running")
         if self.rate:
@@ -105,7 +116,8 @@ class BatchProgress:
 
     def html(self) -> str:
         total = max(1, self.total)
-        parts = [("done", self.done), ("cached", self.cached), ("failed", self.failed), ("running", self.running)]
+        parts = [("done", self.done), ("cached", self.cached), ("failed", self.failed),
+                 ("interrupted", self.interrupted), ("running", self.running), ("not sent", self.not_sent)]
         bar = "".join(f'<div title="{name}: {count:,}" style="width:{100 * count / total:.2f}%;'
                       f'background:{_COLOURS[name]}"></div>' for name, count in parts if count)
         return (

@@ -116,9 +116,12 @@ class BatchRun:
         """How far the batch is (a snapshot)."""
         runner = self.runner
         done, failed, running = runner.counts()
-        failed += len(self._known) - self._cached
-        if self.state != "running":  # never sent
-            failed += sum(1 for slot in self._slots if slot not in runner.outcomes and slot not in self._known)
+        # cut off by a stop (the runner counts them as failed): told apart from real failures
+        interrupted = sum(1 for o in list(runner.outcomes.values()) if (o.error or "").startswith("interrupted"))
+        failed -= interrupted
+        not_sent = len(self._known) - self._cached  # bad rows
+        if self.state != "running":
+            not_sent += sum(1 for slot in self._slots if slot not in runner.outcomes and slot not in self._known)
         end = self.finished_at or time.perf_counter()
         points: float | None = runner.points if runner.points_known else None
         estimated = False
@@ -133,7 +136,8 @@ class BatchRun:
             notes.append(f"{len(runner.hook_errors)} hook error(s): see .hook_errors")
         note = " · ".join(str(n) for n in notes)
         return BatchProgress(self.title, len(self._slots), self._cached, done, failed, running,
-                             end - self.started, points, estimated, self.estimate, self.state, note)
+                             end - self.started, points, estimated, self.estimate, self.state, note,
+                             not_sent=not_sent, interrupted=interrupted)
 
     @property
     def hook_errors(self) -> list[str]:

@@ -59,10 +59,9 @@ class ChatPanel(_Panel):
             return
         self._w = w
         self.model = w.Dropdown(options=self._options(everything, start), layout=w.Layout(width="auto"))
-        if start in {value for _, value in self.model.options}:
-            self.model.value = start
-        else:
-            self.model.value = None
+        offered = [value for _, value in self.model.options]
+        # no model asked for and no default: the first one listed, so Send works at once
+        self.model.value = start if start in offered else (offered[0] if offered and not start else None)
         # continuous_update=False: the text syncs once, on blur, i.e. *before* the Send click
         # arrives; per-keystroke syncs are throttled by ipywidgets and could land after it.
         # No key shortcut: ipywidgets' Textarea reports no key events (Ctrl+Enter would need a
@@ -127,7 +126,7 @@ class ChatPanel(_Panel):
             self._show_status("An answer is still streaming: wait for it, or Stop it first.")
             return None
         if not prompt or self.model.value is None:
-            self._show_status("Type a message first." if prompt else "Pick a model first.")
+            self._show_status("Pick a model first." if prompt else "Type a message first.")
             return None
         self._catch_up()  # turns that cells added since
         try:
