@@ -1,0 +1,102 @@
+"""The client rate limiter (issue 18 item 10, issue 14 item 5 client side): a sliding one-minute
+window that lets a small batch run at full concurrency and holds ``max_rpm`` over a long one,
+and follows the server's ``x-ratelimit-*`` headers."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Kernel
+
+from poe_magic.server.launch import LocalServer
+from poe_magic.wire.ratelimit import RateLimiter, _seconds
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def most_in_any_window(starts: list[float], window: float) -> int:
+    starts = sorted(starts)
+    best, low = 0, 0
+    for high, t in enumerate(starts):
+        while t - starts[low] >= window - 1e-9:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
+
+
+def test_long_run_never_exceeds_the_allowance_in_any_minute_and_keeps_the_rate() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(450, clock=clock)
+    rng = random.Random(7)
+    starts = []
+    for _ in range(2_000):  # callers arrive in bursts and lulls, as workers finish
+        clock.now += rng.choice([0.0, 0.0, 0.01, 0.05, 0.3])
+        wait = limiter.reserve()
+        assert wait >= 0
+        starts.append(clock.now + wait)
+    assert most_in_any_window(starts, 60.0) == 450
+    span = max(starts) - min(starts)
+    # 2,000 starts need at least 4 whole windows after the first; no more than one window of slack
+    assert 4 * 60 <= span <= 5 * 60
+    assert starts[:450] == sorted(starts[:450]) and max(starts[:450]) - starts[0] < 60  # the first minute: a burst
+
+
+def test_headers_cap_the_allowance_and_pause_until_the_reset() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(450, clock=clock)
+    limiter.follow({"x-ratelimit-limit-requests": "120", "x-ratelimit-remaining-requests": "2",
+                    "x-ratelimit-reset-requests": "20s"})
+    assert limiter.server_limit == 120 and limiter.allowance == 120
+    assert [limiter.reserve() for _ in range(3)] == [0.0, 0.0, pytest.approx(20.0)]  # 2 left, then the reset
+    # seen 5 s ago: the reset is 5 s nearer
+    limiter.follow({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}, age=5.0)
+    assert limiter.reserve() == pytest.approx(355.0)
+    # a 429's retry waits for the server's reset, not only Retry-After
+    clock.now += 400.0
+    limiter.follow({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "30"})
+    limiter.pause(1.0)
+    assert limiter.reserve() == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize("bad", ["", "-1", "nan", "inf", "1e9", "12 s; drop table", "9" * 50, "1h1h1h"])
+def test_hostile_headers_are_ignored(bad: str) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(60, clock=clock)
+    limiter.follow({"x-ratelimit-limit-requests": bad, "x-ratelimit-remaining-requests": bad,
+                    "x-ratelimit-reset-requests": bad})
+    assert limiter.server_limit is None and limiter.reserve() == 0.0
+    assert _seconds(bad) is None or 0 <= _seconds(bad) <= 3600  # type: ignore[operator]
+
+
+# -- real HTTP, real kernel -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rk(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    k = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("rate_home"))})
+    k.run_ok("import poe_magic")
+    yield k
+    k.shutdown()
+
+
+def test_batch_holds_the_window_over_real_http(rk: Kernel, server: LocalServer, tmp_path: Path) -> None:
+    """The shared limiter with a 2 s window (so the test is short): 120/min = 4 starts per 2 s;
+    12 requests arrive at the server in three bursts of 4, never 5 within a window."""
+    rk.run_ok("from poe_magic.wire.ratelimit import limiter_for\n"
+              "limiter_for(poe_magic.settings, 120).window = 2.0")
+    server.reset()
+    rk.run_ok("out = poe_magic.batch([f'w{i}' for i in range(12)], '{text}', models='EchoBot', concurrency=8, "
+              "max_rpm=120, cache=False, progress=False)")
+    times = sorted(r["time"] for r in server.requests("/bot/EchoBot"))
+    assert len(times) == 12
+    assert most_in_any_window(times, 1.9) <= 4  # 0.1 s of slack for the server's clock vs ours
+    assert times[-1] - times[0] >= 3.9
+    assert times[3] - times[0] < 1.0  # the first four at once: a burst, not a pace
