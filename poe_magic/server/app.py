@@ -28,6 +28,7 @@ from poe_magic.server import openai_compat, uploads
 from poe_magic.server import usage as usage_routes
 from poe_magic.server.bots import make_bots
 from poe_magic.server.errors import add_error_handlers, error_body, error_response, model_not_found
+from poe_magic.server.headers import ApiHeaders
 from poe_magic.server.ratelimit import refusal as rate_limit_refusal
 from poe_magic.server.state import Fault, RequestRecord, ServerState
 
@@ -115,7 +116,7 @@ def build_app(state: ServerState) -> Any:
     catalog_routes.add_routes(app, state)  # GET /v1/models
     uploads.add_routes(app, state)  # POST /poe_api/file_upload_3RD_PARTY_POST, GET /poe_api/files/...
     openai_compat.add_routes(app, state)  # POST /v1/chat/completions (same bots, OpenAI format)
-    return PoeGate(app, state)
+    return ApiHeaders(PoeGate(app, state), state)  # Date and x-ratelimit-* on every response
 
 
 def _add_local_routes(app: FastAPI, state: ServerState) -> None:

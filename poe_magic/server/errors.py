@@ -23,9 +23,20 @@ ERROR_TYPES = {
 }
 
 
+#: HTTP status -> the string ``code`` the real OpenAI-compatible side sends (``--error-codes string``)
+ERROR_CODES = {
+    400: "invalid_request", 401: "invalid_api_key", 402: "insufficient_points", 403: "permission_denied",
+    404: "model_not_found", 405: "method_not_allowed", 408: "timeout", 413: "request_too_large",
+    429: "rate_limit_exceeded", 500: "internal_error", 502: "upstream_error", 529: "overloaded",
+}
+#: "status" (today's default: the code is the HTTP status) or "string" (the real API's names)
+code_style = {"codes": "status"}
+
+
 def error_body(status: int, message: str) -> dict[str, Any]:
     """The JSON body of an error answer with HTTP ``status``."""
-    return {"error": {"code": status, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
+    code: int | str = ERROR_CODES.get(status, "server_error") if code_style["codes"] == "string" else status
+    return {"error": {"code": code, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

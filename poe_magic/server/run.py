@@ -6,8 +6,10 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from poe_magic.server.app import build_app
+from poe_magic.server.errors import code_style
 from poe_magic.server.ratelimit import DEFAULT_RPM, KeyRateLimiter
 from poe_magic.server.state import ServerState
 from poe_magic.server.usage import seed_history
@@ -26,6 +28,7 @@ routes (see the README):
   GET  /v1/models               the model catalogue (no key needed)
   GET  /usage/current_balance   the account's points
   GET  /usage/points_history    ?limit=1..100&starting_after=<query_id>, newest first
+  POST /_local/usage_modes      change --history-lag etc. while running: {"history_lag": 3, ...}
   POST /poe_api/file_upload_3RD_PARTY_POST   file uploads (fastapi_poe.upload_file)
 
 models: offline stand-ins for real names (Claude-Sonnet-4, GPT-5, Gemini-2.5-Pro, ...) and
@@ -43,7 +46,7 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
 
     # Let uvicorn bind the port itself: a pre-bound socket keeps Nagle on (40 ms stalls).
     config = uvicorn.Config(build_app(state), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False, date_header=False)  # ApiHeaders sends Date
     server = uvicorn.Server(config)
 
     async def run() -> None:
@@ -69,10 +72,13 @@ async def _serve(state: ServerState, port: int, announce: Callable[[str], None],
 
 def serve(port: int = 0, key: str = "", *, parent_pid: int | None = None,
           announce: Callable[[str], None] | None = None, history_entries: int = 500,
-          rate_limit: float = DEFAULT_RPM, rate_burst: int | None = None) -> None:
+          rate_limit: float = DEFAULT_RPM, rate_burst: int | None = None,
+          modes: dict[str, Any] | None = None) -> None:
     """Run the server until interrupted. ``port=0`` picks a free port; ``rate_limit`` is
-    requests per minute per key (0: no limit)."""
+    requests per minute per key (0: no limit); ``modes`` are :class:`UsageModes` fields."""
     state = ServerState(api_key=key)
+    state.modes.update(modes or {})
+    code_style["codes"] = state.modes.error_codes
     state.rate_limiter = KeyRateLimiter(rate_limit, rate_burst) if rate_limit > 0 else None
     seed_history(state, history_entries)  # a month of past spending to analyse offline
 
@@ -98,8 +104,25 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"requests per minute per key before 429 (default {DEFAULT_RPM:g}, as the real API; 0: off)")
     parser.add_argument("--rate-burst", type=int, default=None, metavar="N",
                         help="requests allowed back to back (default RPM/10)")
+    parser.add_argument("--history-lag", type=float, default=0.0, metavar="S",
+                        help="list each points-history entry S seconds after its call (the real API lists late)")
+    parser.add_argument("--provisional-zero", type=float, default=0.0, metavar="S",
+                        help="entries show cost_points 0 (empty breakdown) for their first S seconds")
+    parser.add_argument("--history-names", choices=("display", "lower"), default="display",
+                        help="bot_name in the history: the display name (default) or lower-cased")
+    parser.add_argument("--clock-skew", type=float, default=0.0, metavar="S",
+                        help="this server's clock runs S seconds ahead (negative: behind): entries and Date")
+    parser.add_argument("--usage-latency", type=float, default=0.0, metavar="S",
+                        help="the /usage/ routes answer S seconds late")
+    parser.add_argument("--cost-fields", action="store_true",
+                        help="history entries carry cost_usd and cost_breakdown_in_points")
+    parser.add_argument("--error-codes", choices=("status", "string"), default="status",
+                        help="error.code: the HTTP status (default) or the real API's strings (invalid_api_key, ...)")
     parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    modes = {"history_lag": args.history_lag, "provisional_zero": args.provisional_zero,
+             "history_names": args.history_names, "clock_skew": args.clock_skew,
+             "usage_latency": args.usage_latency, "cost_fields": args.cost_fields, "error_codes": args.error_codes}
     key = args.key or os.environ.get("POE_LOCAL_SERVER_KEY") or "local-" + secrets.token_hex(8)
     show_key = args.key is None and not os.environ.get("POE_LOCAL_SERVER_KEY")
 
@@ -112,9 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         serve(args.port, key, parent_pid=args.parent_pid, announce=announce, history_entries=args.history_entries,
-              rate_limit=args.rate_limit, rate_burst=args.rate_burst)
+              rate_limit=args.rate_limit, rate_burst=args.rate_burst, modes=modes)
     except KeyboardInterrupt:
         pass
+    except ValueError as exc:  # a bad mode value: one line
+        print(f"python -m poe_magic.server: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:  # could not start: one line, no traceback
         print(f"python -m poe_magic.server: {exc}", file=sys.stderr)
         return 1

@@ -5,10 +5,16 @@ the history is newest first, ``limit`` is 1..100 (default 20) and ``starting_aft
 ``query_id`` of the last entry of the previous page. ``seed_history`` fills the account with a
 deterministic, plausible month of spending so notebooks have something to analyse offline;
 every bot call then appends its own entry through :meth:`ServerState.charge`.
+
+:class:`~poe_magic.server.state.UsageModes` make the history behave as the real one may
+(``shared/POE_API.md``, last section): entries listed late, a provisional ``cost_points: 0``
+first, lower-cased names, a skewed clock, extra cost fields, a slow endpoint. They are applied
+when a page is served, so they can be changed while the server runs (``/_local/usage_modes``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import threading
@@ -17,8 +23,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from poe_magic.server.errors import error_response
-from poe_magic.server.state import ServerState
+from poe_magic.server.errors import code_style, error_response
+from poe_magic.server.model_facts import POINT_USD
+from poe_magic.server.state import ServerState, UsageModes
 
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 HISTORY_DAYS = 30
@@ -59,18 +66,39 @@ class HistoryIndex:
 
 def page(state: ServerState, index: HistoryIndex, limit: int, starting_after: str | None) -> dict[str, Any] | None:
     """One page, newest first; None when ``starting_after`` names no entry."""
+    modes = state.modes
+    now = modes.now()
     with state.lock:
         history = state.history
-        if starting_after is None:
-            end = len(history)
-        else:
+        end = len(history)
+        if modes.history_lag > 0:  # entries are stamped in order: the unlisted ones are the newest
+            while end and history[end - 1]["creation_time"] / 1e6 + modes.history_lag > now:
+                end -= 1
+        if starting_after is not None:
             position = index.position(starting_after)
-            if position is None:
+            if position is None or position >= end:
                 return None
             end = position
         start = max(0, end - limit)
         data = history[start:end][::-1]
+    if modes.provisional_zero > 0 or modes.history_names != "display" or modes.cost_fields:
+        data = [shown(entry, modes, now) for entry in data]
     return {"has_more": start > 0, "length": len(data), "data": data}
+
+
+def shown(entry: dict[str, Any], modes: UsageModes, now: float) -> dict[str, Any]:
+    """An entry as the modes show it: provisional zero while young, names, cost fields."""
+    entry = dict(entry)
+    provisional = now - entry["creation_time"] / 1e6 < modes.provisional_zero
+    if provisional:
+        entry["cost_points"] = 0
+    if modes.history_names == "lower":
+        entry["bot_name"] = str(entry["bot_name"]).lower()
+    if modes.cost_fields or modes.provisional_zero > 0:
+        cost = int(entry["cost_points"])
+        entry["cost_usd"] = f"{cost * POINT_USD:.6f}"
+        entry["cost_breakdown_in_points"] = {} if provisional else {"base": cost}
+    return entry
 
 
 def parse_limit(raw: str | None) -> int | None:
@@ -89,11 +117,15 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/usage/current_balance")
     async def current_balance() -> Response:
+        if state.modes.usage_latency > 0:
+            await asyncio.sleep(state.modes.usage_latency)
         return Response(json.dumps({"current_point_balance": state.balance}), media_type="application/json")
 
     @app.get("/usage/points_history")
     async def points_history(request: Request) -> Response:
         # Validated here: make_app would turn a validation error into a 500.
+        if state.modes.usage_latency > 0:
+            await asyncio.sleep(state.modes.usage_latency)
         limit = parse_limit(request.query_params.get("limit"))
         if limit is None:
             return error_response(400, f"limit must be an integer from 1 to {MAX_LIMIT}, "
@@ -107,6 +139,19 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         if body is None:
             return error_response(400, f"starting_after: no points history entry with query_id {starting_after!r}")
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+    @app.post("/_local/usage_modes")
+    async def usage_modes(request: Request) -> Response:
+        """Change the usage modes while the server runs (tests); answers the modes now in force."""
+        try:
+            changes = await request.json()
+            if not isinstance(changes, dict):
+                raise ValueError("send a JSON object of modes")
+            state.modes.update(changes)
+        except ValueError as exc:
+            return error_response(400, f"bad usage modes: {exc}")
+        code_style["codes"] = state.modes.error_codes
+        return Response(json.dumps(vars(state.modes)), media_type="application/json")
 
 
 def seed_history(state: ServerState, entries: int, *, days: float = HISTORY_DAYS, seed: int = 7,

@@ -2,7 +2,8 @@
 
 ``points_history()`` follows the API's ``has_more``/``starting_after`` pagination (100 entries
 a page) and keeps what it read in an on-disk cache (:mod:`poe_magic.spending.history_cache`), so the next
-call asks only for what is newer than the newest cached entry: usually one request. Pages are
+call asks only for what is newer, and reads the last ten minutes again (an entry may be listed
+late, or first with a provisional ``cost_points: 0``): usually one request. Pages are
 fetched by :mod:`poe_magic.wire.http` on the calling thread: Ctrl-C lands at once, and a
 failed download changes nothing (no half-written cache). 429 and 5xx answers are retried
 (honouring ``Retry-After``). pandas is imported only when a frame is built.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 HISTORY_PATH = "/usage/points_history"
 BALANCE_PATH = "/usage/current_balance"
 PAGE_SIZE = 100  # the API's maximum
+RECENT_WINDOW_US = 600_000_000  # every refresh re-reads the last 10 minutes (late and provisional entries)
 
 _REQUIRED_SET = frozenset(REQUIRED)
 TimeLike = datetime | date | str | timedelta | None
@@ -61,11 +63,66 @@ def history_page(starting_after: str | None = None, limit: int = PAGE_SIZE, **kw
     body = get_json(HISTORY_PATH, params, **{"what": "the points history", **kwargs})
     try:
         data, has_more = body["data"], bool(body["has_more"])
-        if not isinstance(data, list) or (data and not _REQUIRED_SET <= data[-1].keys()):
+        if not isinstance(data, list):
+            raise TypeError
+        data = [normalise_entry(e) for e in data]
+        if data and not _REQUIRED_SET <= data[-1].keys():
             raise TypeError
     except (KeyError, TypeError, AttributeError):
         raise _bad_entries() from None
     return data, has_more  # every entry's fields are checked when merged (Snapshot.add)
+
+
+def normalise_entry(raw: Any) -> Any:
+    """One entry as the current API documents it, whatever the server's version says:
+    ``app_name`` (the older usage guide) is taken as ``bot_name``; a ``creation_time`` in
+    seconds or milliseconds becomes microseconds; ``cost_points`` sent as a float or a numeric
+    string becomes an int (negative: a refund, kept). Other fields are kept as sent. What is not
+    a dict is returned as is (the caller reports it)."""
+    if not isinstance(raw, dict):
+        return raw
+    entry = dict(raw)
+    if "bot_name" not in entry and "app_name" in entry:
+        entry["bot_name"] = entry["app_name"]
+    if "usage_type" not in entry and "bot_name" in entry:
+        entry["usage_type"] = "API"  # the older guide's entries have no type
+    entry["creation_time"] = _micros(entry.get("creation_time"))
+    entry["cost_points"] = _whole(entry.get("cost_points"))
+    if "bot_name" in entry:
+        entry["bot_name"] = str(entry["bot_name"])[:200]
+    if "query_id" in entry and not isinstance(entry["query_id"], str):
+        entry["query_id"] = str(entry["query_id"])[:200]
+    return entry
+
+
+def _micros(value: Any) -> Any:
+    """Unix µs from µs, ms or s (int, float or numeric string); other values as they were."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float):
+        if value != value or abs(value) > 1e18:
+            return value
+    elif not isinstance(value, int):
+        return value
+    magnitude = abs(value)
+    scale = 1_000_000 if magnitude < 1e11 else 1_000 if magnitude < 1e14 else 1
+    return int(value * scale)
+
+
+def _whole(value: Any) -> Any:
+    """An int from an int, a finite float or a numeric string; other values as they were."""
+    if isinstance(value, bool) or isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return int(number) if number == number and abs(number) < 1e15 else value
 
 
 def _bad_entries() -> E.ServerError:
@@ -111,22 +168,39 @@ def _refresh(snapshot: Snapshot, since: int | None, until: int | None,
     if not len(snapshot):
         newer, reached_end = _walk(None, _Stop(since=since, until=until, want=max_entries), progress)
     else:
-        newest_id, newest_time = snapshot.newest  # type: ignore[misc]
-        # Stop at the newest cached entry: one request unless more than a page is new (the
-        # time bound only matters if that entry vanished from the server).
-        newer, _ = _walk(None, _Stop(known=frozenset([newest_id]), since=newest_time), progress)
+        # Read down to the first cached entries older than the recent window: one request
+        # unless more than a page is new. Entries of the window are read again, so a cost
+        # first listed as a provisional 0 (or an entry listed late) is brought up to date.
+        known, bound = _recent_boundary(snapshot)
+        newer, _ = _walk(None, _Stop(known=known, since=bound), progress)
         have = sum(1 for e in newer if _inside(e["creation_time"], since, until))
         missing = _still_missing(snapshot, since, until, max_entries, have)
         if missing is not None:
             oldest_id, _ = snapshot.oldest  # type: ignore[misc]
             older, reached_end = _walk(oldest_id, _Stop(since=since, until=until, want=missing or None), progress)
     try:
-        changed = bool(snapshot.add(newer, newer=True) + snapshot.add(older, newer=False))
+        changed = bool(snapshot.refresh(newer) + snapshot.add(newer, newer=True) + snapshot.add(older, newer=False))
     except (KeyError, TypeError, AttributeError):
         raise _bad_entries() from None
     if reached_end and not snapshot.complete:
         snapshot.complete = changed = True
     return changed
+
+
+def _recent_boundary(snapshot: Snapshot) -> tuple[frozenset[str], int]:
+    """(ids of the newest cached entries older than the recent window, a time bound): the
+    walk stops at the first of them, or once a page reaches entries older than the bound."""
+    times, ids = snapshot.columns["creation_time"], snapshot.columns["query_id"]
+    window_start = int(time.time() * 1_000_000) - RECENT_WINDOW_US
+    known: list[str] = []
+    for i, created in enumerate(times):
+        if created < window_start:
+            known.append(ids[i])
+            if len(known) >= 5:  # a few: one of them vanishing from the server does not matter
+                break
+    if not known:  # everything cached is recent: stop at the oldest cached entry
+        known = [ids[-1]]
+    return frozenset(known), min(window_start, times[-1])
 
 
 def _still_missing(snapshot: Snapshot, since: int | None, until: int | None,

@@ -105,6 +105,37 @@ class Snapshot:
         return len(fresh)
 
 
+    def refresh(self, entries: list[dict[str, Any]]) -> int:
+        """Take the values ``entries`` now show for ids already in the run (a provisional 0
+        replaced by the final cost, fields added later); returns how many entries changed."""
+        if not entries or not len(self):
+            return 0
+        wanted = {e["query_id"]: e for e in entries if e.get("query_id") in self.ids}
+        if not wanted:
+            return 0
+        changed = 0
+        for i, query_id in enumerate(self.columns["query_id"]):
+            entry = wanted.pop(query_id, None)
+            if entry is not None:
+                changed += self._set_row(i, entry)
+            if not wanted:
+                break
+        if changed:
+            self.version += 1
+        return changed
+
+    def _set_row(self, i: int, entry: dict[str, Any]) -> int:
+        differs = False
+        for name, value in entry.items():
+            column = self.columns.get(name)
+            if column is None:
+                column = self.columns[name] = [None] * len(self)
+            if column[i] != value:
+                column[i] = value
+                differs = True
+        return int(differs)
+
+
 Reporter = Callable[[str], None]
 
 

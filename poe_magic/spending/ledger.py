@@ -1,19 +1,19 @@
 """The session ledger and the budget guard: what each call of this kernel cost, and a cap.
 
-Called by :mod:`poe_magic.prompting.pipeline` for every request, from the kernel's first one. It hooks
-into the client twice:
+Called by :mod:`poe_magic.prompting.pipeline` for every request, from the kernel's first one:
 
-- a *reply finisher* (before the answer's final display) finds the points the call spent by
-  matching new points-history entries (same bot, inside the call's time window, not claimed by
-  an earlier call) with ONE small request, sets ``Reply.points`` (the footer shows it) and
-  records the call;
-- a *preflight check* refuses a call once the session's spend has reached the budget
-  (:class:`~poe_magic.BudgetExceededError`, one line) unless forced.
+- :func:`record` (a reply finisher) lists the call and hands its cost to the background
+  reconciler (:mod:`~poe_magic.spending.reconciler`): nothing here waits for the points
+  history, so a cell ends as soon as its answer ends and the footer says "points pending"
+  until the cost arrives (it then updates in place);
+- :func:`check_budget` (the preflight check) refuses a call once the session's spend, with
+  every pending call counted at its estimate (:mod:`~poe_magic.spending.estimate`), has
+  reached the budget (:class:`~poe_magic.BudgetExceededError`, one line) unless forced. When
+  a pending call's estimate is unknown it waits a few seconds for the real cost, then refuses:
+  with a budget set the session never overspends by more than one call's cost.
 
-A cost the history did not show yet (the real API may list an entry late) stays unknown and
-is filled in later by :func:`reconcile`. A batch records its calls inside
-:func:`deferred_lookups` and prices them in bulk with :func:`price` (one page of 100 entries
-for many calls), so the lookups do not double its requests against the API's rate limit.
+A batch records its calls inside :func:`deferred_lookups` and prices them in bulk with
+:func:`price`; what that does not find, the reconciler keeps looking for.
 Light on purpose: no pandas until a table is asked for.
 """
 
@@ -21,65 +21,35 @@ from __future__ import annotations
 
 import contextvars
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
-from poe_magic.core.session import current
+from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
+from poe_magic.spending.calls import Ledger, book
+from poe_magic.spending.calls import calls as calls
+from poe_magic.spending.estimate import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
+from poe_magic.spending.reconciler import current_account, read_now, reconciler_of, settle
 
 if TYPE_CHECKING:
     import pandas as pd
 
-LOOKUP_LIMIT = 20  # newest history entries read after each call: one small request
-LOOKUP_TIMEOUT = 5.0  # seconds; a slow lookup leaves the cost unknown, never blocks the answer
-# An entry is stamped while its request runs; the slack absorbs clock differences. It stays
-# small so a quick call of the same model right after this one is not mistaken for it.
-EARLY_SLACK_US = 2_000_000
-LATE_SLACK_US = 500_000
 WARN_AT = (0.8, 1.0)  # budget shares that print a one-line warning (once each)
-
-
-@dataclass
-class Call:
-    """One finished call of this kernel."""
-
-    time: datetime  # when it started (UTC)
-    model: str
-    points: int | None  # None: not found in the history (yet)
-    chars: int
-    elapsed: float | None
-    status: str
-    ended_us: int  # Unix µs when it finished (end of its matching window)
-    requests: str = "one"  # "several" when the reply took several requests (tool rounds)
-    query_ids: list[str] = field(default_factory=list)
-    deferred: bool = False  # recorded inside deferred_lookups(): its owner will price() it
-
-    @property
-    def started_us(self) -> int:
-        return int(self.time.timestamp() * 1_000_000)
-
-
-class Ledger:
-    """This session's calls, the history entries they claimed, and the budget."""
-
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-        self.claimed: set[str] = set()  # history entries already matched to a call
-        self.claiming = threading.Lock()  # a batch's helper thread and the kernel thread may match at once
-        self.budget: int | None = None
-        self.warned: set[float] = set()  # budget shares already warned about
+BUDGET_WAIT_S = 8.0  # longest wait for pending costs whose estimate is unknown
+BUDGET_READ_EVERY_S = 2.0  # history reads during that wait
+PRICE_TIMEOUT_S = 5.0
 
 
 def _ledger() -> Ledger:
-    return current().state(Ledger)
+    return book()
+
+
 _force: contextvars.ContextVar[bool] = contextvars.ContextVar("poe_magic_budget_force", default=False)
 _deferring: contextvars.ContextVar[list[Call] | None] = contextvars.ContextVar("poe_magic_deferred_lookups",
                                                                                  default=None)
@@ -100,7 +70,8 @@ def budget() -> int | None:
 
 
 def session_spend() -> int:
-    """Points spent by this kernel's calls so far (calls whose cost is unknown count 0)."""
+    """Points spent by this kernel's calls whose cost is known (pending calls count 0 here;
+    the budget counts them at their estimate)."""
     return sum(call.points or 0 for call in _ledger().calls)
 
 
@@ -108,15 +79,15 @@ def budget_status() -> str:
     """One line: spend, calls, and the budget with its share used (and, once it is spent,
     that the next call will be refused)."""
     spent = session_spend()
-    book = _ledger()
-    text = f"{spent:,} points spent by {plural(len(book.calls), 'call')} this session"
-    unknown = sum(1 for call in book.calls if call.points is None)
-    if unknown:
-        text += f" ({unknown} not yet in the points history)"
-    if book.budget is not None:
-        text += f"; budget {book.budget:,} points, {_share_used():,.0%} used"
-        if spent >= book.budget:
-            text += (f": already {'exceeded' if spent > book.budget else 'reached'}, the next call will be refused "
+    led = _ledger()
+    text = f"{spent:,} points spent by {plural(len(led.calls), 'call')} this session"
+    pending = [c for c in led.calls if c.pending]
+    if pending:
+        text += f" ({plural(len(pending), 'cost')} pending: the points history lists calls late)"
+    if led.budget is not None:
+        text += f"; budget {led.budget:,} points, {_share_used():,.0%} used"
+        if spent >= led.budget:
+            text += (f": already {'exceeded' if spent > led.budget else 'reached'}, the next call will be refused "
                      "unless forced (--force, force=True in Python)")
     return text
 
@@ -142,89 +113,110 @@ def budget_override(force: bool = True) -> Iterator[None]:
 
 
 def check_budget(request: Any) -> None:
-    """Preflight check: refuse the request when the session spend has reached the budget."""
-    book = _ledger()
-    budget = book.budget
+    """Preflight check: refuse the request when the session's spend, with every pending call
+    counted at its estimate, has reached the budget; wait a few seconds (with a note) for
+    pending costs that cannot be estimated, and refuse if they stay unknown."""
+    led = _ledger()
+    budget = led.budget
     if budget is None or _force.get():
         return
-    if session_spend() < budget and any(c.points is None and c.status == "ok" and not c.deferred for c in book.calls):
-        reconcile()  # an unknown cost might be what reaches the budget (a batch prices its own calls)
-    spent = session_spend()
-    if spent >= budget:
+    if _unestimated(led):
+        _wait_for_costs(led)
+    unknown = _unestimated(led)
+    if unknown:
         raise E.BudgetExceededError(
-            f"session budget of {budget:,} points reached ({spent:,} spent); {request.model} was not asked. "
+            f"session budget of {budget:,} points: the cost of {plural(len(unknown), 'earlier call')} is not in the "
+            f"points history yet and cannot be estimated, so {request.model} was not asked. Try again in a few "
+            "seconds, or add --force (force=True in Python)", model=request.model)
+    spent, pending = session_spend(), [c for c in led.calls if c.pending]
+    counted = spent + sum(c.estimate or 0.0 for c in pending)
+    if counted >= budget:
+        said = f"{spent:,} spent" + (f" + ~{counted - spent:,.0f} pending for {plural(len(pending), 'call')}"
+                                    if pending else "")
+        raise E.BudgetExceededError(
+            f"session budget of {budget:,} points reached ({said}); {request.model} was not asked. "
             "Raise it with %poe budget N, or add --force (force=True in Python)", model=request.model)
 
 
+def _unestimated(led: Ledger) -> list[Call]:
+    """Pending calls the budget cannot count: no estimate from history, catalogue or session."""
+    unknown = []
+    for call in led.calls:
+        if call.pending and call.estimate is None:
+            guess = per_call(call.model, call.reply.prompt if call.reply is not None else "")
+            call.estimate, call.estimate_basis = guess.points, guess.basis
+            if guess.points is None:
+                unknown.append(call)
+    return unknown
+
+
+def _wait_for_costs(led: Ledger) -> None:
+    """Wait (at most :data:`BUDGET_WAIT_S`) for the costs the budget cannot estimate."""
+    print(f"poe_magic: waiting up to {BUDGET_WAIT_S:.0f} s for the cost of earlier calls (the budget needs it)",
+          file=sys.stderr, flush=True)
+    deadline = time.monotonic() + BUDGET_WAIT_S
+    next_read = time.monotonic()
+    while any(c.pending and c.estimate is None for c in led.calls) and time.monotonic() < deadline:
+        if time.monotonic() >= next_read:
+            read_now(led)
+            next_read = time.monotonic() + BUDGET_READ_EVERY_S
+            continue
+        with led.changed:
+            led.changed.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+
+
 def _warn_if_near() -> None:
-    """Say once when the spend crosses 80% and 100% of the budget: a warning (stderr) after
-    an ordinary call, a plain note (stdout: not an error box in JupyterLab) after a forced one."""
+    """Say once when the spend (pending calls at their estimate) crosses 80% and 100% of the
+    budget: a warning (stderr) after an ordinary call, a plain note (stdout: not an error box in
+    JupyterLab) after a forced one. Called on the kernel's thread only, never by the reconciler."""
     book = _ledger()
     if not book.budget:
         return
-    share = _share_used()
+    _unestimated(book)  # fills in the estimates of pending calls
+    counted = session_spend() + sum(c.estimate or 0.0 for c in book.calls if c.pending)
+    share = counted / book.budget
     reached = [level for level in WARN_AT if share >= level and level not in book.warned]
     if not reached:
         return
     book.warned.update(level for level in WARN_AT if level <= reached[-1])
     what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
-    print(f"poe_magic: session budget {what}: {session_spend():,} of {book.budget:,} points ({share:,.0%})",
+    about = "~" if any(c.pending for c in book.calls) else ""
+    print(f"poe_magic: session budget {what}: {about}{counted:,.0f} of {book.budget:,} points ({share:,.0%})",
           file=sys.stdout if _force.get() else sys.stderr, flush=True)
 
 
+def wait_for_costs(timeout: float = 60.0) -> bool:
+    """Block until no call of this session has a pending cost (True), or ``timeout`` seconds
+    have passed (False). Never needed for correctness: scripts and tests that want final costs."""
+    led = _ledger()
+    deadline = time.monotonic() + timeout
+    if any(c.pending and not c.deferred for c in led.calls):
+        reconciler_of(led).kick()
+    while any(c.pending for c in led.calls) and time.monotonic() < deadline:
+        with led.changed:
+            led.changed.wait(min(0.25, max(0.0, deadline - time.monotonic())))
+    return not any(c.pending for c in led.calls)
+
+
 # -- cost per call ----------------------------------------------------------------------
-def _recent_entries(limit: int) -> list[dict[str, Any]]:
-
-    entries, _ = history_page(limit=limit, timeout=LOOKUP_TIMEOUT, retry=False)
-    return entries
-
-
-def _match(call: Call, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The unclaimed entries of ``call``'s bot inside its time window: all of them when the
-    reply took several requests (tool rounds), else the one stamped nearest its end."""
-    start, end = call.started_us - EARLY_SLACK_US, call.ended_us + LATE_SLACK_US
-    found = [e for e in entries if e.get("bot_name") == call.model and e.get("query_id") not in _ledger().claimed
-             and isinstance(e.get("creation_time"), int) and start <= e["creation_time"] <= end]
-    if call.requests == "one" and len(found) > 1:
-        found = [min(found, key=lambda e: abs(e["creation_time"] - call.ended_us))]
-    return found
-
-
-def _match_and_claim(call: Call, entries: list[dict[str, Any]]) -> bool:
-    """Give ``call`` its entries among ``entries``; False when none was found."""
-    with _ledger().claiming:
-        found = _match(call, entries) if call.points is None else []
-        if found:
-            _claim(call, found)
-    return bool(found)
-
-
-def _claim(call: Call, found: list[dict[str, Any]]) -> None:
-    call.points = sum(int(e.get("cost_points") or 0) for e in found)
-    call.query_ids = [e["query_id"] for e in found]
-    _ledger().claimed.update(call.query_ids)
-
-
 def record(reply: Reply) -> None:
-    """Reply finisher: find what the call cost, set ``reply.points``, add it to the ledger."""
+    """Reply finisher: list the call; its cost is found in the background (nothing waits)."""
     started = reply.started_at.astimezone(timezone.utc)
     ended = started.timestamp() + reply.elapsed if reply.elapsed is not None else time.time()
+    led = _ledger()
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
-                status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one")
-    _ledger().calls.append(call)  # first: a Ctrl-C during the lookup leaves the call listed, its cost found later
+                status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one",
+                after_id=led.newest_seen, prompt_chars=len(reply.prompt or ""), reply=reply,
+                account=current_account())
+    led.calls.append(call)
     deferred = _deferring.get()
     if reply.cached or (reply.error is not None and not reply.text):
         call.points = 0  # served from cache, or failed before answering: nothing to charge
-    elif reply.interrupted and not reply.text:
-        pass  # stopped before the first token: a charge may still appear; reconcile() looks later
     elif deferred is not None:
         call.deferred = True
         deferred.append(call)  # priced later, with others, by whoever deferred the lookup
     else:
-        try:
-            _match_and_claim(call, _recent_entries(LOOKUP_LIMIT))
-        except E.PoeMagicError:  # no key, server down, rate limited: the cost stays unknown
-            pass
+        reconciler_of(led).kick()  # also for a call stopped before its first token: a charge may appear
     if call.points is not None and reply.points is None:
         reply.set_points(call.points)
     _warn_if_near()
@@ -243,45 +235,37 @@ def deferred_lookups() -> Iterator[list[Call]]:
 
 
 def price(pending: list[Call]) -> None:
-    """Find the costs of ``pending`` calls in bulk: one history page of 100 entries, whatever
-    their number (further pages only while they are still newer than the earliest call). A
-    cost not found stays None (:func:`reconcile` looks again later)."""
+    """Find the costs of ``pending`` calls in bulk: the newest history pages (100 entries
+    each, a few at most), whatever their number. What is not listed yet stays None and the
+    background reconciler keeps looking."""
+    led = _ledger()
     try:
-        _find_costs(pending, max_pages=5)
-    except E.PoeMagicError:  # no key, server down, rate limited: those costs stay unknown
+        entries: list[dict[str, Any]] = []
+        after: str | None = None
+        earliest = min((c.started_us for c in pending), default=0) - 60_000_000
+        for _ in range(5):
+            page, has_more = history_page(after, limit=PAGE_SIZE, timeout=PRICE_TIMEOUT_S, retry=False)
+            entries += [e for e in page if isinstance(e, dict) and isinstance(e.get("query_id"), str)
+                        and isinstance(e.get("creation_time"), int)]
+            if not has_more or not page or entries[-1]["creation_time"] < earliest:
+                break
+            after = page[-1]["query_id"]
+        if entries:
+            led.newest_seen = entries[0]["query_id"]
+        settle(led, pending, entries)
+    except E.PoeMagicError:  # no key, server down, rate limited: those costs stay pending
         pass
     finally:
         for call in pending:
-            call.deferred = False  # from now on an unknown cost is reconcile()'s to find
+            call.deferred = False  # from now on an unknown cost is the reconciler's to find
+    if any(c.pending for c in pending):
+        reconciler_of(led).kick()
     _warn_if_near()
 
 
 def reconcile() -> int:
-    """Look for the costs still unknown in the newest history page; returns how many were found."""
-    try:
-        return _find_costs(_ledger().calls, max_pages=1)
-    except E.PoeMagicError:
-        return 0
-
-
-def _find_costs(candidates: list[Call], max_pages: int) -> int:
-    """Match the calls of ``candidates`` whose cost is unknown against the newest history
-    pages; returns how many were found."""
-
-    waiting = sorted((c for c in candidates if c.points is None), key=lambda c: c.ended_us)
-    if not waiting:
-        return 0
-    earliest = min(c.started_us for c in waiting) - EARLY_SLACK_US
-    after: str | None = None
-    found_count = 0
-    for _ in range(max_pages):
-        entries, has_more = history_page(after, limit=PAGE_SIZE, timeout=LOOKUP_TIMEOUT, retry=False)
-        found_count += sum(_match_and_claim(call, entries) for call in waiting)
-        waiting = [c for c in waiting if c.points is None]
-        if not waiting or not has_more or not entries or entries[-1]["creation_time"] < earliest:
-            break
-        after = entries[-1]["query_id"]
-    return found_count
+    """Read the newest history page now and settle the pending costs; returns how many were found."""
+    return read_now(_ledger())
 
 
 def session_ledger() -> pd.DataFrame:
@@ -303,9 +287,3 @@ def session_ledger() -> pd.DataFrame:
     })
     frame.attrs["summary"] = budget_status()
     return frame
-
-
-
-def calls() -> list[Call]:
-    """This session's calls so far, oldest first (the ledger's own list: read, do not change)."""
-    return _ledger().calls

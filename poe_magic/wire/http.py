@@ -22,6 +22,7 @@ import httpx
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.wire import observed
 from poe_magic.wire.failures import (
     Subject,
     network_cause,
@@ -150,9 +151,10 @@ def _check(response: httpx.Response, what: str, *, body: str, subject: Subject |
 @contextmanager
 def _request(method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
     """One streamed request, timed into :data:`http_stats`."""
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started, sent_at = time.perf_counter(), time.process_time(), time.time()
     try:
         with client().stream(method, url, **kwargs) as response:
+            observed.record(response, sent_at)  # the server's clock (Date) and rate-limit headers
             yield response
     finally:
         http_stats.requests += 1

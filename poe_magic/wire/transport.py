@@ -29,6 +29,7 @@ import httpx
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
+from poe_magic.wire import observed
 from poe_magic.wire.failures import ended_early, map_error, next_retry, upload_error
 from poe_magic.wire.request import PoeRequest, check_model_name
 
@@ -57,6 +58,7 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 
 
 async def _record_response(response: httpx.Response) -> None:
+    observed.record(response)  # the server's clock (Date) and rate-limit headers
     info = _response_info.get(None)
     if info is None:
         return

@@ -1,0 +1,76 @@
+"""The session's calls and what is known of their cost: the ledger's state, shared by the
+budget (:mod:`~poe_magic.spending.ledger`), the estimator (:mod:`~poe_magic.spending.estimate`)
+and the background reconciler (:mod:`~poe_magic.spending.reconciler`).
+
+A call's cost is *pending* until the points history lists its entry with a final cost;
+``points`` stays None meanwhile (a provisional 0 is not a cost).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from poe_magic.core.reply import Reply
+from poe_magic.core.session import current
+
+
+@dataclass
+class Call:
+    """One finished call of this kernel."""
+
+    time: datetime  # when it started (UTC)
+    model: str
+    points: int | None  # None: not found in the history (yet), or only provisionally
+    chars: int
+    elapsed: float | None
+    status: str
+    ended_us: int  # Unix µs when it finished (local clock)
+    requests: str = "one"  # "several" when the reply took several requests (tool rounds)
+    query_ids: list[str] = field(default_factory=list)  # the history entries it claimed
+    deferred: bool = False  # recorded inside deferred_lookups(): its owner will price() it
+    after_id: str | None = None  # the newest history entry seen before it started
+    prompt_chars: int = 0
+    estimate: float | None = None  # points counted for it by the budget while pending
+    estimate_basis: str = ""
+    polls: int = 0  # history reads made for it (its backoff step)
+    gave_up: bool = False  # not listed within the reconciler's time limit
+    provisional: bool = False  # claimed entries showed a provisional 0 so far
+    account: str | None = None  # server root + key it was sent with (hashed): its history to read
+    reply: Reply | None = field(default=None, repr=False)  # gets set_points() when the cost is known
+
+    @property
+    def started_us(self) -> int:
+        return int(self.time.timestamp() * 1_000_000)
+
+    @property
+    def pending(self) -> bool:
+        """Waiting for its cost (not yet listed, or listed with a provisional 0)."""
+        return self.points is None and not self.gave_up
+
+
+class Ledger:
+    """This session's calls, the history entries they claimed, and the budget."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.claimed: set[str] = set()  # history entries already matched to a call
+        self.claiming = threading.Lock()  # the reconciler, a batch's helper and the kernel thread
+        self.budget: int | None = None
+        self.warned: set[float] = set()  # budget shares already warned about
+        self.newest_seen: str | None = None  # the newest history entry any read saw
+        self.changed = threading.Condition()  # notified whenever a cost arrives
+        self.history_reads = 0  # requests the reconciler made (benchmarks, doctor)
+        self.reconciler: Any = None  # the reconciler serving this ledger (made on first use)
+
+
+def book() -> Ledger:
+    """This session's ledger."""
+    return current().state(Ledger)
+
+
+def calls() -> list[Call]:
+    """This session's calls so far, oldest first (the ledger's own list: read, do not change)."""
+    return book().calls

@@ -1,0 +1,108 @@
+"""What one call will probably cost, before its real cost is known: the one estimator.
+
+:func:`per_call` answers from what is at hand without a request, in order:
+
+1. ``history``: the median cost of that bot's newest calls in this account's points history
+   (the on-disk history cache and this session's priced calls; names compared as the history
+   lists them, see :mod:`~poe_magic.spending.matching`);
+2. ``catalogue price``: the cached catalogue's per-request price plus its per-token prices for
+   the prompt's size (about 4 characters a token) and :data:`ASSUMED_ANSWER_TOKENS` of answer;
+3. ``largest this session``: the largest cost any call of this session had.
+
+Else the estimate is unknown (``points`` None). The budget counts pending calls at this
+estimate; batches and a confirm-before-expensive-call use it too.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from poe_magic.base import errors as E
+from poe_magic.catalog import store
+from poe_magic.spending.calls import calls
+from poe_magic.spending.history_cache import HistoryCache, account_id
+from poe_magic.spending.matching import names_of, squash
+
+SAMPLE = 50  # newest priced calls of a bot the median looks at
+CHARS_PER_TOKEN = 4
+ASSUMED_ANSWER_TOKENS = 500
+POINT_USD = 0.00003  # what one point costs (1,000,000 points = $30)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Points one call will probably cost, what the figure rests on, and on how many calls."""
+
+    points: float | None
+    basis: str  # "history", "catalogue price", "largest this session" or "unknown"
+    based_on: int = 0  # calls behind the figure (0 for a catalogue price)
+
+    def __str__(self) -> str:
+        if self.points is None:
+            return "cost unknown"
+        return f"~{self.points:,.0f} points ({self.basis})"
+
+
+def per_call(model: str, prompt: str = "") -> Estimate:
+    """The estimated cost of one call of ``model`` with ``prompt``; never makes a request."""
+    seen = _history_costs(model)
+    if seen:
+        return Estimate(float(statistics.median(seen)), "history", len(seen))
+    priced = _catalogue_points(model, prompt)
+    if priced is not None:
+        return Estimate(priced, "catalogue price", 0)
+    known = [c.points for c in calls() if c.points is not None and c.points > 0]
+    if known:
+        return Estimate(float(max(known)), "largest this session", len(known))
+    return Estimate(None, "unknown", 0)
+
+
+def _history_costs(model: str) -> list[int]:
+    """Final costs of ``model``'s newest calls: this session's, then the history cache's."""
+    names = names_of(model)
+    costs = [c.points for c in reversed(calls()) if c.points is not None and c.points > 0
+             and squash(c.model) in names][:SAMPLE]
+    if len(costs) >= SAMPLE:
+        return costs
+    try:
+        snapshot = HistoryCache(account_id()).load()
+    except (E.PoeMagicError, OSError):  # no key yet, unreadable home: the session's figures only
+        return costs
+    columns = snapshot.columns
+    for bot, cost in zip(columns["bot_name"], columns["cost_points"]):
+        if isinstance(cost, int) and cost > 0 and squash(bot) in names:
+            costs.append(cost)
+            if len(costs) >= SAMPLE:
+                break
+    return costs
+
+
+def _catalogue_points(model: str, prompt: str) -> float | None:
+    """The catalogue's price of one call in points, or None when it lists no usable price."""
+    snapshot = store.cached()
+    if snapshot is None:
+        return None
+    names = names_of(model)
+    record: dict[str, Any] | None = None
+    for raw in snapshot.entries:
+        parsed = store.parse_entry(raw)
+        if parsed is not None and (parsed["id"] == model or squash(parsed["id"]) in names):
+            record = parsed
+            break
+    if record is None:
+        return None
+    prices = [_price(record.get(k)) for k in ("request_price", "prompt_price", "completion_price")]
+    if all(p is None for p in prices):
+        return None
+    per_request, per_prompt, per_answer = (p or 0.0 for p in prices)
+    tokens = len(prompt) / CHARS_PER_TOKEN
+    usd = per_request + per_prompt * tokens + per_answer * ASSUMED_ANSWER_TOKENS
+    return usd / POINT_USD if usd > 0 else None
+
+
+def _price(value: Any) -> float | None:
+    """A catalogue price (USD) that can be used: a finite number >= 0 (a server may send anything)."""
+    return float(value) if isinstance(value, float) and math.isfinite(value) and value >= 0 else None
