@@ -102,7 +102,7 @@ def test_closest_matches_and_messages() -> None:
     assert str(resolve.unknown_model_error("claude-sonet-4", ids)) == \
         "unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?"
     assert resolve.closest("gpt", ids) == ["GPT-5", "GPT-4o-mini"]  # contained, when nothing is close
-    assert str(resolve.unknown_model_error("zzz", ids)) == "unknown model 'zzz'; %poe models lists the 5 available models"
+    assert str(resolve.unknown_model_error("zzz", ids)) == "unknown model 'zzz'; %poe models lists the 5 models"
     ambiguous = resolve.unknown_model_error("gpt-x", ["GPT-X", "Gpt-X"], ambiguous=["GPT-X", "Gpt-X"])
     assert str(ambiguous) == "model name 'gpt-x' is ambiguous; did you mean GPT-X or Gpt-X?"
     assert isinstance(ambiguous, E.UnknownModelError)

@@ -7,6 +7,7 @@ import difflib
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.base.conventions import TEST_OWNER
 from poe_magic.catalog.aliases import expand
 from poe_magic.catalog.store import MAX_AGE, RECHECK_AFTER, Snapshot, _quick
 from poe_magic.core.session import current
@@ -52,7 +53,8 @@ def resolve_name(name: str, settings: Settings = default_settings) -> str:
         return found
     if not trusted or snapshot is None:
         return name  # cannot confirm either way: let the server decide
-    raise unknown_model_error(name, snapshot.ids, ambiguous=snapshot.case_matches(name))
+    test_bots = sum(1 for e in snapshot.entries if isinstance(e, dict) and e.get("owned_by") == TEST_OWNER)
+    raise unknown_model_error(name, snapshot.ids, ambiguous=snapshot.case_matches(name), test_bots=test_bots)
 
 
 def _match(name: str, snapshot: Snapshot) -> str | None:
@@ -70,15 +72,18 @@ def closest(name: str, ids: list[str], n: int = 3) -> list[str]:
     return (near + contains)[:n]
 
 
-def unknown_model_error(name: str, ids: list[str], ambiguous: list[str] | None = None) -> E.UnknownModelError:
-    """``unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?`` (one line)."""
+def unknown_model_error(name: str, ids: list[str], ambiguous: list[str] | None = None,
+                        test_bots: int = 0) -> E.UnknownModelError:
+    """``unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?`` (one line). Counts are
+    worded as ``%poe models`` words them: N models, M test bots hidden."""
     options = ambiguous or closest(name, ids)
     if ambiguous:
         message = f"model name '{name}' is ambiguous; did you mean {_either(options)}?"
     elif options:
         message = f"unknown model '{name}'; did you mean {_either(options)}?"
     else:
-        message = f"unknown model '{name}'; %poe models lists the {len(ids)} available models"
+        listed = f"the {len(ids) - test_bots} models" + (f" ({test_bots} test bots hidden: --all)" if test_bots else "")
+        message = f"unknown model '{name}'; %poe models lists {listed}"
     return E.UnknownModelError(message, model=name)
 
 

@@ -48,7 +48,11 @@ class ModelTable:
         if fetched is not None:
             import pandas as pd
 
-            age = " · fetched " + ago((pd.Timestamp.now(tz="UTC") - pd.Timestamp(fetched)).total_seconds())
+            # the time, not only "just now": a saved notebook keeps this line for months
+            when = pd.Timestamp(fetched)
+            when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
+            ago_text = ago((pd.Timestamp.now(tz="UTC") - when).total_seconds())
+            age = f" · fetched {when:%Y-%m-%d %H:%M} UTC ({ago_text})"
         return f"{what} · {self.frame.attrs.get('source', '')}{age}"
 
     def rows(self) -> list[dict[str, str]]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from poe_magic.magics import transformer
 from poe_magic.magics.poe import PoeMagics
 
 
 def load(ipython: Any) -> None:
     ipython.register_magics(PoeMagics(shell=ipython))
+    transformer.register(ipython)  # `%poe what is 2**10?` asks, not shows help
 
 
 def unload(ipython: Any) -> None:
+    transformer.unregister(ipython)
     magics = ipython.magics_manager.magics
     magics["line"].pop("poe", None)
     magics["cell"].pop("poe", None)

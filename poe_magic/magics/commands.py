@@ -16,6 +16,7 @@ from poe_magic.base.config import settings
 from poe_magic.base.text import table_cell
 from poe_magic.magics.cell import run_cell
 from poe_magic.magics.parsing import parse_options, split_leading_options
+from poe_magic.wire import transport
 
 #: subcommand -> ("module", "function", one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -43,21 +44,65 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                 "conversation threads (name, model, turns); `%poe threads NAME` shows one"),
     "reset": ("poe_magic.magics.prompting_commands", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
     "cache": ("poe_magic.magics.prompting_commands", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
+    "log": ("poe_magic.magics.log_commands", "log_command", "`%poe log [TEXT] [--model M] [--days N]`: every call logged (all kernels), newest first"),
     "batch": ("poe_magic.magics.batch_commands", "batch_command",
               "`%poe batch DF MODEL... -p '{col} ...'`: every row x model, rate-limited, resumable"),
 }
 
 
 def dispatch(magics: Any, line: str) -> Any:
+    """The rule: a subcommand runs; a model or alias is asked the rest of the line; with a
+    default model set, any other line is a question for it (``%poe what is 2**10``), unless it
+    reads as a mistyped subcommand with its options (``%poe histroy --days 7``: did-you-mean);
+    without a default model, an unknown first word gets a did-you-mean as before."""
     word, _, rest = line.strip().partition(" ")
     if not word:
         return help_command(magics, "")
     entry = SUBCOMMANDS.get(word)
     if entry is None:
-        return ask_line(magics, word, rest.strip())
+        rest = rest.strip()
+        if settings.default_model and not _typo_with_options(word, rest) and not _names_model(word):
+            return ask_default(magics, line.strip())
+        return ask_line(magics, word, rest)
     module, function, _ = entry
     fn: Callable[[Any, str], Any] = getattr(importlib.import_module(module), function)
     return fn(magics, rest.strip())
+
+
+def _typo_with_options(word: str, rest: str) -> bool:
+    """``histroy`` + ``--days 7`` (or nothing): a subcommand mistyped, not a question."""
+    return near_subcommand(word) is not None and (not rest or rest.startswith("-"))
+
+
+def _names_model(word: str) -> bool:
+    """True when ``word`` is a model id or alias (or cannot be checked: no catalogue)."""
+    from poe_magic.catalog.resolve import resolve_name
+
+    if word.startswith("-"):
+        return False  # options for the default model: `%poe -s "Be brief" why is the sky blue`
+    try:
+        transport.check_model_name(word)
+        resolve_name(word)
+    except E.PoeMagicError:
+        return False
+    return True
+
+
+def ask_default(magics: Any, line: str) -> None:
+    """``%poe [options] question`` with a default model: the whole line is the question."""
+    from IPython.core.error import UsageError
+
+    options, question = split_leading_options(magics.poe.parser, line)
+    try:
+        args = parse_options(magics.poe.parser, options)
+    except UsageError as exc:
+        if not str(exc).startswith("unrecognized arguments:"):
+            raise
+        raise UsageError(f"{exc}; a question that starts with - goes after --") from None
+    if not question:
+        raise E.PoeUsageError("no question after the options: %poe [options] QUESTION "
+                              "(put -- before a question that starts with -)")
+    run_cell(magics, args, question)
 
 
 def near_subcommand(word: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.magics.parsing import LineParser
 from poe_magic.spending.history import current_balance, points_history, spending_summary
-from poe_magic.spending.ledger import budget_status, session_ledger, set_budget
+from poe_magic.spending.ledger import budget, budget_status, session_ledger, set_budget
 from poe_magic.spending.plots import plot_spending
 from poe_magic.spending.tables import LedgerTable, readable_summary
 
@@ -30,9 +30,13 @@ def balance_command(magics: Any, arg: str) -> None:
 
 
 def history_command(magics: Any, arg: str) -> None:
-    """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot."""
+    """``%poe history [--days N] [--by bot|day|type] [--refresh]``: a summary table and a plot
+    (in a terminal: the same as text, without the plot)."""
     from IPython.display import Markdown, display
 
+    from poe_magic.core.display import in_kernel
+
+    rich = in_kernel()  # a terminal prints reprs of Markdown/Image objects: give it text
 
     args = _history_parser().parse_line(arg)
     if args.days is not None and args.days <= 0:
@@ -41,12 +45,20 @@ def history_command(magics: Any, arg: str) -> None:
     frame = points_history(since=since, refresh=args.refresh)
     period = f"last {args.days:g} days" if args.days is not None else "all history"
     if frame.empty:
-        display(Markdown(f"**Points history** ({period}): no spending."))
+        heading = f"**Points history** ({period}): no spending."
+        display(Markdown(heading)) if rich else print(heading.replace("**", ""))
         return
     first, last = frame["creation_time"].iloc[-1], frame["creation_time"].iloc[0]
-    display(Markdown(f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
-                     f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"))
-    display(readable_summary(spending_summary(frame, by=args.by)))
+    heading = (f"**Points history** ({period}): {int(frame['cost_points'].sum()):,} points in "
+               f"{len(frame):,} calls, {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC")
+    table = readable_summary(spending_summary(frame, by=args.by))
+    if not rich:
+        print(heading.replace("**", ""), table.to_string(), sep="\n\n")
+        print("\n(The daily chart shows in a notebook; here: poe_magic.plot_spending(poe_magic.points_history()) "
+              "with a matplotlib window.)")
+        return
+    display(Markdown(heading))
+    display(table)
     display(_figure_png(frame, "type" if args.by == "type" else "day"))  # daily bars stacked by bot
 
 
@@ -83,7 +95,9 @@ def budget_command(magics: Any, arg: str) -> None:
 
     word = arg.strip().replace(",", "").replace("_", "")
     if word in ("off", "none"):
+        had = budget() is not None
         set_budget(None)
+        print("Budget removed: calls are no longer capped." if had else "No budget was set.")
     elif word:
         if not word.isdigit():
             raise E.PoeUsageError(f"%poe budget takes a whole number of points (or off), got {arg.strip()!r}")
