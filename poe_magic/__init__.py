@@ -53,6 +53,12 @@ _LAZY: dict[str, str] = {
     "set_budget": "poe_magic.spending.ledger",
     "session_ledger": "poe_magic.spending.ledger",
     "session_spend": "poe_magic.spending.ledger",
+    "estimate_cost": "poe_magic.spending.estimating",
+    "log": "poe_magic.spending.calllog_view",
+    "log_reply": "poe_magic.spending.calllog_view",
+    "notebook_costs": "poe_magic.spending.provenance",
+    "grade": "poe_magic.comparison.grading",
+    "leaderboard": "poe_magic.comparison.ranking",
 }
 
 __all__ = ["settings", "load_ipython_extension", "unload_ipython_extension", *_LAZY, *_error_names]

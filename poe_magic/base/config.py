@@ -88,6 +88,25 @@ class SettingTraits(HasTraits):
     def _check_base_url(self, proposal: Any) -> str:
         return str(proposal["value"]).strip()
 
+    log = Bool(True, help="Write every call to $POE_MAGIC_HOME/log.sqlite3 (poe_magic.log(), %poe log).").tag(config=True)
+    log_max_mb = Float(200.0, help="Size of the call log (MB) above which the oldest calls are pruned.").tag(config=True)
+    confirm_above = Float(0.0, help="Ask Yes/No before a call estimated above this many points "
+                                    "(0: never; --yes / yes=True skips the question).").tag(config=True)
+
+    @validate("log_max_mb")
+    def _check_log_max_mb(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1_000_000:
+            raise ConfigError(f"log_max_mb must be more than 0 and at most 1,000,000 MB, got {value!r}")
+        return float(value)
+
+    @validate("confirm_above")
+    def _check_confirm_above(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise ConfigError(f"confirm_above must be a number of points, 0 or more (0: off), got {value!r}")
+        return float(value)
+
     @classmethod
     def setting_names(cls) -> list[str]:
         """The settings' names, in declaration order."""

@@ -15,7 +15,8 @@
     │       └── PoeConnectionError   cannot connect, connection dropped, answer cut short (retried)
     ├── PoeTimeoutError              connect timeout, 408 (retried); first-token, stall, --timeout
     ├── ToolRoundsExceeded           the model kept calling tools past max_tool_rounds; stopped
-    └── StreamInterrupted            Ctrl-C / kernel interrupt; the partial answer is kept
+    ├── StreamInterrupted            Ctrl-C / kernel interrupt; the partial answer is kept
+    └── SchemaError                  a structured answer did not match its schema (after one repair)
 
 Where each comes from (mapping in :func:`poe_magic.wire.failures.map_error`, uploads in
 :func:`~poe_magic.wire.failures.upload_error`):
@@ -210,6 +211,11 @@ class StreamInterrupted(PoeMagicError):
     """The user interrupted a stream; the partial answer is kept on the Reply."""
 
 
+class SchemaError(PoeMagicError):
+    """A structured answer (``schema=``) did not match its schema, even after one repair
+    round; the answer's text is kept on the Reply."""
+
+
 __all__ = [
     "PoeMagicError",
     "PoeUsageError",
@@ -227,4 +233,5 @@ __all__ = [
     "PoeTimeoutError",
     "ToolRoundsExceeded",
     "StreamInterrupted",
+    "SchemaError",
 ]

@@ -44,7 +44,11 @@ from poe_magic.batches.journal import BatchStore
 from poe_magic.batches.plan import Job, Template, check_models, plan
 from poe_magic.batches.progress import UPDATE_INTERVAL, BatchProgress, progress_sink
 from poe_magic.batches.runner import Outcome, Runner
+from poe_magic.batches.structured import structure_outcomes, with_fields
 from poe_magic.core.session import current
+from poe_magic.prompting import confirm
+from poe_magic.prompting.schemas import as_schema, with_instruction
+from poe_magic.spending import calllog
 from poe_magic.wire.loop import shared_loop
 from poe_magic.wire.ratelimit import limiter_for
 from poe_magic.wire.transport import build_query
@@ -69,8 +73,8 @@ class BatchRun:
     """A batch started on the private loop: progress now, the result frame when done."""
 
     def __init__(self, jobs: list[Job], runner: Runner, outcomes: dict[str, Outcome], *, title: str,
-                 estimate: str, view_enabled: bool) -> None:
-        self.jobs, self.runner = jobs, runner
+                 estimate: str, view_enabled: bool, batch_id: str = "") -> None:
+        self.jobs, self.runner, self.id = jobs, runner, batch_id
         self._known = outcomes  # slot -> journal hit or unsendable row, decided before starting
         self._slots = {job.slot for job in jobs}  # distinct requests (repeated prompts share one)
         self._cached = sum(1 for o in outcomes.values() if o.cached)
@@ -80,6 +84,8 @@ class BatchRun:
         self.state = "running"
         self._frame: pd.DataFrame | None = None
         self.view = progress_sink(self.progress, view_enabled)
+        self.schema: Any = None  # set by batch(schema=): fields become columns, misfits get a repair round
+        self.concurrency = 8
         self._future: concurrent.futures.Future[None] = shared_loop().submit(self._main())
 
     # -- loop thread -------------------------------------------------------------------------
@@ -177,6 +183,7 @@ class BatchRun:
 
         outcomes = {**self.runner.outcomes, **self._known}
         unsent = Outcome(error=f"not sent: {self.runner.stop_reason or 'stopped'}")
+        structured = structure_outcomes(self.schema, self.jobs, outcomes, self.concurrency) if self.schema else {}
         records = []
         for job in self.jobs:
             o = outcomes.get(job.slot, unsent)
@@ -186,7 +193,10 @@ class BatchRun:
         # error as "string" (like compare's frame): a fine row shows <NA>, not None
         frame = frame.astype({"error": "string", "time_to_first_token": "float64", "elapsed": "float64",
                               "chars": "int64", "points": "Int64", "cached": "bool", "retries": "int64"})
+        if self.schema is not None:
+            frame = with_fields(frame, self.schema, [structured.get(job.slot) for job in self.jobs])
         frame.attrs["batch"] = self.progress.text()
+        frame.attrs["batch_id"] = self.id
         return frame
 
     def _repr_html_(self) -> str:
@@ -209,6 +219,8 @@ def batch(
     background: bool = False,
     timeout: float | None = None,
     progress: bool = True,
+    schema: Any = None,
+    yes: bool = False,
     **params: Any,
 ) -> pd.DataFrame | BatchRun:
     """Ask every ``model`` about every row of ``data`` and return the answers as a DataFrame.
@@ -220,10 +232,26 @@ def batch(
     request (seconds). ``concurrency`` requests run at once, at most ``max_rpm`` started per
     minute (None: 450, 0: no limit). ``budget`` caps the points this batch may spend.
 
+    ``schema=`` (see :func:`poe_magic.ask`) asks for structured answers: the fields become
+    columns next to ``answer`` with their dtypes (``Int64``, ``Float64``, ``boolean``,
+    ``string``, ``category`` for a Literal); an answer that does not fit gets one repair round,
+    and a row that still does not gets its ``error`` and missing fields. ``yes=True`` skips the
+    question above ``settings.confirm_above``.
+
     Returns the frame, or with ``background=True`` a :class:`BatchRun` handle at once.
     Ctrl-C stops a foreground batch: what was answered is kept (journal), and running the
     same call again sends only the rest.
     """
+    return run_batch(data, prompt, models, system=system, concurrency=concurrency, max_rpm=max_rpm, budget=budget,
+                     cache=cache, background=background, timeout=timeout, progress=progress, schema=schema, yes=yes,
+                     params=params)
+
+
+def run_batch(data: Any, prompt: Template, models: str | Iterable[str] | None, *, system: str | None,
+              concurrency: int, max_rpm: float | None, budget: float | None, cache: bool, background: bool,
+              timeout: float | None, progress: bool, schema: Any, yes: bool, params: dict[str, Any],
+              kind: str = "batch") -> pd.DataFrame | BatchRun:
+    """:func:`batch`, logged as ``kind`` (``grade`` for grading runs)."""
     check_count("concurrency", concurrency, 1, MAX_CONCURRENCY)
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0):
         raise E.PoeUsageError(f"budget must be a number of points >= 0, got {budget!r}")
@@ -232,6 +260,9 @@ def batch(
     settings.api_key()  # no key: one line, before anything else
     limiter = limiter_for(settings, max_rpm)
     names = check_models(models, settings)
+    structured = None if schema is None else as_schema(schema)
+    if structured is not None:
+        system = with_instruction(system, structured)
     options = {"temperature": params.pop("temperature", None), "stop": params.pop("stop", None),
                "params": params}
     jobs = plan(data, prompt, names, settings, system=system, request_options=options)
@@ -246,14 +277,20 @@ def batch(
         estimate = describe(counts, costs)[1]
     if history_note:
         estimate = f"{estimate} · {history_note}" if estimate else history_note
+    sample = next((job.prompt for job in to_send), "")
+    confirm.ask_to_send(confirm.estimate_counts(counts, sample), f"this {kind} of {len(to_send):,} requests",
+                        yes=yes, settings=settings)
     if to_send and to_send[0].request is not None:  # import fastapi_poe (~0.5 s) here, not on the loop
         build_query(to_send[0].request)  # where it would hold up the progress bar
     guard = BudgetGuard(budget, costs) if budget is not None else None
     runner = Runner(to_send, settings=settings, concurrency=concurrency, limiter=limiter, budget=guard,
                     store=store, timeout=timeout)
     rows = len({job.row for job in jobs}) if jobs else 0
-    title = f"batch {rows:,} row{'s' * (rows != 1)} × {len(names)} model{'s' * (len(names) != 1)}"
-    run = BatchRun(jobs, runner, known, title=title, estimate=estimate, view_enabled=progress)
+    title = f"{kind} {rows:,} row{'s' * (rows != 1)} × {len(names)} model{'s' * (len(names) != 1)}"
+    batch_id = calllog.new_group()
+    calllog.set_thread_context("poe_magic-batch", kind, batch_id)  # the runner's helper thread logs the calls
+    run = BatchRun(jobs, runner, known, title=title, estimate=estimate, view_enabled=progress, batch_id=batch_id)
+    run.schema, run.concurrency = structured, concurrency
     current().state(_Latest).run = run
     if background:
         return run

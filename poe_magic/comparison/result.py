@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import statistics
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from poe_magic.comparison.view import static_html
 from poe_magic.core.reply import Reply
+from poe_magic.prompting.schemas import column
 
 #: to_frame() columns and dtypes (``runs`` and the ``*_spread`` columns only when runs > 1)
 FRAME_DTYPES: dict[str, str] = {
@@ -44,6 +46,9 @@ class Comparison:
         self.format = fmt
         self.all_runs: dict[str, list[Reply]] = {m: [] for m in self.models}
         self.interrupted = False
+        self.id = uuid.uuid4().hex[:12]  # in the call log (group) and the notebook's metadata
+        self.schema: Any = None  # a prompting.schemas.Schema when compared with schema=
+        self.grades: dict[str, dict[str, Any]] = {}  # model -> score, reason, judge_points (--judge)
         self._view: Any = None  # the live view that showed it (display statistics for benchmarks)
 
     # -- access ---------------------------------------------------------------------
@@ -82,8 +87,20 @@ class Comparison:
         import pandas as pd
 
         dtypes = {**FRAME_DTYPES, **(RUNS_DTYPES if self.runs > 1 else {})}
-        frame = pd.DataFrame(self.rows(), columns=list(dtypes))
-        return frame.astype(dtypes)
+        frame = pd.DataFrame(self.rows(), columns=list(dtypes)).astype(dtypes)
+        return self._with_extras(frame)
+
+    def _with_extras(self, frame: Any) -> Any:
+        """The schema's fields (``schema=``) and the judge's grades (``grade``), as columns."""
+        if self.schema is not None:
+            replies = self.replies
+            for name, dtype in self.schema.dtypes().items():
+                values = [self.schema.row(replies[m].data).get(name) if m in replies else None for m in frame["model"]]
+                frame[name] = column(values, dtype)
+        if self.grades:
+            for name, dtype in (("score", "Int64"), ("reason", "string"), ("judge_points", "Int64")):
+                frame[name] = column([self.grades.get(m, {}).get(name) for m in frame["model"]], dtype)
+        return frame
 
     def runs_frame(self) -> Any:
         """One row per model per run (``run`` numbered from 1): the raw timings behind the
@@ -102,7 +119,7 @@ class Comparison:
     def output_metadata(self) -> dict[str, Any]:
         """What a saved notebook keeps about this comparison (``metadata["poe_magic"]``): one
         entry per model (the latest run's :meth:`Reply.output_metadata`), and the runs asked for."""
-        return {"comparison": True, "runs": self.runs,
+        return {"comparison": True, "id": self.id, "runs": self.runs,
                 "models": {model: reply.output_metadata() for model, reply in self.replies.items()}}
 
     def _add(self, reply: Reply) -> None:
@@ -140,3 +157,4 @@ def _summary_row(model: str, replies: list[Reply], with_runs: bool) -> dict[str,
     if with_runs:
         row.update(runs=len(replies), time_to_first_token_spread=spread(ttft), elapsed_spread=spread(elapsed))
     return row
+

@@ -28,8 +28,9 @@ from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.display import Throttle
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import current, remember
-from poe_magic.prompting import answer_cache, attachments, pipeline
-from poe_magic.spending import ledger
+from poe_magic.prompting import answer_cache, attachments, confirm, pipeline
+from poe_magic.prompting.schemas import as_schema, with_instruction
+from poe_magic.spending import calllog, ledger
 from poe_magic.wire.request import build_request
 
 MAX_RUNS = 100  # repeated runs measure timings; more than this is a typo
@@ -76,6 +77,10 @@ def compare(
     force: bool = False,
     cache: bool | None = None,
     settings: Settings = default_settings,
+    schema: Any = None,
+    yes: bool = False,
+    judge: str | None = None,
+    rubric: str | None = None,
     **request_options: Any,
 ) -> Comparison:
     """Send ``prompt`` to every model concurrently and return the :class:`Comparison`.
@@ -95,6 +100,11 @@ def compare(
     models, a duplicate or unknown name, an empty prompt, no key) raises before anything is
     sent; Ctrl-C stops every stream and raises :class:`~poe_magic.StreamInterrupted` whose
     ``.comparison`` keeps every partial answer (also :func:`last_comparison`).
+
+    ``schema=`` asks every model for a structured answer (see :func:`poe_magic.ask`): each
+    Reply's ``.data``, and the fields as columns of :meth:`Comparison.to_frame`. ``judge=MODEL``
+    with ``rubric=TEXT`` grades every answer afterwards (:func:`poe_magic.grade`): ``score`` and
+    ``reason`` columns. ``yes=True`` skips the question above ``settings.confirm_above``.
     """
 
     check_count("--runs", runs, 1, MAX_RUNS)
@@ -105,6 +115,11 @@ def compare(
     if cache and runs > 1:
         raise E.PoeUsageError("--cache does not apply with --runs: repeated runs measure live answers "
                               "(nothing was sent)")
+    if (judge is None) != (rubric is None):
+        raise E.PoeUsageError("--judge and --rubric go together: the judge model and what it scores (nothing was sent)")
+    structured = None if schema is None else as_schema(schema)
+    if structured is not None:
+        request_options["system"] = with_instruction(request_options.get("system"), structured)
     names = resolve_models(models, settings)
     files = attachments.prepare(attach) + list(request_options.pop("attachments", None) or [])  # missing: one line
     requests = {name: build_request(prompt, name, attachments=files, **request_options) for name in names}
@@ -112,9 +127,26 @@ def compare(
     keys = {name: answer_cache.key_for(r, cache if runs == 1 else False, settings) for name, r in requests.items()}
     cached = {name: reply for name, r in requests.items()
               if (reply := answer_cache.load(keys[name], r, prompt, settings)) is not None}
+    asked = dict(requests)  # every model's request (the repair round of a structured answer continues it)
     requests = {name: r for name, r in requests.items() if name not in cached}  # the ones to send
+    confirm.ask_to_send(confirm.estimate_total(list(requests), prompt, runs), f"this comparison of {len(names)} models",
+                        yes=yes, settings=settings)
 
     comparison = current().state(_Latest).comparison = Comparison(prompt, names, runs, format)
+    comparison.schema = structured
+    with calllog.context("compare", comparison.id), confirm.approved():
+        _compare(comparison, requests, asked, cached, keys, force, runs, stream, format, settings, timeout)
+    if judge is not None and rubric is not None and not comparison.interrupted:
+        from poe_magic.comparison.grading import grade_comparison
+
+        grade_comparison(comparison, judge, rubric, settings=settings)
+    return comparison
+
+
+def _compare(comparison: Comparison, requests: dict[str, Any], asked: dict[str, Any], cached: dict[str, Reply],
+             keys: dict[str, Any], force: bool, runs: int, stream: bool, format: str, settings: Settings,
+             timeout: float | None) -> None:
+    """Run the rounds into ``comparison`` (see :func:`compare`)."""
     view = grid_sink(stream, format, settings.throttle_interval)
     comparison._view = view
     started = time.perf_counter()
@@ -127,7 +159,7 @@ def compare(
                 if round_no == 0:  # each distinct file is uploaded once per session
                     requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
                 finished = _run_round(comparison, requests, view, round_no, settings, timeout, cached)
-                _settle(comparison, settled)  # points and the ledger known before the next preflight
+                _settle(comparison, settled, asked, settings, timeout)  # points and the ledger known before the next preflight
                 for name in requests:  # complete answers only (see cache.save); no key: not cached
                     answer_cache.save(keys[name], comparison.all_runs[name][-1], settings)
                 if not finished:
@@ -138,7 +170,7 @@ def compare(
             refused.comparison = comparison  # type: ignore[attr-defined]
         raise
     finally:
-        _settle(comparison, settled)
+        _settle(comparison, settled, asked, settings, timeout)
         view.finish(comparison)
     if comparison.interrupted:
         error = E.StreamInterrupted(
@@ -146,7 +178,6 @@ def compare(
             "(the comparison is _poe in the notebook, poe_magic.last_comparison() in Python)")
         error.comparison = comparison  # type: ignore[attr-defined]
         raise error
-    return comparison
 
 
 def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, round_no: int,
@@ -191,14 +222,20 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
         raise
 
 
-def _settle(comparison: Comparison, settled: set[int]) -> None:
-    """Finish (points, files) and remember (ledger, last reply) each ended reply, once."""
+def _settle(comparison: Comparison, settled: set[int], requests: dict[str, Any], settings: Settings,
+            timeout: float | None) -> None:
+    """Finish (structured data, points, files) and remember (ledger, last reply) each ended reply, once."""
 
-    for replies in comparison.all_runs.values():
+    for model, replies in comparison.all_runs.items():
         for reply in replies:
             if id(reply) not in settled and reply.elapsed is not None:
                 settled.add(id(reply))
-                pipeline.finish_reply(reply)
+                repair = None
+                if comparison.schema is not None:
+                    repair = pipeline.structure(reply, requests[model], comparison.schema, settings=settings,
+                                                timeout=timeout)
+                pipeline.finish_reply(reply, requests[model])
+                pipeline.add_repair_points(reply, repair)
                 remember(reply)
 
 

@@ -39,6 +39,7 @@ class Reply:
     thread: str | None = None  # conversation name when sent with --chat
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    data: Any = None  # the structured answer when asked with schema= (poe_magic.prompting.schemas)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
     _points_watchers: list[Callable[[Reply], None]] = field(default_factory=list, repr=False)
 

@@ -17,6 +17,7 @@ from poe_magic.magics.parsing import parse_params, store
 from poe_magic.prompting.asking import send
 from poe_magic.prompting.interpolation import interpolate
 from poe_magic.prompting.pipeline import raise_for
+from poe_magic.spending import calllog
 from poe_magic.spending.ledger import budget_override
 from poe_magic.tools.functions import resolve_names
 from poe_magic.tools.loop import tool_set
@@ -49,7 +50,20 @@ def interpolated(magics: Any, args: Namespace, body: str) -> tuple[Namespace, st
 def prompt_options(args: Namespace) -> dict[str, Any]:
     """The cell's options as keyword arguments of :func:`poe_magic.prompting.asking.send`."""
     return dict(system=args.system, temperature=args.temperature, stop=args.stop, params=parse_params(args.param),
-                chat=args.chat, attach=args.attach, cache=args.cache, timeout=args.timeout, format=args.format)
+                chat=args.chat, attach=args.attach, cache=args.cache, timeout=args.timeout, format=args.format,
+                yes=getattr(args, "yes", False))
+
+
+def schema_option(magics: Any, args: Namespace) -> dict[str, Any]:
+    """``--schema NAME`` -> ``schema=`` (NAME a notebook variable); one line when it is not one."""
+    name = getattr(args, "schema", None)
+    if not name:
+        return {}
+    namespace = magics.shell.user_ns
+    if not name.isidentifier() or name not in namespace:
+        raise E.PoeUsageError(f"--schema {name}: no notebook variable of that name; define the schema first, "
+                              "e.g. class Label(pydantic.BaseModel) or Label = {'label': str} (nothing was sent)")
+    return {"schema": namespace[name]}
 
 
 def run_cell(magics: Any, args: Namespace, body: str) -> None:
@@ -62,10 +76,14 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
         raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
     args, body = interpolated(magics, args, body.rstrip("\r\n"))  # the cell's trailing newline is not the question
     tools = tool_options(magics, args)
+    schema = schema_option(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
 
-        return run_compare_cell(magics, args, body)
+        return run_compare_cell(magics, args, body, **schema)
+    if getattr(args, "judge", None) or getattr(args, "rubric", None):
+        raise E.PoeUsageError("--judge and --rubric grade a comparison: name two or more models (nothing was sent)")
     model = args.models[0] if args.models else None
-    reply = send(body, model, **prompt_options(args), **tools)
+    with calllog.context("cell"):
+        reply = send(body, model, **prompt_options(args), **tools, **schema)
     store(magics, reply, args.output)
     raise_for(reply, kept_in="_poe")

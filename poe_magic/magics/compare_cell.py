@@ -12,7 +12,7 @@ from poe_magic.magics.parsing import parse_params, store
 from poe_magic.prompting.pipeline import raise_for
 
 
-def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
+def run_compare_cell(magics: Any, args: Namespace, body: str, schema: Any = None) -> None:
     """Compare the cell's prompt across the models named (else the comparison set); the
     Comparison becomes ``_poe`` (and ``-o NAME``). Raises one line when interrupted, or when
     every model failed (each column shows why)."""
@@ -27,12 +27,17 @@ def run_compare_cell(magics: Any, args: Namespace, body: str) -> None:
         comparison = compare(body, models, runs=args.runs, timeout=args.timeout, format=args.format,
                              attach=args.attach, cache=args.cache,
                              system=args.system, temperature=args.temperature, stop=args.stop,
-                             params=parse_params(args.param))
+                             params=parse_params(args.param), schema=schema, yes=getattr(args, "yes", False),
+                             judge=getattr(args, "judge", None), rubric=getattr(args, "rubric", None))
     except E.PoeMagicError as stopped:  # Ctrl-C, or a refusal (budget) after some runs: keep them
         if hasattr(stopped, "comparison"):
             store(magics, stopped.comparison, args.output)
         raise
     store(magics, comparison, args.output)
+    if comparison.grades:  # --judge: the scores under the comparison (its frame has them too)
+        from IPython.display import display
+
+        display(comparison.to_frame()[["model", "score", "reason", "points", "judge_points"]])
     replies = list(comparison.replies.values())
     if replies and all(r.error is not None for r in replies):
         raise_for(replies[0])  # nothing worked (a bad key, ...): the cell should say so

@@ -74,6 +74,12 @@ class PoeMagics(Magics, SettingTraits):
     @argument("--tools", metavar="F,G", help="let the model call these notebook functions (comma-separated names)")
     @argument("--confirm", action="store_true", help="with --tools: ask Yes/No before each tool call")
     @argument("--force", action="store_true", help="send even when the session budget (%%poe budget N) is spent")
+    @argument("--schema", metavar="NAME",
+              help="structured answer: NAME is a notebook variable holding a pydantic model, dataclass, TypedDict, "
+                   "JSON-schema dict or mapping like {'label': str}; the data is _poe.data, shown as a table")
+    @argument("--yes", action="store_true", help="send without asking even above PoeMagics.confirm_above points")
+    @argument("--judge", metavar="MODEL", help="compare: grade every answer with this model (needs --rubric)")
+    @argument("--rubric", metavar="TEXT", help="compare with --judge: what the judge scores the answers on")
     @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.prompting.interpolation
     @line_cell_magic
     def poe(self, line: str, cell: str | None = None) -> Any:
@@ -120,6 +126,11 @@ class PoeMagics(Magics, SettingTraits):
             %%poe GPT-5 Claude-Sonnet-4 Grok-4  (side by side, same options for all; _poe.to_frame())
             Explain recursion to a child.
             %%poe --compare --runs 3 --timeout 60  (the set from %poe use A B C; median and spread)
+
+            %%poe GPT-5 --schema Label        (structured answer: Label is a pydantic model, a
+            Classify: "Win a free phone!"     dataclass, a TypedDict or {"label": str}; _poe.data)
+            %%poe A B C --judge GPT-5 --rubric "accuracy"  (the summary table gains score, reason)
+            %%poe GPT-5 --yes                 (send without asking above PoeMagics.confirm_above)
 
             %poe GPT-5 what is 2**10          (one-line question; no "?" at the end of a
                                               line magic: IPython reads "word?" as a help request)

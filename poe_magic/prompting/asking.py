@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from poe_magic.base import errors as E
 from poe_magic.base.config import check_seconds, settings
 from poe_magic.catalog.resolve import resolve_model
 from poe_magic.core.answer_display import answer_sink
@@ -15,6 +16,7 @@ from poe_magic.prompting import answer_cache, attachments, media, pipeline, thre
 from poe_magic.prompting.attachments import Attach
 from poe_magic.prompting.formats import after_reply, check_format
 from poe_magic.prompting.pipeline import raise_for
+from poe_magic.prompting.schemas import as_schema, show_data, with_instruction
 from poe_magic.prompting.threads import Chat
 from poe_magic.tools.functions import Tools
 from poe_magic.tools.loop import Confirm, tool_set
@@ -38,6 +40,8 @@ def ask(
     tools: Tools | None = None,
     confirm: Confirm = False,
     force: bool = False,
+    schema: Any = None,
+    yes: bool = False,
 ) -> Reply:
     """Send ``prompt`` to ``model`` (or the default model) and return the Reply.
 
@@ -55,10 +59,16 @@ def ask(
     this thread, each call shown as it happens and kept on ``reply.tool_calls``.
     ``confirm=True`` asks Yes/No before each call (or pass ``confirm=function(call) -> bool``).
     ``force=True`` sends even when the session budget (``set_budget``) is spent.
+
+    ``schema=`` (a pydantic model, dataclass, TypedDict, JSON-schema dict or a mapping like
+    ``{"label": str, "score": float}``) asks for a structured answer: ``reply.data`` is the
+    validated result; an answer that does not fit gets one repair round, then raises
+    :class:`~poe_magic.SchemaError` (text kept). ``yes=True`` sends without asking even when
+    the estimate is above ``settings.confirm_above``.
     """
     reply = send(prompt, model, system=system, temperature=temperature, stop=stop, params=params,
                  timeout=timeout, format=format, stream=stream, chat=chat, attach=attach, cache=cache,
-                 tools=tools, confirm=confirm, force=force)
+                 tools=tools, confirm=confirm, force=force, schema=schema, yes=yes)
     raise_for(reply)
     return reply
 
@@ -66,20 +76,20 @@ def ask(
 def send(prompt: str, model: str | None = None, *, chat: Chat = None, attach: Attach = None,
          cache: bool | None = None, timeout: float | None = None, format: str = "markdown",
          stream: bool = True, tools: Tools | None = None, confirm: Confirm = False, force: bool = False,
-         **request_options: Any) -> Reply:
+         schema: Any = None, yes: bool = False, **request_options: Any) -> Reply:
     """Like :func:`ask`, but API failures stay on ``reply.error`` instead of raising.
     Bad input (no model, empty prompt, no key, a missing file) still raises before anything
     is sent. ``request_options`` are :func:`~poe_magic.wire.request.build_request`'s (system, ...)."""
     answer = _answer_stream(prompt, model, chat=chat, attach=attach, cache=cache, timeout=timeout,
                             format=format, sink=answer_sink(format, stream), tools=tools, confirm=confirm,
-                            force=force, request_options=request_options)
+                            force=force, request_options=request_options, schema=schema, yes=yes)
     return answer.run()
 
 
 def stream(prompt: str, model: str | None = None, *, chat: Chat = None, attach: Attach = None,
            cache: bool | None = None, timeout: float | None = None, format: str = "markdown",
            tools: Tools | None = None, confirm: Confirm = False, force: bool = False,
-           **request_options: Any) -> pipeline.AnswerStream:
+           schema: Any = None, yes: bool = False, **request_options: Any) -> pipeline.AnswerStream:
     """The answer of ``model`` (or the default model) to ``prompt``, as an iterator of text
     pieces as they arrive; the same options as :func:`ask`, nothing displayed::
 
@@ -93,7 +103,8 @@ def stream(prompt: str, model: str | None = None, *, chat: Chat = None, attach: 
     tool rounds run first and the transcript comes as one piece. ``with poe_magic.stream(...)
     as s:`` stops the request when the block is left early."""
     return _answer_stream(prompt, model, chat=chat, attach=attach, cache=cache, timeout=timeout, format=format,
-                          sink=None, tools=tools, confirm=confirm, force=force, request_options=request_options)
+                          sink=None, tools=tools, confirm=confirm, force=force, request_options=request_options,
+                          schema=schema, yes=yes)
 
 
 async def astream(prompt: str, model: str | None = None, **options: Any) -> AsyncIterator[str]:
@@ -117,7 +128,8 @@ def _next_piece(answer: pipeline.AnswerStream) -> str | None:
 
 def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach, cache: bool | None,
                    timeout: float | None, format: str, sink: Any, tools: Tools | None, confirm: Confirm,
-                   force: bool, request_options: dict[str, Any]) -> pipeline.AnswerStream:
+                   force: bool, request_options: dict[str, Any], schema: Any = None,
+                   yes: bool = False) -> pipeline.AnswerStream:
     """Check the input and prepare the request (nothing is sent yet); the answer's stream,
     which on its end shows the files, runs the format's action, records the thread turn and
     remembers the Reply."""
@@ -125,6 +137,12 @@ def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach
     if timeout is not None:
         timeout = check_seconds("--timeout", timeout)
     toolset = tool_set(tools, confirm)
+    structured = None if schema is None else as_schema(schema)
+    if structured is not None:
+        if toolset is not None:
+            raise E.PoeUsageError("schema= and tools= cannot be combined yet; ask for the structured answer "
+                                  "in a second call (nothing was sent)")
+        request_options = {**request_options, "system": with_instruction(request_options.get("system"), structured)}
     model, request_options = threads.continue_thread(chat, model, request_options)
     request = build_request(prompt, resolve_model(model), attachments=attachments.prepare(attach),
                             **request_options)
@@ -133,10 +151,12 @@ def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach
 
     def on_end(reply: Reply) -> None:
         media.present(reply, answer.sink)
+        if structured is not None and reply.data is not None:
+            show_data(structured, reply.data, answer.sink)
         after_reply(format, reply)
         threads.record(chat, request, reply)
         remember(reply)
 
     answer = pipeline.AnswerStream(request, prompt=prompt, sink=sink, key=key, toolset=toolset, confirm=confirm,
-                                   force=force, timeout=timeout, on_end=on_end)
+                                   force=force, timeout=timeout, on_end=on_end, schema=structured, yes=yes)
     return answer

@@ -3,9 +3,15 @@
 ``ask``/``send``, ``stream``, ``%%poe``, ``compare``, the chat panel and ``batch`` all go through
 these steps, and this module is the one place where features hook into every request:
 
-- :func:`preflight` runs before a request is sent (the session budget may refuse it);
+- :func:`preflight` runs before a request is sent (the session budget may refuse it; above
+  ``settings.confirm_above`` the user is asked first, :mod:`poe_magic.prompting.confirm`);
 - :func:`finish_reply` completes every finished Reply before its final display (the files a
-  model returned are listed, the ledger records the call and finds its cost).
+  model returned are listed, the ledger records the call and finds its cost, the call log
+  gets its row).
+
+With ``schema=`` (:mod:`poe_magic.prompting.schemas`) the answer is parsed and validated before
+it is finished; one repair round goes back to the model in the same conversation when it
+does not fit (:func:`structure`).
 
 :class:`AnswerStream` runs one request through them, as it happens: iterate it for the text
 pieces (``poe_magic.stream``), or :meth:`~AnswerStream.run` it with a display sink (``ask`` and
@@ -25,19 +31,21 @@ from poe_magic.core.accumulator import Accumulator, Sink
 from poe_magic.core.display import SilentSink
 from poe_magic.core.live import LiveStream, SinkFeed, drain, new_reply, stop
 from poe_magic.core.reply import Reply
-from poe_magic.prompting import answer_cache, attachments, media
-from poe_magic.spending import ledger
+from poe_magic.prompting import answer_cache, attachments, confirm, media
+from poe_magic.prompting.schemas import Schema, repair_prompt, schema_error
+from poe_magic.spending import calllog, ledger
 from poe_magic.tools.functions import ToolSet
 from poe_magic.tools.loop import Confirm, run_with_tools
-from poe_magic.wire.request import PoeRequest
+from poe_magic.wire.request import Message, PoeRequest
 
 
 def preflight(request: PoeRequest) -> None:
     """Checks before ``request`` is sent; a PoeMagicError refuses it (nothing is sent)."""
     ledger.check_budget(request)
+    confirm.check_request(request)
 
 
-def finish_reply(reply: Reply) -> None:
+def finish_reply(reply: Reply, request: PoeRequest | None = None) -> None:
     """Complete a finished Reply: its files listed, the call recorded with its cost.
 
     A Ctrl-C here (the answer is in, its cost is being looked up) marks the Reply interrupted
@@ -47,6 +55,54 @@ def finish_reply(reply: Reply) -> None:
         ledger.record(reply)
     except KeyboardInterrupt:
         reply.interrupted = True
+    calllog.record(reply, request)  # queued: written by the log's own thread
+
+
+def structure(reply: Reply, request: PoeRequest, schema: Schema, *, settings: Settings = default_settings,
+              timeout: float | None = None) -> Reply | None:
+    """Parse ``reply``'s answer with ``schema`` into ``reply.data``. When it does not fit, one
+    repair round sends the problem back in the same conversation (silently, through this
+    pipeline); a fitting repair replaces the text. Still no fit: ``reply.error`` is a one-line
+    SchemaError and the text is kept. Returns the repair's Reply (None when none was sent)."""
+    if not reply.ok or reply.data is not None:
+        return None
+    data, problem = schema.parse(reply.text)
+    repair: Reply | None = None
+    if problem is not None:
+        history = [*request.messages, Message("bot", reply.text), Message("user", repair_prompt(problem))]
+        again = PoeRequest(model=request.model, messages=history, temperature=request.temperature,
+                           stop=list(request.stop), params=dict(request.params))
+        try:
+            with confirm.approved():  # the call itself was approved: its repair is part of it
+                repair = run(again, SilentSink(), prompt=again.messages[-1].content, settings=settings,
+                             timeout=timeout)
+        except E.PoeMagicError as refused:  # e.g. the budget: the first answer's problem stands
+            problem = f"{problem} (repair not sent: {refused})"
+        if repair is not None and repair.ok:
+            fixed, still = schema.parse(repair.text)
+            if still is None:
+                reply.text, data, problem = repair.text, fixed, None
+            else:
+                problem = still
+    if problem is None:
+        reply.data = data
+    else:
+        reply.error = schema_error(problem)
+    return repair
+
+
+def add_repair_points(reply: Reply, repair: Reply | None) -> None:
+    """The answer's points include its repair round's, once both are known."""
+    if repair is None:
+        return
+
+    def total(_: Reply) -> None:
+        if reply.points is not None and repair.points is not None and not getattr(reply, "_repair_added", False):
+            reply._repair_added = True  # type: ignore[attr-defined]
+            reply.set_points(reply.points + repair.points)
+
+    repair.watch_points(total)
+    reply.watch_points(total)
 
 
 def raise_for(reply: Reply, kept_in: str = "poe_magic.last_reply()") -> None:
@@ -85,8 +141,9 @@ class AnswerStream:
     def __init__(self, request: PoeRequest, *, prompt: str, sink: Any = None, key: str | None = None,
                  toolset: ToolSet | None = None, confirm: Confirm = False, force: bool = False,
                  settings: Settings = default_settings, timeout: float | None = None,
-                 on_end: Callable[[Reply], None] | None = None, interval: float | None = None) -> None:
-        self.request, self.prompt = request, prompt
+                 on_end: Callable[[Reply], None] | None = None, interval: float | None = None,
+                 schema: Schema | None = None, yes: bool = False) -> None:
+        self.request, self.prompt, self.schema, self.yes = request, prompt, schema, yes
         self.sink = sink if sink is not None else SilentSink()
         self.key, self.toolset, self.confirm, self.force = key, toolset, confirm, force
         self.settings, self.timeout, self.on_end = settings, timeout, on_end
@@ -99,6 +156,7 @@ class AnswerStream:
         self._feed: SinkFeed | None = None
         self._whole = ""  # an answer that came at once (the cache, the tool loop): its one piece
         self._started = self._ended = False
+        self.schema_repair: Reply | None = None  # the repair round's Reply, when one was sent
 
     # -- the steps ---------------------------------------------------------------------------
     def start(self) -> Reply:
@@ -112,12 +170,15 @@ class AnswerStream:
 
     def _begin(self) -> None:
         self._started = True
-        with ledger.budget_override(self.force):
+        with ledger.budget_override(self.force), confirm.approved(self.yes):
             cached = answer_cache.load(self.key, self.request, self.prompt)
             if cached is not None:
                 self.reply = cached
                 self.sink.start(cached)
-                finish_reply(cached)  # the ledger notes a call at 0 points, files are listed
+                if self.schema is not None:
+                    self.schema_repair = structure(cached, self.request, self.schema, settings=self.settings,
+                                                   timeout=self.timeout)
+                finish_reply(cached, self.request)  # the ledger notes a call at 0 points, files are listed
                 self.sink.finish(cached)
                 return self._end(cached.text)
             request = attachments.with_uploads(self.request, self.settings)
@@ -155,8 +216,13 @@ class AnswerStream:
 
     def _finish_live(self) -> None:
         assert self.reply is not None
+        repair = None
         with ledger.budget_override(self.force):  # (a forced call's budget note is not a warning)
-            finish_reply(self.reply)
+            if self.schema is not None:
+                repair = self.schema_repair = structure(self.reply, self.request, self.schema,
+                                                        settings=self.settings, timeout=self.timeout)
+            finish_reply(self.reply, self.request)
+        add_repair_points(self.reply, repair)
         self.sink.finish(self.reply)
         answer_cache.save(self.key, self.reply)
         self._end()
@@ -227,4 +293,4 @@ class AnswerStream:
         return f"<AnswerStream {self.request.model} {state}>"
 
 
-__all__ = ["AnswerStream", "finish_reply", "preflight", "raise_for", "run"]
+__all__ = ["AnswerStream", "finish_reply", "preflight", "raise_for", "run", "structure"]

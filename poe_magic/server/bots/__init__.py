@@ -9,10 +9,12 @@ from __future__ import annotations
 from poe_magic.server.bots.base import LocalBot
 from poe_magic.server.bots.demo import LOCAL_BOTS, SIMULATED_MODELS, SimulatedModel
 from poe_magic.server.bots.faults import make_fault_bots
+from poe_magic.server.bots.long import make_long_bots
 from poe_magic.server.bots.media import make_media_bots
 from poe_magic.server.bots.paced import make_paced_bots
 from poe_magic.server.bots.priced import PricedBot
 from poe_magic.server.bots.stand_ins import stand_in_bots
+from poe_magic.server.bots.structured import make_structured_bots
 from poe_magic.server.bots.tools import ToolBot
 from poe_magic.server.state import ServerState
 
@@ -28,4 +30,6 @@ def make_bots(state: ServerState) -> list[LocalBot]:
     bots.extend(make_media_bots(state))  # ImageBot, FileReaderBot (attachments both ways)
     bots.append(ToolBot("ToolBot", state))  # calls the tools it is offered (tool-calling tests)
     bots.append(PricedBot("PricedBot", state))  # cost= knob: a batch costing more than estimated
+    bots.extend(make_long_bots(state))  # LongBot, LongBot-B: long Markdown answers, streamed slowly
+    bots.extend(make_structured_bots(state))  # JsonBot, RepairJsonBot, BadJsonBot, JudgeBot, ...: schema=, grading
     return bots
