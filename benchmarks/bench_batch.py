@@ -15,8 +15,12 @@ and ``SlowBot-1`` (same pace) answering one word after ``first_delay=0.2`` s.
    The same batch again with the client hooks removed shows the engine alone.
 3. Kernel memory (RSS) before and after the batches (after ``gc.collect()``), warm: the
    imports and a first small batch happened before the first reading.
-4. The rate limiter: 200 requests with ``max_rpm=1200``, concurrency 16, rate taken from the
-   server's arrival timestamps (least-squares slope) vs the configured rate (goal within 5 %).
+4. Small batches are not slowed by the limiter (issue 18 item 10): 16 requests of 1 s at
+   concurrency 8 with the default ``max_rpm`` (450/min) vs the ideal 16 / 8 x 1 s (goal <= 1.2x).
+5. The limiter's sliding window, shortened to 10 s so it runs quickly: 800 requests with
+   ``max_rpm=1200`` (200 starts per 10 s), concurrency 16. The most requests the server saw
+   arrive in any 10 s window (goal <= 200) and the long-run rate from the server's arrival timestamps
+   (least-squares slope) vs the configured rate (goal within 5 %).
 """
 
 from __future__ import annotations
@@ -30,7 +34,19 @@ MODELS = ["SlowBot", "SlowBot-1"]
 CONCURRENCY = 16
 LATENCY_KNOBS = "first_delay=0.2 chunks=1"
 LIMIT_RPM = 1_200
-LIMIT_REQUESTS = 200
+LIMIT_REQUESTS = 800
+LIMIT_WINDOW = 10.0
+BURST_REQUESTS, BURST_CONCURRENCY, BURST_LATENCY = 16, 8, 1.0
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    """The most arrivals within any ``window`` seconds."""
+    times, best, low = sorted(times), 0, 0
+    for high, t in enumerate(times):
+        while t - times[low] >= window:
+            low += 1
+        best = max(best, high - low + 1)
+    return best
 
 
 def slope_rate_per_minute(times: list[float]) -> float:
@@ -92,14 +108,29 @@ def run() -> list[Row]:
                                             f"answers; each result frame is {frame_mb:.1f} MB and stays referenced"))
 
         srv.reset()
-        k.run_ok(f"lim = poe_magic.batch([f'{LATENCY_KNOBS} lim {{i}}' for i in range({LIMIT_REQUESTS})], '{{text}}', "
-                 f"models='SlowBot', concurrency={CONCURRENCY}, max_rpm={LIMIT_RPM}, progress=False)", timeout=600)
+        burst = k.run_ok(f"burst = poe_magic.batch([f'first_delay={BURST_LATENCY} chunks=1 burst {{i}}' "
+                         f"for i in range({BURST_REQUESTS})], '{{text}}', models='SlowBot', "
+                         f"concurrency={BURST_CONCURRENCY}, progress=False)", timeout=600)  # default max_rpm
+        ideal_burst = BURST_REQUESTS / BURST_CONCURRENCY * BURST_LATENCY
+        rows.append(row("batch", f"small batch, {BURST_REQUESTS} x {BURST_LATENCY:g} s at concurrency "
+                        f"{BURST_CONCURRENCY}, default max_rpm", burst.elapsed, baseline=ideal_burst, goal="<= 1.2x",
+                        notes=f"ideal = {BURST_REQUESTS} / {BURST_CONCURRENCY} x {BURST_LATENCY:g} s; the limiter "
+                              "allows the per-minute allowance at once (a 7.5/s pace took 3.0 s)"))
+
+        srv.reset()
+        k.run_ok(f"from poe_magic.wire.ratelimit import limiter_for\n"
+                 f"limiter_for(poe_magic.settings, {LIMIT_RPM}).window = {LIMIT_WINDOW}\n"
+                 f"lim = poe_magic.batch([f'{LATENCY_KNOBS} lim {{i}}' for i in range({LIMIT_REQUESTS})], '{{text}}', "
+                 f"models='SlowBot', concurrency={CONCURRENCY}, max_rpm={LIMIT_RPM}, progress=False)\n"
+                 f"limiter_for(poe_magic.settings, {LIMIT_RPM}).window = 60.0", timeout=600)
         times = [r["time"] for r in srv.requests("/bot/SlowBot")]
+        allowance = int(LIMIT_RPM * LIMIT_WINDOW / 60)
         observed = slope_rate_per_minute(times)
-        span = (len(times) - 1) / (max(times) - min(times)) * 60
-        rows.append(row("batch", f"limiter rate, {LIMIT_REQUESTS} requests at max_rpm={LIMIT_RPM}", observed,
+        rows.append(row("batch", f"limiter: most starts in any {LIMIT_WINDOW:g} s window, max_rpm={LIMIT_RPM}",
+                        most_in_window(times, LIMIT_WINDOW), baseline=allowance, unit="requests",
+                        goal=f"<= {allowance}", notes=f"{len(times)} requests; window shortened from 60 s to "
+                                                      f"{LIMIT_WINDOW:g} s for the run"))
+        rows.append(row("batch", f"limiter long-run rate, {LIMIT_REQUESTS} requests at max_rpm={LIMIT_RPM}", observed,
                         baseline=LIMIT_RPM, unit="req/min", goal="0.95x to 1.05x",
-                        notes=f"server arrival times, least-squares slope; first-to-last: {span:.0f}/min"))
-        rows.append(row("batch", "limiter deviation from the configured rate", abs(observed / LIMIT_RPM - 1) * 100,
-                        unit="%", goal="<= 5"))
+                        notes="server arrival times, least-squares slope (bursts of one window's allowance)"))
     return rows

@@ -38,6 +38,10 @@ BACKOFF_FACTOR = 0.8
 MIN_FRACTION = 0.1
 
 WINDOW = 60.0  # seconds: the allowance is per minute
+#: seconds added to the window when booking: the server counts arrivals, and a request booked
+#: for t may reach it later than one booked for t + window (a burst's first requests open
+#: connections); without it a window's start and the next window's end overlapped at the server
+MARGIN = 0.25
 MAX_RESET = 3600.0  # a reset further off than this is not believed (a broken header)
 
 
@@ -89,10 +93,10 @@ class RateLimiter:
                 self._server_left -= 1
         allowance = self.allowance
         if math.isfinite(allowance):
-            while self._starts and self._starts[0] <= start - self.window:
+            while self._starts and self._starts[0] <= start - self.window - MARGIN:
                 self._starts.popleft()
             if len(self._starts) >= allowance:  # the window is full: wait for its oldest start to leave it
-                start = max(start, self._starts[-int(allowance)] + self.window)
+                start = max(start, self._starts[-int(allowance)] + self.window + MARGIN)
             self._starts.append(start)
         return start - now
 
