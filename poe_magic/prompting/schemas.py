@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ class Schema:
             raise ValueError(f"{where}: {first.get('msg', 'invalid')}") from None
         if self.kind == "dataclass":
             return dataclasses.asdict(data)
-        if self.kind == "mapping":
+        if self.kind in ("mapping", "typeddict"):
             return data.model_dump()
         return data
 
@@ -110,9 +111,13 @@ def as_schema(spec: Any) -> Schema:
         if isinstance(spec, type) and dataclasses.is_dataclass(spec):
             adapter = pydantic.TypeAdapter(spec)
             return Schema(spec.__name__, adapter.json_schema(), "dataclass", adapter, spec)
-        if isinstance(spec, type) and issubclass(spec, dict) and hasattr(spec, "__annotations__"):
-            adapter = pydantic.TypeAdapter(spec)  # a TypedDict
-            return Schema(spec.__name__, adapter.json_schema(), "typeddict", adapter, spec)
+        if isinstance(spec, type) and issubclass(spec, dict) and hasattr(spec, "__required_keys__"):
+            # a TypedDict (pydantic takes typing.TypedDict only from Python 3.12): as a model of its fields
+            hints = typing.get_type_hints(spec)
+            required = getattr(spec, "__required_keys__", set(hints))
+            model = pydantic.create_model(spec.__name__, **{  # type: ignore[call-overload]
+                k: (v, ...) if k in required else (v, None) for k, v in hints.items()})
+            return Schema(spec.__name__, model.model_json_schema(), "typeddict", pydantic.TypeAdapter(model), model)
         if isinstance(spec, dict) and spec and _is_json_schema(spec):
             check_json_schema_itself(spec)
             return Schema(str(spec.get("title") or "schema"), dict(spec), "jsonschema")

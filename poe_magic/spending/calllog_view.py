@@ -98,7 +98,8 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
         db.close()
     frame = pd.DataFrame.from_records(rows, columns=SHOWN)
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
-    frame["data"] = [json.loads(d) if d else None for d in frame["data"]]
+    frame["data"] = pd.Series([json.loads(d) if isinstance(d, str) and d else None for d in frame["data"]],
+                              dtype="object", index=frame.index)
     return frame.astype(_DTYPES)
 
 
