@@ -46,7 +46,7 @@ def _when(value: Any, name: str) -> float | None:
 
 def fts_query(search: str) -> str:
     """``search`` as an FTS5 query of plain words (each quoted: no syntax errors, no operators)."""
-    words = search.split()
+    words = "".join(ch if ch.isprintable() else " " for ch in search).split()  # a NUL ends SQLite's string
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
@@ -74,12 +74,12 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
         return pd.DataFrame(columns=SHOWN).astype({k: v for k, v in _DTYPES.items()})
     db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
     try:
-        if search and search.strip():
+        if search and fts_query(search):
             if calllog.has_fts5(db):
                 where.append("rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
                 args.append(fts_query(search))
             else:
-                for word in search.split():
+                for word in fts_query(search).replace('"', " ").split():
                     where.append("(prompt LIKE ? OR answer LIKE ?)")
                     args += [f"%{word}%", f"%{word}%"]
         for column, value in (("model", model), ("thread", thread), ("kind", kind)):
