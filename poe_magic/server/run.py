@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history-lag", type=float, default=0.0, metavar="S",
                         help="list each points-history entry S seconds after its call (the real API lists late)")
     parser.add_argument("--provisional-zero", type=float, default=0.0, metavar="S",
-                        help="entries show cost_points 0 (empty breakdown) for their first S seconds")
+                        help="entries show cost_points 0 (empty breakdown) for S seconds once listed")
     parser.add_argument("--history-names", choices=("display", "lower"), default="display",
                         help="bot_name in the history: the display name (default) or lower-cased")
     parser.add_argument("--clock-skew", type=float, default=0.0, metavar="S",

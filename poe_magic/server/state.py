@@ -38,7 +38,7 @@ class UsageModes:
     """How the usage API imitates the real one's delays and quirks (all off by default).
 
     ``history_lag``: an entry is listed this many seconds after it was stamped;
-    ``provisional_zero``: for this many seconds a listed entry shows ``cost_points: 0`` and an
+    ``provisional_zero``: for this many seconds after it is listed, an entry shows ``cost_points: 0`` and an
     empty ``cost_breakdown_in_points``; ``history_names``: ``display`` (as the catalogue's
     display name) or ``lower`` (lower-cased); ``clock_skew``: this server's clock runs this many
     seconds ahead (negative: behind) in entries and the ``Date`` header; ``usage_latency``: the

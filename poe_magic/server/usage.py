@@ -89,7 +89,7 @@ def page(state: ServerState, index: HistoryIndex, limit: int, starting_after: st
 def shown(entry: dict[str, Any], modes: UsageModes, now: float) -> dict[str, Any]:
     """An entry as the modes show it: provisional zero while young, names, cost fields."""
     entry = dict(entry)
-    provisional = now - entry["creation_time"] / 1e6 < modes.provisional_zero
+    provisional = now - entry["creation_time"] / 1e6 < modes.history_lag + modes.provisional_zero  # once listed
     if provisional:
         entry["cost_points"] = 0
     if modes.history_names == "lower":

@@ -11,9 +11,10 @@ So an entry belongs to a pending call when:
   :data:`SLACK_S` (at least 5 s, more when the skew is uncertain) of the call's run;
 - and no other call claimed it.
 
-Among several fits, each entry (oldest first) goes to the fitting call whose run it lies
-nearest, ties to the call that started first; a call that made one request takes one entry.
-So two calls of one model a second apart each get their own entry however late both are listed.
+Among several fits, entries and calls are paired keeping both orders (older entry, earlier
+call) at the least total misfit (:func:`_align`); a call that made one request takes one entry.
+So two calls of one model a second apart each get their own entry however late both are
+listed, and a lone late entry goes to the call whose run it lies nearest.
 """
 
 from __future__ import annotations
@@ -94,24 +95,62 @@ def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[
     position = {e.get("query_id"): i for i, e in enumerate(entries)}
     offset_s, unsure_s = skew if skew is not None else (0.0, 0.0)
     slack_us = (SLACK_S + unsure_s) * 1e6
-    names = [names_of(c.model) for c in calls]
     found: dict[int, list[dict[str, Any]]] = {}
-    for entry in sorted(entries, key=lambda e: e["creation_time"]):  # oldest first
-        if entry["query_id"] in claimed:
+    for model in dict.fromkeys(c.model for c in calls):
+        names = names_of(model)
+        mine = sorted((i for i, c in enumerate(calls) if c.model == model), key=lambda i: calls[i].started_us)
+        listed = sorted((e for e in entries if e["query_id"] not in claimed and squash(e.get("bot_name")) in names),
+                        key=lambda e: e["creation_time"])
+        if not listed:
             continue
-        here = position[entry["query_id"]]
-        stamp = entry["creation_time"] - offset_s * 1e6  # onto our clock
-        bot = squash(entry.get("bot_name"))
-        fits = []
-        for i, call in enumerate(calls):
-            if bot not in names[i] or (call.requests == "one" and i in found):
-                continue
+
+        def cost(entry: dict[str, Any], call: Call) -> float | None:
             limit = position.get(call.after_id) if call.after_id is not None else None
-            if limit is not None and here >= limit:
-                continue  # listed before the call started: someone else's
-            if call.started_us - slack_us <= stamp <= call.ended_us + slack_us:
-                fits.append(i)
-        if fits:
-            best = min(fits, key=lambda i: (_distance(calls[i], stamp), calls[i].started_us))
-            found.setdefault(best, []).append(entry)
+            if limit is not None and position[entry["query_id"]] >= limit:
+                return None  # listed before the call started: someone else's
+            stamp = entry["creation_time"] - offset_s * 1e6  # onto our clock
+            if not call.started_us - slack_us <= stamp <= call.ended_us + slack_us:
+                return None
+            return _distance(call, stamp)
+
+        for i, picked in _align(listed, [calls[i] for i in mine], cost).items():
+            found[mine[i]] = picked
     return found
+
+
+SKIP_CALL, SKIP_ENTRY = 3.0, 3.0  # the price (in seconds of misfit) of leaving a call or an entry unmatched
+
+
+def _align(entries: list[dict[str, Any]], calls: list[Call], cost: Any) -> dict[int, list[dict[str, Any]]]:
+    """Entries (oldest first) to calls (by start) keeping both orders, at the least total misfit:
+    each pair costs its distance, a call left without an entry (not listed yet) or an entry left
+    without a call (someone else's) costs a fixed price. A tool-calling call may take several."""
+    n, m = len(entries), len(calls)
+    inf = float("inf")
+    # best[i][j][took]: least cost of matching entries[i:] to calls[j:]; took: calls[j] has one already
+    best = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
+    move: dict[tuple[int, int, int], tuple[str, int, int, int]] = {}
+    for i in range(n, -1, -1):
+        for j in range(m, -1, -1):
+            for took in (1, 0):
+                if j == m:
+                    best[i][j][took] = SKIP_ENTRY * (n - i)
+                    continue
+                options: list[tuple[float, tuple[str, int, int, int]]] = [
+                    ((0.0 if took else SKIP_CALL) + best[i][j + 1][0], ("next", i, j + 1, 0))]
+                if i < n:
+                    options.append((SKIP_ENTRY + best[i + 1][j][took], ("skip", i + 1, j, took)))
+                    fit = cost(entries[i], calls[j])
+                    if fit is not None and (calls[j].requests != "one" or not took):
+                        after = (i + 1, j, 1) if calls[j].requests != "one" else (i + 1, j + 1, 0)
+                        options.append((fit + best[after[0]][after[1]][after[2]], ("take", *after)))
+                value, step = min(options, key=lambda o: o[0])
+                best[i][j][took], move[(i, j, took)] = value, step
+    picked: dict[int, list[dict[str, Any]]] = {}
+    state = (0, 0, 0)
+    while state[1] < m and state in move:
+        kind, *nxt = move[state]
+        if kind == "take":
+            picked.setdefault(state[1], []).append(entries[state[0]])
+        state = (nxt[0], nxt[1], nxt[2])
+    return picked
