@@ -3,12 +3,17 @@ and (kernel tests) the traffic of a long slow stream to the frontend stays linea
 
 from __future__ import annotations
 
+import json
 import random
+from datetime import datetime
+from typing import Any
 
 import pytest
+from harness import Kernel
 
 from poe_magic.core.markdown_blocks import MarkdownBlocks, split_blocks
 from poe_magic.core.markdown_html import markdown_to_html
+from poe_magic.server.bots.long import long_markdown
 
 LONG = """# Heading one
 
@@ -134,3 +139,72 @@ def test_odd_texts_split_losslessly(text: str) -> None:
     assert "".join(_blocks(text)) == text
     if text.startswith("```"):
         assert split_blocks(text)[0] == []  # an open fence is never cut
+
+
+# --- kernel tests: the traffic of a long slow stream (issue 19) ---------------------------------
+
+MAX_RATIO = 8  # bytes sent to the frontend per byte of answer, at most
+
+
+def traffic(result: Any) -> int:
+    """Bytes of every display message's content (data, metadata, display id) the cell sent:
+    what the frontend receives and renders, envelopes aside."""
+    return sum(len(json.dumps(m["content"])) for m in result.of_type("display_data", "update_display_data"))
+
+
+def answer_outputs(result: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(final data, final metadata) of each display, in the order they were first shown."""
+    shown: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    for m in result.of_type("display_data", "update_display_data"):
+        content = m["content"]
+        key = content.get("transient", {}).get("display_id") or str(len(shown))
+        shown[key] = (content["data"], content.get("metadata") or {})
+    return list(shown.values())
+
+
+def update_times(result: Any) -> list[float]:
+    """Arrival times (s, kernel clock) of the cell's display messages."""
+    return [m["header"]["date"].timestamp() if hasattr(m["header"]["date"], "timestamp")
+            else datetime.fromisoformat(str(m["header"]["date"])).timestamp()
+            for m in result.of_type("display_data", "update_display_data")]
+
+
+def test_a_long_slow_answer_costs_a_few_times_its_size_and_ends_exact(kernel: Kernel) -> None:
+    expected = tokens_text(30)
+    result = kernel.run_ok("%%poe LongBot -o long_reply\nkb=30 seconds=10", timeout=180)
+    assert kernel.value("long_reply.text") == expected  # Reply.text is exact
+    sent = traffic(result)
+    assert sent <= MAX_RATIO * len(expected), f"{sent} bytes for a {len(expected)}-byte answer"
+    outputs = answer_outputs(result)
+    assert len(outputs) > 10  # the answer was shown block by block while it streamed...
+    (data, meta), blanks = outputs[0], outputs[1:]
+    # ...and in the end reads as it always did: one output, the exact answer, footer, metadata
+    assert data["text/markdown"].startswith(expected) and data["text/plain"].startswith(expected)
+    assert "LongBot ·" in data["text/markdown"][len(expected):]
+    assert meta["poe_magic"]["model"] == "LongBot" and meta["poe_magic"]["status"] == "ok"
+    assert all(d == {"text/plain": ""} and not m for d, m in blanks)  # the block outputs emptied
+    times = update_times(result)
+    gaps = [b - a for a, b in zip(times[1:], times[2:])]  # (from the first text on)
+    assert len(times) / (times[-1] - times[0]) >= 2 and max(gaps) < 1.5, "live updates stalled"
+
+
+def tokens_text(kb: float, seed: int = 19) -> str:
+    return long_markdown(int(kb * 1024), seed)
+
+
+def test_a_long_slow_comparison_costs_a_few_times_its_answers(kernel: Kernel) -> None:
+    expected = {"LongBot": tokens_text(15), "LongBot-B": tokens_text(15, seed=20)}
+    result = kernel.run_ok("%%poe LongBot LongBot-B -o long_cmp\nkb=15 seconds=10", timeout=180)
+    assert kernel.value("{m: r.text for m, r in long_cmp.replies.items()}") == expected
+    size = sum(map(len, expected.values()))
+    sent = traffic(result)
+    assert sent <= MAX_RATIO * size, f"{sent} bytes for {size} bytes of answers"
+    (final, meta), = answer_outputs(result)  # one output, static at the end
+    plain = final["text/plain"]
+    assert all(f"== {m} ==\n{text}\n-- " in plain for m, text in expected.items())  # the exact answers
+    assert final["text/html"].count("<pre") >= expected["LongBot"].count("```python") * 2
+    assert "characters above" not in final["text/html"]  # the live windows are gone: answers whole
+    assert meta["poe_magic"]
+    times = update_times(result)
+    gaps = [b - a for a, b in zip(times[1:], times[2:])]
+    assert len(times) / (times[-1] - times[0]) >= 2 and max(gaps) < 1.5, "live updates stalled"

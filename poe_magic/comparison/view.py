@@ -11,19 +11,20 @@ Markdown to HTML: no package of the runtime set converts Markdown, so ``mistune`
 it can be imported (it ships with nbconvert, which jupyter_server requires: any environment
 that serves notebooks has it) and each answer falls back to escaped ``<pre>`` text otherwise.
 Model output is never trusted as HTML: raw HTML in an answer is escaped and unsafe links are
-neutralised (``mistune``'s ``escape=True``). While streaming, only the unfinished last block of
-an answer is re-rendered (:class:`LiveMarkdown`), so an update costs O(new text), not O(answer).
+neutralised (``mistune``'s ``escape=True``). While streaming, each column shows only the latest
+blocks of its answer (:class:`GridNotebookSink`), so an update costs and sends a bounded amount,
+not the answers so far; the final grid shows them whole.
 """
 
 from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from poe_magic.core.display import NotebookSink, TerminalSink, choose_sink
-from poe_magic.core.markdown_html import LiveMarkdown, markdown_to_html, pre_html
+from poe_magic.core.markdown_blocks import MarkdownBlocks
+from poe_magic.core.markdown_html import markdown_to_html, pre_html
 from poe_magic.core.reply import Reply, closed_markdown
 
 
@@ -190,12 +191,22 @@ def plain_text(comparison: Comparison) -> str:
 
 # -- views -------------------------------------------------------------------------------------
 
+#: source characters of each answer the live grid shows (its latest blocks); the rest shows when done
+WINDOW = 1200
+#: a live update is sent once the answers grew by 1/GROWTH of its size, or MAX_WAIT s after the
+#: last one while text arrives: traffic linear in the answers, at least 2 updates a second
+GROWTH, MAX_WAIT = 3, 0.5
+
+
 class GridNotebookSink(NotebookSink):
     """The live side-by-side display: one output updated in place, static at the end.
 
-    An update re-renders the columns that changed, oldest change first, until ``budget``
-    seconds are used; columns left over are rendered by the next update (``behind`` says some
-    are waiting). That bounds the kernel time of one update when many long answers stream.
+    Live, each column shows the latest blocks of its answer (about :data:`WINDOW` characters,
+    finished blocks whole: never cut inside a fence or a table) under a note of how much is
+    above; the final, static grid shows every answer whole. An update is sent when the answers
+    grew enough to pay for it (:data:`GROWTH`) or :data:`MAX_WAIT` after the last, so the bytes
+    sent stay a few times the answers' size however long they stream (issue 19); ``behind``
+    says text is waiting, so the caller calls again.
     """
 
     def __init__(self, fmt: str = "markdown", budget: float = 0.02) -> None:
@@ -204,42 +215,70 @@ class GridNotebookSink(NotebookSink):
         self.budget = budget
         self.busy: list[float] = []  # kernel seconds spent per update (render + send), wall clock
         self.busy_cpu: list[float] = []  # the same in CPU time of the kernel thread (no preemption, no GIL waits)
-        self._live: dict[str, Callable[[str], str]] = {}
+        self._blocks: dict[str, MarkdownBlocks] = {}
+        self._started: set[str] = set()
         self._columns: dict[str, str] = {}
         self._stale: dict[str, str] = {}  # model -> its notice, oldest change first
         self._caption = ""
+        self._sent_chars = 0  # the answers' total length at the last update sent
+        self._sent_at = 0.0
+        self._sent_bytes = 0
 
     @property
     def behind(self) -> bool:
         return bool(self._stale)
 
-    def _renderer(self) -> Callable[[str], str]:
-        return pre_html if self.fmt == "text" else LiveMarkdown()
+    def _window(self, model: str, text: str) -> str:
+        """The latest blocks of ``text`` as HTML, under a note of what is above."""
+        split = self._blocks[model].feed(text)
+        blocks, start, i = split.blocks, split.done, len(split.blocks)  # (start: where the open tail starts)
+        while i > 0 and len(text) - start + len(blocks[i - 1]) <= WINDOW:
+            i -= 1
+            start -= len(blocks[i])
+        if len(text) - start > WINDOW:  # one huge open block (a long code fence): its last lines
+            cut = text.find("\n", len(text) - WINDOW)
+            start = cut + 1 if 0 <= cut < len(text) - 1 else len(text) - WINDOW
+            body = pre_html(text[start:])
+        else:
+            body = (pre_html if self.fmt == "text" else markdown_to_html)(closed_markdown(text[start:]))
+        note = f'<div style="opacity:.6;font-size:.85em">⋯ {start:,} characters above (all shown when done)</div>'
+        return (note if start else "") + body
 
     def _column(self, model: str, reply: Reply, notice: str = "") -> None:
-        self._columns[model] = column_html(model, self._live[model](reply.text), column_status(reply, notice),
+        self._columns[model] = column_html(model, self._window(model, reply.text), column_status(reply, notice),
                                            reply.error)
 
     def _send(self, data: str, plain: str) -> None:
         self.publish({"text/html": data, "text/plain": plain})
+        self._sent_bytes, self._sent_at = len(data) + len(plain), time.monotonic()
 
     def start_round(self, comparison: Comparison, round_no: int) -> None:
         self._caption = _caption(comparison, round_no)
-        self._live = {m: self._renderer() for m in comparison.models}
+        self._blocks = {m: MarkdownBlocks() for m in comparison.models}
+        self._started = set()  # models whose text has been shown
         self._stale = {}
         for model in comparison.models:
             self._columns[model] = column_html(model, "", "waiting for the first token…")
+        self._sent_chars = 0
         self._show(comparison)
 
     def update(self, comparison: Comparison, changed: set[str], notices: dict[str, str]) -> None:
         started, cpu = time.perf_counter(), time.thread_time()
         replies = comparison.replies
+        # a notice, a first text or a finished answer shows at once
+        urgent = bool(notices) or any(replies[m].elapsed is not None or m not in self._started for m in changed)
+        self._started.update(m for m in changed if replies[m].text)
         for model in changed | set(notices):
             self._stale[model] = notices.get(model, "")  # an older change keeps its place
+        chars = sum(len(r.text) for r in replies.values())
+        if not urgent and (chars - self._sent_chars) * GROWTH < self._sent_bytes \
+                and time.monotonic() - self._sent_at < MAX_WAIT:
+            return  # not worth its bytes yet: ``behind`` brings the caller back
         for model in list(self._stale):
             self._column(model, replies[model], self._stale.pop(model))
             if time.perf_counter() - started > self.budget:
                 break
+        self._sent_chars = chars
         self._show(comparison)
         self.busy.append(time.perf_counter() - started)
         self.busy_cpu.append(time.thread_time() - cpu)

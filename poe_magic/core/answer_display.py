@@ -1,6 +1,7 @@
-"""Sinks for one streaming answer: a Markdown output updated in place, or text in a terminal.
+"""Sinks for one streaming answer: Markdown outputs updated in place, or text in a terminal.
 
-The notebook sink shows the answer with a footer (model, timings, points, what went wrong);
+The notebook sink shows the answer with a footer (model, timings, points, what went wrong),
+its finished blocks frozen and only the open tail sent again (traffic linear in the answer);
 callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
 prints the answer as it arrives. Both are of the :mod:`poe_magic.core.display` family.
 """
@@ -10,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from poe_magic.core.display import Bundle, NotebookSink, SilentSink, TerminalSink, choose_sink
+from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, SilentSink, TerminalSink, choose_sink
+from poe_magic.core.markdown_blocks import MarkdownBlocks
 from poe_magic.core.reply import Reply, closed_markdown
 
 
@@ -32,29 +34,44 @@ FORMATS: dict[str, Callable[[str, str], Bundle]] = {
 }
 
 
+#: formats whose answer may be shown block by block (code and HTML need the whole text at once)
+BLOCKWISE = {"markdown", "text"}
+#: finished blocks are frozen once they add up to this many characters (a short answer stays one
+#: output, and a long one is not cut into hundreds)
+MIN_PART = 400
+#: a tail longer than this (one huge code block) is sent again only once it grew by 1/TAIL_GROWTH
+TAIL_FREE, TAIL_GROWTH = 4096, 8
+
+
 class AnswerNotebookSink(NotebookSink):
-    """Streams a Reply into one output of the cell, updated in place."""
+    """Streams a Reply into the cell: while it streams, finished Markdown blocks are frozen into
+    outputs sent once and only the open tail (the last output, with the footer) is sent again;
+    at the end the first output shows the whole answer and the others are emptied.
+
+    So the traffic to the frontend, and the Markdown it renders, stay linear in the answer
+    (issue 19): each live update costs the open block, not the answer so far. The final state
+    is what it always was: one output with the exact answer as Markdown and text, the footer and
+    ``metadata["poe_magic"]`` (emptied outputs, ``text/plain`` ``""``, show nothing).
+    """
 
     def __init__(self, fmt: str = "markdown") -> None:
-        super().__init__()
+        super().__init__()  # output 0 (the cell is fixed here, on the calling thread)
         self.render = FORMATS[fmt]
-        self._shown: tuple[str, str] | None = None
+        self.blockwise = fmt in BLOCKWISE
+        self.view = NotebookOutputs(first=self)  # (self.updates counts output 0; view.updates all)
+        self._splitter = MarkdownBlocks()
+        self._parts: list[str] = []  # what the frozen outputs show, in order
+        self._sent_len = -1  # length of the text the tail last showed
         self._final_text: str | None = None  # what redraw() put in place of the answer
 
     def start(self, reply: Reply) -> None:
         self._show("", f"{reply.model} · waiting for the first token…")
 
-    def _show(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
-        if self._shown == (text, footer) and metadata is None:
-            return
-        self._shown = (text, footer)
-        self.publish(self.render(text, footer), metadata)
-
     def update(self, reply: Reply) -> None:
         self._show(reply.text, f"{reply.model} · streaming…")
 
     def status(self, reply: Reply, text: str) -> None:
-        self._show(reply.text, f"{reply.model} · {text}")
+        self._show(reply.text, f"{reply.model} · {text}", force=True)
 
     def finish(self, reply: Reply) -> None:
         # a failure is named briefly: the one-line error under the display says the rest
@@ -64,14 +81,57 @@ class AnswerNotebookSink(NotebookSink):
         reply.watch_points(self._final)
 
     def _final(self, reply: Reply) -> None:
-        self._show(self._final_text if self._final_text is not None else reply.text, reply.footer(brief=True),
-                   {"poe_magic": reply.output_metadata()})
+        text = self._final_text if self._final_text is not None else reply.text
+        self._whole(text, reply.footer(brief=True), {"poe_magic": reply.output_metadata()})
+
+    def _whole(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
+        """The whole answer in the first output (sent once, at the end), the others emptied."""
+        self.view.publish(0, self.render(text, footer), metadata)
+        self.view.blank_from(1)
+        self._parts = [text]  # (a later live update starts over from here)
 
     def redraw(self, text: str, footer: str) -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
         embedded below, replaced by a note); later footer updates keep it."""
         self._final_text = text
-        self._show(text, footer)
+        self._whole(text, footer)
+
+    def _show(self, text: str, footer: str, *, force: bool = False) -> None:
+        parts, tail = self._layout(text)
+        if not force and len(tail) > TAIL_FREE and (len(text) - self._sent_len) * TAIL_GROWTH < len(tail):
+            return  # a huge open block (a long code fence): resend it only once it grew enough
+        for i, part in enumerate(parts):
+            if i >= len(self._parts) or part != self._parts[i]:
+                self.view.publish(i, _live(self.render(part, "")))
+        self._parts = parts
+        self.view.publish(len(parts), _live(self.render(tail, footer)))
+        self.view.blank_from(len(parts) + 1)  # (a replaced answer may need fewer outputs)
+        self._sent_len = len(text)
+
+    def _layout(self, text: str) -> tuple[list[str], str]:
+        """The frozen parts for ``text`` (those already shown that it still starts with, plus
+        one part for the blocks finished since) and its open tail."""
+        if not self.blockwise:
+            return [], text
+        done = self._splitter.feed(text).done
+        kept, pos = 0, 0
+        for part in self._parts:
+            if pos + len(part) > done or not text.startswith(part, pos):
+                break
+            kept, pos = kept + 1, pos + len(part)
+        parts = self._parts[:kept]
+        if done - pos >= MIN_PART or (done > pos and kept < len(self._parts)):
+            parts.append(text[pos:done])
+        else:
+            done = pos  # too little to freeze yet: it stays in the tail
+        return parts, text[done:]
+
+
+def _live(bundle: Bundle) -> Bundle:
+    """A live bundle: its rich type alone (``text/plain`` comes with the final state)."""
+    if len(bundle) > 1:
+        bundle.pop("text/plain", None)
+    return bundle
 
 
 class AnswerTerminalSink(TerminalSink):

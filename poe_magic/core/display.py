@@ -55,12 +55,18 @@ class NotebookSink:
     after; identical bundles are not sent again. Safe to publish from another thread: the
     output stays in the cell that made the sink."""
 
-    def __init__(self) -> None:
+    def __init__(self, like: NotebookSink | None = None) -> None:
+        """``like``: an output shown in the same cell as that sink (made from any thread)."""
         from IPython import get_ipython
 
         self.updates = 0  # display messages sent after the first, for tests and benchmarks
         self._handle: Any = None
         self._sent: Bundle | None = None
+        self._shell: Any
+        self._parent: Any
+        if like is not None:
+            self._shell, self._parent = like._shell, like._parent
+            return
         self._shell = get_ipython()
         get_parent = getattr(self._shell, "get_parent", None)
         self._parent = get_parent() if get_parent is not None else None
@@ -88,6 +94,37 @@ class NotebookSink:
         finally:
             if tokens is not None:
                 self._shell.reset_thread_parent(tokens)
+
+
+class NotebookOutputs:
+    """A run of outputs of one cell that a view shows as one (e.g. an answer's frozen blocks and
+    its open tail): output ``i`` is shown on its first :meth:`publish` (after the others) and
+    updated in place after, so only the part that changed is sent again."""
+
+    BLANK: Bundle = {"text/plain": ""}  # what an output no longer needed shows
+
+    def __init__(self, first: NotebookSink | None = None) -> None:
+        """``first``: output 0 (made on the thread whose cell the outputs belong to)."""
+        self.outputs: list[NotebookSink] = [first if first is not None else NotebookSink()]
+
+    @property
+    def updates(self) -> int:
+        return sum(out.updates for out in self.outputs)
+
+    def __len__(self) -> int:
+        return sum(out.shown for out in self.outputs)
+
+    def publish(self, i: int, bundle: Bundle, metadata: dict[str, Any] | None = None) -> None:
+        """Show ``bundle`` as output ``i`` (``i`` at most the number shown: outputs stay in order)."""
+        while len(self.outputs) <= i:
+            self.outputs.append(NotebookSink(like=self.outputs[0]))
+        self.outputs[i].publish(bundle, metadata)
+
+    def blank_from(self, i: int) -> None:
+        """Empty the outputs from ``i`` on (a view that shrank; a cell's outputs cannot be removed)."""
+        for out in self.outputs[i:]:
+            if out.shown:
+                out.publish(self.BLANK)
 
 
 class TerminalSink:
