@@ -270,7 +270,7 @@ def test_widgets_outside_a_kernel_fall_back_to_text(fresh_catalog: LocalServer) 
     assert offered[0] == "Claude-Sonnet-4" and "SlowBot-1" not in offered and panel.model.value == "EchoBot"
     assert chat("SlowBot-1").model.value == "SlowBot-1"  # a test bot asked for by name is offered
     assert panel.scroller.layout.max_height == "32em" and panel.scroller.layout.overflow == "auto"
-    assert panel.scroller.children == (panel.log,) and panel.scroller.layout.flex_flow == "column-reverse"
+    assert panel.scroller.children == (panel.conversation,) and panel.scroller.layout.flex_flow == "column-reverse"
     bundle = picker._repr_mimebundle_()
     assert bundle["text/plain"] == repr(picker) and "application/vnd.jupyter.widget-view+json" in bundle
     picker.list.value = "GPT-5"  # what a click in the list does
@@ -390,7 +390,7 @@ def test_pick_and_chat_in_the_kernel(kernel: Kernel) -> None:
     kernel.run_ok("c.model.value = 'EchoBot'\nr2 = c.submit('and now?'); c.wait(30)")
     received = json.loads(kernel.value("r2.text.split('```json')[1].split('```')[0]"))
     assert [t["role"] for t in received["turns"]] == ["user", "bot", "user"]  # the history went along
-    assert kernel.value("[r2.ok, len(c.log.children), c.send.disabled]") == [True, 4, False]
+    assert kernel.value("[r2.ok, len(c.conversation.children), c.send_button.disabled]") == [True, 4, False]
     assert "2 turns" in kernel.value("c.status.value")
 
 
@@ -406,7 +406,7 @@ def test_chat_panel_system_prompt_and_shared_thread_in_the_kernel(kernel: Kernel
     assert panel["text/plain"].endswith("continue this thread with %%poe --chat shared.")
     kernel.run_ok("p = _")
     # opened on the thread: its model, its system prompt (the field shows it), its turn drawn
-    assert kernel.value("[p.model.value, p.system.value, len(p.log.children), p.system_box.selected_index]") == [
+    assert kernel.value("[p.model.value, p.system.value, len(p.conversation.children), p.system_box.selected_index]") == [
         "EchoBot", "Answer like a pirate", 2, 0]
     assert "1 turn in thread 'shared'" in kernel.value("p.status.value")
     kernel.run_ok("p.system.value = 'Answer in French'\nr = p.submit('second, from the panel'); p.wait(30)")
@@ -424,7 +424,7 @@ def test_chat_panel_system_prompt_and_shared_thread_in_the_kernel(kernel: Kernel
     kernel.run_ok("r = p.submit('fourth'); p.wait(30)")
     assert [t["content"] for t in kernel.value(received)["turns"]][::2] == [
         "first, from a cell", "second, from the panel", "third, from a cell again", "fourth"]
-    assert kernel.value("len(p.log.children)") == 8 and "4 turns in thread 'shared'" in kernel.value("p.status.value")
+    assert kernel.value("len(p.conversation.children)") == 8 and "4 turns in thread 'shared'" in kernel.value("p.status.value")
 
     # a stopped answer is kept as a partial turn, as threads.py marks it for cells
     kernel.run_ok("s = poe_magic.chat('SlowBot', thread='shared')\nr = s.submit('chunks=200 delay=0.05')")

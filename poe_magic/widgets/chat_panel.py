@@ -17,6 +17,9 @@ import html
 import threading
 from typing import Any
 
+import ipywidgets as w
+import traitlets
+
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
@@ -24,12 +27,13 @@ from poe_magic.base.text import plural
 from poe_magic.catalog.listing import for_listing
 from poe_magic.catalog.resolve import resolve_model
 from poe_magic.core.answer_display import markdown_bundle
+from poe_magic.core.markdown_html import markdown_to_html
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import remember
 from poe_magic.prompting import threads
 from poe_magic.prompting.pipeline import AnswerStream
 from poe_magic.prompting.threads import Chat, Thread, Turn
-from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
+from poe_magic.widgets.common import _label, _Panel, _records, snapshot_note
 from poe_magic.wire.request import build_request
 
 CHAT_THROTTLE = 0.1  # seconds between widget updates while an answer streams (10/s)
@@ -38,11 +42,17 @@ _PRIVATE = "(panel)"  # the name of a panel's own thread (never listed by %poe t
 
 
 class ChatPanel(_Panel):
-    """Model picker, system prompt, prompt box, Send/Stop/New chat, and the conversation."""
+    """Model picker, system prompt, prompt box, Send/Stop/New chat, and the conversation.
+
+    A VBox: it can go into a user's layout; ``value`` is the model picked in its dropdown
+    (observe it, link it, or set it)."""
+
+    #: the model the next message goes to (the dropdown's value)
+    value = traitlets.Any(None, allow_none=True)
 
     def __init__(self, model: str | None = None, *, thread: Chat = None, system: str | None = None,
                  settings: Settings = default_settings) -> None:
-
+        super().__init__(layout=w.Layout(max_width="760px"))
         self.settings = settings
         self.thread_name = threads.thread_name(thread)  # None: the panel's private thread
         self._private = Thread(_PRIVATE)
@@ -54,10 +64,6 @@ class ChatPanel(_Panel):
         everything, self.problem = _records(settings)
         current = self.thread
         start = resolve_model(model, settings) if model else (current.model or settings.default_model)
-        w = _ipywidgets()
-        if w is None:
-            return
-        self._w = w
         self.model = w.Dropdown(options=self._options(everything, start), layout=w.Layout(width="auto"))
         offered = [value for _, value in self.model.options]
         # no model asked for and no default: the first one listed, so Send works at once
@@ -77,26 +83,27 @@ class ChatPanel(_Panel):
         self.system_box = w.Accordion(children=[self.system], selected_index=0 if self.system.value else None)
         self.system.observe(lambda change: self._title_system(), "value")
         self._title_system()
-        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        # (.send_button and .conversation: .send and .log are the Widget's own names)
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.clear = w.Button(description="New chat", icon="eraser")
-        self.log = w.VBox(layout=w.Layout(flex="0 0 auto"))  # the turns, oldest first
+        self.conversation = w.VBox(layout=w.Layout(flex="0 0 auto"))  # the turns, oldest first
         # at most CHAT_HEIGHT tall, then a scroll bar; column-reverse keeps the view pinned to
         # the bottom (the newest answer) while it grows, unless the reader scrolls up
-        self.scroller = w.Box([self.log], layout=w.Layout(flex_flow="column-reverse", max_height=CHAT_HEIGHT,
+        self.scroller = w.Box([self.conversation], layout=w.Layout(flex_flow="column-reverse", max_height=CHAT_HEIGHT,
                                                           overflow="auto"))
         self.status = w.HTML()
-        self.send.on_click(lambda _: self.submit())
+        self.send_button.on_click(lambda _: self.submit())
         self.stop.on_click(lambda _: self.interrupt())
         self.clear.on_click(lambda _: self.reset())
-        for widget, name in ((self.log, "poe-chat-log"), (self.scroller, "poe-chat-scroll"),
+        for widget, name in ((self.conversation, "poe-chat-log"), (self.scroller, "poe-chat-scroll"),
                              (self.model, "poe-chat-model"), (self.system_box, "poe-chat-system"),
                              (self.prompt, "poe-chat-prompt"), (self.status, "poe-chat-status")):
             widget.add_class(name)
-        self.box = w.VBox([self.scroller, self.model, self.system_box, self.prompt,
-                           w.HBox([self.send, self.stop, self.clear]), self.status],
-                          layout=w.Layout(max_width="760px"))
-        self.box.add_class("poe-chat")
+        self.children = (self.scroller, self.model, self.system_box, self.prompt,
+                         w.HBox([self.send_button, self.stop, self.clear]), self.status)
+        self.add_class("poe-chat")
+        traitlets.link((self.model, "value"), (self, "value"))
         self._catch_up()  # a named thread's earlier turns
         self._show_status()
 
@@ -143,7 +150,7 @@ class ChatPanel(_Panel):
             return None
         self.replies.append(reply)
         self.prompt.value = ""
-        self.send.disabled, self.stop.disabled = True, False
+        self.send_button.disabled, self.stop.disabled = True, False
         self._stream = answer
         reply._chat_output = self._draw_turn(prompt, model)  # type: ignore[attr-defined]
         self._render(reply, f"{reply.model} · waiting for the first token…")
@@ -169,8 +176,14 @@ class ChatPanel(_Panel):
         self.thread_name, self._private = None, Thread(_PRIVATE)
         self.replies.clear()
         self._drawn.clear()
-        self.log.children = ()
+        self.conversation.children = ()
         self._show_status()
+        self._refresh_snapshot()
+
+    def close(self) -> None:
+        """Close the panel (and its views); an answer still streaming is stopped first."""
+        self.interrupt()
+        super().close()
 
     @property
     def busy(self) -> bool:
@@ -192,8 +205,9 @@ class ChatPanel(_Panel):
         finally:
             self._stream = None
             self._render(reply, reply.footer())
-            self.send.disabled, self.stop.disabled = False, True
+            self.send_button.disabled, self.stop.disabled = False, True
             self._show_status()
+            self._refresh_snapshot()
 
     def _record(self, request: Any, reply: Reply) -> None:
         """The finished turn, recorded the way ``%%poe --chat`` records (partial turns marked),
@@ -211,7 +225,7 @@ class ChatPanel(_Panel):
         turns = self.thread.turns
         if self._drawn and not any(turn is self._drawn[-1] for turn in turns):
             self._drawn.clear()
-            self.log.children = ()
+            self.conversation.children = ()
         for turn in turns:
             if not any(turn is drawn for drawn in self._drawn):
                 footer = turn.model + (" · ⏹ partial" if turn.partial else "")
@@ -220,14 +234,13 @@ class ChatPanel(_Panel):
 
     def _draw_turn(self, prompt: str, model: str) -> Any:
         """Add a question to the log; returns the (empty) Output its answer goes into."""
-        w = self._w
         asked = "\n".join("> " + line for line in prompt.splitlines()) or ">"
         question = w.Output()
         question.outputs = (_markdown_output(f"**You** → *{model}*\n\n{asked}"),)
         answer = w.Output(layout=w.Layout(border_left="3px solid #5d5cde", padding="0 0 0 10px",
                                           margin="0 0 10px 0"))
         answer.add_class("poe-chat-answer")
-        self.log.children = (*self.log.children, question, answer)
+        self.conversation.children = (*self.conversation.children, question, answer)
         return answer
 
     def _render(self, reply: Reply, footer: str) -> None:
@@ -252,6 +265,24 @@ class ChatPanel(_Panel):
             if self.busy:
                 message += " · streaming (the kernel stays free: run other cells meanwhile)"
         self.status.value = f"<span class='poe-chat-status-text'>{html.escape(message, quote=False)}</span>"  # errors quote input
+
+    def snapshot(self) -> dict[str, str]:
+        """The conversation as static HTML (finished turns, then an answer still streaming)."""
+        turns = [(t.prompt, t.model, t.answer, " · ⏹ partial" if t.partial else "") for t in self.thread.turns]
+        streaming = self._stream
+        if streaming is not None and self.replies:
+            reply = self.replies[-1]
+            turns.append((reply.prompt, reply.model, reply.text, " · streaming when saved"))
+        where = f"thread '{self.thread_name}'" if self.thread_name else "chat panel"
+        title = f"Chat snapshot ({where}): {plural(len(turns), 'turn')}"
+        parts = [f"<p><b>You</b> → <i>{html.escape(model)}</i></p><blockquote>{html.escape(prompt)}</blockquote>"
+                 f"<div style='border-left:3px solid #5d5cde;padding-left:10px'>{markdown_to_html(answer)}"
+                 f"<p><sub>{html.escape(model + note)}</sub></p></div>" for prompt, model, answer, note in turns]
+        plain = "\n\n".join(f"You → {model}: {prompt}\n{answer}" for prompt, model, answer, _ in turns)
+        return {"text/plain": f"{title}\n\n{plain}".strip(),
+                "text/html": f"<details class='poe-chat-snapshot'><summary>{html.escape(title)} "
+                             f"{snapshot_note('(a static copy kept in the saved notebook)')}</summary>"
+                             f"{''.join(parts)}</details>"}
 
     def fallback_text(self) -> str:
         where = f" (thread {self.thread_name!r})" if self.thread_name else ""

@@ -1,8 +1,10 @@
-"""The model picker: a searchable list of the catalogue bound to the default model (ipywidgets, imported lazily).
+"""The model picker: a searchable list of the catalogue bound to the default model (an ipywidgets VBox).
 
 ``model_picker()`` is bound to ``settings.default_model`` (``multiple=True``: to
 ``settings.compare_models``): choosing a model makes the next ``%%poe`` cell without a model
-name use it, and ``%poe use`` moves the picker's selection too.
+name use it, and ``%poe use`` moves the picker's selection too. It is a real widget: its
+``value`` trait (the picked model id, or the tuple of ids) can be observed, linked or set, and
+the picker can sit in a user's ``HBox``.
 
 Without a widget frontend (a terminal, an old frontend) it shows a plain-text explanation
 instead of failing (as the chat panel, :mod:`poe_magic.widgets.chat_panel`, does).
@@ -12,32 +14,32 @@ from __future__ import annotations
 
 import html
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import ipywidgets as w
+import traitlets
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog.choosing import set_choice
 from poe_magic.catalog.listing import for_listing, matches
-from poe_magic.widgets.common import _ipywidgets, _label, _Panel, _records
+from poe_magic.catalog.resolve import resolve_name
+from poe_magic.widgets.common import _label, _Panel, _records, snapshot_note
 
-if TYPE_CHECKING:
-    pass
-
-
-# -- model picker ---------------------------------------------------------------------------------
 
 class ModelPicker(_Panel):
     """A text filter over the catalogue and a list showing each model's owner and modalities."""
 
+    #: the picked model id (``multiple=True``: a tuple of ids); None when none is picked
+    value = traitlets.Any(None, allow_none=True)
+
     def __init__(self, multiple: bool = False, rows: int = 10, settings: Settings = default_settings) -> None:
+        super().__init__(layout=w.Layout(max_width="720px"))
         self.multiple, self.settings = multiple, settings
         everything, self.problem = _records(settings)
         self.records = for_listing(everything)  # real models first; no test-only bots
         self._by_id = {r["id"]: r for r in everything}  # a chosen test bot still shows
         self._quiet = False  # True while we change the list ourselves (not the user)
-        w = _ipywidgets()
-        if w is None:
-            return
         self.filter = w.Text(placeholder="filter: name, owner, description or modality (e.g. image)",
                              continuous_update=True, layout=w.Layout(width="auto", flex="1 1 auto"))
         self.count = w.HTML()
@@ -45,18 +47,32 @@ class ModelPicker(_Panel):
         self.list = kind(options=[], rows=rows, layout=w.Layout(width="auto"))
         self.list.add_class("poe-model-list")
         self.status = w.HTML()
-        self.box = w.VBox([w.HBox([self.filter, self.count]), self.list, self.status],
-                          layout=w.Layout(max_width="720px"))
-        self.box.add_class("poe-model-picker")
+        self.children = (w.HBox([self.filter, self.count]), self.list, self.status)
+        self.add_class("poe-model-picker")
         self.filter.observe(lambda change: self.refilter(), "value")
         self.list.observe(self._chosen, "value")
+        self.value = self._current()
+        self.observe(self._value_set, "value")
         self.refilter()
         _follow_settings(self)
 
-    @property
-    def value(self) -> Any:
-        """The chosen model id (``multiple=True``: the list of ids)."""
-        return list(self.settings.compare_models) if self.multiple else self.settings.default_model
+    def _current(self) -> Any:
+        return tuple(self.settings.compare_models) if self.multiple else (self.settings.default_model or None)
+
+    def _value_set(self, change: dict[str, Any]) -> None:
+        """``picker.value = ...`` (or a link): make it the choice, as a click would."""
+        new = change["new"]
+        if new == self._current():
+            return
+        try:
+            if self.multiple:
+                ids = [resolve_name(str(m), self.settings) for m in (new or ())]
+                set_choice(compare_models=list(dict.fromkeys(ids)), settings=self.settings)
+            elif new:
+                set_choice(default_model=resolve_name(str(new), self.settings), settings=self.settings)
+        except Exception:
+            self.value = self._current()  # an unknown name: the picker keeps the real choice
+            raise
 
     def refilter(self) -> None:
         """Show the models matching the filter; the current choice stays listed while multiple."""
@@ -78,8 +94,8 @@ class ModelPicker(_Panel):
 
     def follow(self) -> None:
         """Show the settings' current choice (after ``%poe use`` and the like)."""
-        if self.box is None:
-            return
+        self.value = self._current()  # observers and links see every change of choice
+        self._refresh_snapshot()
         if self.multiple:
             self.refilter()
             return
@@ -125,6 +141,14 @@ class ModelPicker(_Panel):
             text = (f"Default model: <b>{model}</b>; a <code>%%poe</code> cell without a model name uses it"
                     if model else "Click a model to make it the default for <code>%%poe</code> cells")
         self.status.value = f"<span class='poe-picker-status'>{text}</span>"
+
+    def snapshot(self) -> dict[str, str]:
+        what = "Comparison set" if self.multiple else "Default model"
+        current = ", ".join(self.settings.compare_models) if self.multiple else self.settings.default_model
+        text = f"{what}: {current or '(none)'}"
+        return {"text/plain": text, "text/html": f"<div class='poe-picker-snapshot'>{html.escape(what)}: <b>"
+                f"{html.escape(current or '(none)')}</b> {snapshot_note('(as last picked; kept in the saved notebook)')}"
+                "</div>"}
 
     def fallback_text(self) -> str:
         what = "comparison set" if self.multiple else "default model"
