@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from harness import Kernel
 
-from poe_magic.server.launch import LocalServer
+from poe_magic.server.launch import LocalServer, local_server
 from poe_magic.wire.ratelimit import RateLimiter, _seconds
 
 
@@ -100,3 +100,21 @@ def test_batch_holds_the_window_over_real_http(rk: Kernel, server: LocalServer, 
     assert most_in_any_window(times, 2.0) <= 4  # counted at the server, by arrival
     assert times[-1] - times[0] >= 3.9
     assert times[3] - times[0] < 1.0  # the first four at once: a burst, not a pace
+
+
+@pytest.mark.kernel
+@pytest.mark.http
+def test_the_limiter_follows_the_headers_the_local_server_sends(tmp_path: Path) -> None:
+    """A server whose limit (120/min) is below max_rpm: after a small batch the shared limiter
+    has taken the limit from the x-ratelimit-* headers of real responses."""
+    with local_server(args=["--rate-limit", "120", "--rate-burst", "120"]) as srv:
+        k = Kernel(env={**srv.env, "POE_MAGIC_HOME": str(tmp_path / "home")})
+        try:
+            k.run_ok("import poe_magic\nout = poe_magic.batch([f'h{i}' for i in range(6)], '{text}', "
+                     "models='EchoBot', concurrency=3, progress=False)")
+            assert k.value("out.error.isna().all().item()") is True
+            got = k.value("(lambda l: [l.server_limit, l.allowance, l._server_left is not None])"
+                          "(__import__('poe_magic.wire.ratelimit', fromlist=['x']).limiter_for(poe_magic.settings, None))")
+            assert got == [120, 120, True]
+        finally:
+            k.shutdown()

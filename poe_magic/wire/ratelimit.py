@@ -12,7 +12,8 @@ at concurrency 8 take 2 s, not the 3 s a 7.5/s pace would), while a long batch s
 one timeline, so a late wake-up of the event loop never adds up to a faster rate.
 
 When responses carry ``x-ratelimit-limit-requests`` / ``-remaining-requests`` /
-``-reset-requests`` (the real API sends them), :meth:`RateLimiter.follow` takes them in: a
+``-reset-requests`` (the real API sends them; :mod:`poe_magic.wire.observed` records the
+latest), each booking of a limiter with a set rate takes them in (:meth:`RateLimiter.follow`): a
 lower server limit caps the allowance, and once the server says nothing remains, nobody sends
 (and a 429's retry waits) until its reset.
 """
@@ -29,6 +30,7 @@ from collections.abc import Callable, Mapping
 
 from poe_magic.base.config import Settings
 from poe_magic.base.errors import PoeUsageError
+from poe_magic.wire import observed
 
 #: requests per minute batches use unless told otherwise: under the API's ~500/min
 DEFAULT_MAX_RPM = 450.0
@@ -62,6 +64,7 @@ class RateLimiter:
         self.server_limit: int | None = None  # x-ratelimit-limit-requests
         self._server_left: int | None = None  # x-ratelimit-remaining-requests, minus what we sent since
         self._server_reset = 0.0  # clock time the server's window resets
+        self._followed_at: float | None = None  # when the headers last followed were seen
         self.set_rate(rpm)
 
     def set_rate(self, rpm: float) -> None:
@@ -81,6 +84,9 @@ class RateLimiter:
 
     def reserve(self) -> float:
         """Book the next start; return how many seconds to wait for it (0 when free now)."""
+        # max_rpm=0 (no limit): only a 429 pauses; a test's fake clock cannot place real headers
+        if math.isfinite(self.rpm) and self.clock is time.monotonic:
+            self._take_observed()
         now = self.clock()
         start = max(now, self._paused_until, self._starts[-1] if self._starts else now)
         if self._server_left is not None:
@@ -128,6 +134,13 @@ class RateLimiter:
         reset = _seconds(headers.get("x-ratelimit-reset-requests"))
         if left is not None and reset is not None:
             self._server_left, self._server_reset = left, self.clock() - max(0.0, age) + reset
+
+    def _take_observed(self) -> None:
+        """Follow the rate-limit headers the transport saw since the last booking."""
+        seen = observed.observed.rate_limit_at
+        if seen is not None and seen != self._followed_at:
+            self._followed_at = seen
+            self.follow(observed.rate_limit_headers(), age=max(0.0, time.time() - seen))
 
     def __repr__(self) -> str:
         server = f", server limit {self.server_limit}/min" if self.server_limit is not None else ""
