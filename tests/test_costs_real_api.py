@@ -240,3 +240,23 @@ def test_a_lone_late_entry_goes_to_the_call_it_lies_nearest() -> None:
     assert {i: [e["query_id"] for e in got] for i, got in assign(calls, both, set(), None).items()} == {
         0: ["a"], 1: ["b"]}
     assert assign(calls, both, {"a", "b"}, None) == {}  # claimed entries are nobody's
+
+
+def test_doctor_reports_the_lag_and_the_cost_and_never_the_key(k: Kernel, lag_server: LocalServer) -> None:
+    modes(lag_server, **LAGGING)
+    result = k.run_ok("%poe doctor EchoBot")
+    shown = result.of_type("execute_result")[0]["content"]["data"]
+    text, page = shown["text/plain"], shown["text/html"]
+    rows = {line[2:].split()[0]: line for line in text.splitlines()[1:]}
+    assert set(rows) == {"server", "key", "balance", "catalogue", "test", "points", "clock", "rate", "versions"}
+    assert rows["key"].startswith("✓") and rows["test"].startswith("✓ test call") and "EchoBot answered in" in rows["test"]
+    listed_after = float(rows["points"].split("listed ")[1].split(" s")[0])
+    assert LAG - 0.5 <= listed_after <= LAG + 6, rows["points"]  # the history's lag, as measured
+    assert rows["points"].endswith(": 10 points") or ": 10 points" in rows["points"]
+    assert "+1.5 s" in rows["clock"] or "+1.4 s" in rows["clock"] or "+1.6 s" in rows["clock"], rows["clock"]
+    assert rows["rate"].startswith("✓") and "limit 500" in rows["rate"]
+    assert "poe_magic 0.1.0" in rows["versions"] and "fastapi_poe" in rows["versions"]
+    assert lag_server.key not in text + page + result.stdout + result.stderr
+    assert "<table>" in page and "✓" in page
+    too_many = k.run("%poe doctor A B")
+    assert too_many.error["ename"] == "PoeUsageError" and len(too_many.error["traceback"]) == 1

@@ -40,6 +40,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "session": ("poe_magic.magics.spending_commands", "session_command", "this kernel's calls and what each cost"),
     "budget": ("poe_magic.magics.spending_commands", "budget_command",
                "`%poe budget N` caps this session's spend (`off` removes it); `%%poe --force` overrides"),
+    "doctor": ("poe_magic.magics.spending_commands", "doctor_command",
+               "`%poe doctor [MODEL]`: a self-check (key, balance, catalogue, clock, a test call, its cost) for bug reports"),
     "threads": ("poe_magic.magics.prompting_commands", "threads_command",
                 "conversation threads (name, model, turns); `%poe threads NAME` shows one"),
     "reset": ("poe_magic.magics.prompting_commands", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),

@@ -1,4 +1,4 @@
-"""``%poe balance / history / session / budget``: thin parsers over usage, plots and ledger."""
+"""``%poe balance / history / session / budget / doctor``: thin parsers over usage, plots, ledger and checkup."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.magics.parsing import LineParser
+from poe_magic.spending.checkup import doctor
 from poe_magic.spending.history import current_balance, points_history, spending_summary
 from poe_magic.spending.ledger import budget, budget_status, session_ledger, set_budget
 from poe_magic.spending.plots import plot_spending
@@ -103,3 +104,12 @@ def budget_command(magics: Any, arg: str) -> None:
             raise E.PoeUsageError(f"%poe budget takes a whole number of points (or off), got {arg.strip()!r}")
         set_budget(int(word))
     print(budget_status())
+
+
+def doctor_command(magics: Any, arg: str) -> Any:
+    """``%poe doctor [MODEL]``: the self-check table (one small test call to MODEL)."""
+    words = arg.split()
+    if len(words) > 1:
+        raise E.PoeUsageError("%poe doctor takes at most one model name")
+    print("poe_magic doctor: checking (one small test call; waits for the points history to list it)...", flush=True)
+    return doctor(words[0] if words else None)

@@ -22,11 +22,16 @@ COLUMNS = {"cell": "Int64", "execution_count": "Int64", "model": "string", "poin
            "comparison": "string", "prompt_sha256": "string", "version": "string"}
 
 
-def notebook_costs(path: str | Path) -> pd.DataFrame:
+def notebook_costs(path: str | Path, *, use_log: bool = True) -> pd.DataFrame:
     """One row per answer in the saved notebook at ``path``: ``cell`` (1-based, counting every
     cell), ``execution_count``, ``model``, ``points`` (<NA> when the cost was not known when
     the notebook was saved), ``time``, ``elapsed``, ``status``, ``comparison`` (its id for a
-    comparison's answers), ... ``frame["points"].sum()`` is what the notebook cost."""
+    comparison's answers), ``points_from`` (``notebook``, or ``call log``), ...
+    ``frame["points"].sum()`` is what the notebook cost.
+
+    A cost that arrived after the notebook was saved (a headless run ends before the history
+    lists it) is taken from this machine's call log when ``use_log`` and the log has that call
+    (same model, prompt SHA-256 and start time)."""
     import pandas as pd
 
     file = Path(path)
@@ -49,7 +54,12 @@ def notebook_costs(path: str | Path) -> pd.DataFrame:
             meta = (output.get("metadata") or {}).get("poe_magic") if isinstance(output, dict) else None
             if isinstance(meta, dict):
                 rows.extend(_rows(meta, number, cell.get("execution_count")))
-    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for row in rows:
+        row["points_from"] = "notebook" if row["points"] is not None else None
+    if use_log:
+        _fill_from_log(rows)
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "points_from"])
+    frame["points_from"] = frame["points_from"].astype("string")
     for name, dtype in COLUMNS.items():
         frame[name] = _typed(frame[name], dtype)
     return frame
@@ -91,3 +101,36 @@ def _typed(values: Any, dtype: str) -> Any:
     import pandas as pd
 
     return pd.Series(list(values), dtype=dtype, index=values.index)
+
+
+def _fill_from_log(rows: list[dict[str, Any]]) -> None:
+    """Points the notebook did not hold, from the call log (matched by model, start time
+    within 2 s and the prompt's SHA-256)."""
+    import hashlib
+    import sqlite3
+    from datetime import datetime
+
+    from poe_magic.spending import calllog
+
+    missing = [r for r in rows if r["points"] is None and r["model"] and r["time"] and r["prompt_sha256"]]
+    file = calllog.path()
+    if not missing or not file.exists():
+        return
+    calllog.flush()
+    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
+    try:
+        for row in missing:
+            try:
+                ts = datetime.fromisoformat(row["time"]).timestamp()
+            except ValueError:
+                continue
+            for prompt, points in db.execute("SELECT prompt, points FROM calls WHERE model = ? AND ts BETWEEN ? AND ? "
+                                             "AND points IS NOT NULL", (row["model"], ts - 2, ts + 2)):
+                digest = hashlib.sha256(str(prompt).encode("utf-8", "surrogatepass")).hexdigest()
+                if digest == row["prompt_sha256"]:
+                    row["points"], row["points_from"] = _number(points, int), "call log"
+                    break
+    except sqlite3.Error:  # an unreadable log: the notebook's own figures stand
+        return
+    finally:
+        db.close()
