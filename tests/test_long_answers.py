@@ -208,3 +208,21 @@ def test_a_long_slow_comparison_costs_a_few_times_its_answers(kernel: Kernel) ->
     times = update_times(result)
     gaps = [b - a for a, b in zip(times[1:], times[2:])]
     assert len(times) / (times[-1] - times[0]) >= 2 and max(gaps) < 1.5, "live updates stalled"
+
+
+def test_frozen_parts_stay_few_and_join_to_the_text() -> None:
+    """However many blocks a long answer has, it needs few outputs (JupyterLab hides a cell's
+    outputs past 50), and the parts shown are always the text's finished part, exactly."""
+    from poe_magic.core.frozen_parts import FIRST_FREEZE, FrozenParts
+
+    text = long_markdown(300 * 1024)
+    frozen, most, sent = FrozenParts(), 0, 0
+    for end in range(0, len(text) + 300, 300):  # one update per 300 characters
+        parts, levels, tail = frozen.layout(text[:end])
+        assert "".join(parts) + tail == text[:end]
+        sent += sum(len(p) for i, p in enumerate(parts) if i >= len(frozen.parts) or p != frozen.parts[i])
+        frozen.accept(parts, levels)
+        most = max(most, len(parts) + 1)
+    assert most <= 30 and len(frozen.parts) > 3
+    assert sent <= 4 * len(text)  # each character re-sent once per merge level at most
+    assert frozen.layout("x" * (FIRST_FREEZE - 10) + "\n\ny\n")[0] == []  # a short answer: one output

@@ -8,11 +8,13 @@ prints the answer as it arrives. Both are of the :mod:`poe_magic.core.display` f
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, SilentSink, TerminalSink, choose_sink
-from poe_magic.core.markdown_blocks import MarkdownBlocks
+from poe_magic.core.frozen_parts import FrozenParts
 from poe_magic.core.reply import Reply, closed_markdown
 
 
@@ -36,11 +38,10 @@ FORMATS: dict[str, Callable[[str, str], Bundle]] = {
 
 #: formats whose answer may be shown block by block (code and HTML need the whole text at once)
 BLOCKWISE = {"markdown", "text"}
-#: finished blocks are frozen once they add up to this many characters (a short answer stays one
-#: output, and a long one is not cut into hundreds)
-MIN_PART = 400
-#: a tail longer than this (one huge code block) is sent again only once it grew by 1/TAIL_GROWTH
-TAIL_FREE, TAIL_GROWTH = 4096, 8
+#: a live update is sent once the text grew by 1/GROWTH of what it sends, or MAX_WAIT seconds
+#: after the last (longer for a tail past TAIL_FREE characters, e.g. one huge code block): the
+#: bytes sent stay a few times the answer, at least two updates a second while text arrives
+GROWTH, MAX_WAIT, TAIL_FREE = 3, 0.5, 4096
 
 
 class AnswerNotebookSink(NotebookSink):
@@ -49,7 +50,9 @@ class AnswerNotebookSink(NotebookSink):
     at the end the first output shows the whole answer and the others are emptied.
 
     So the traffic to the frontend, and the Markdown it renders, stay linear in the answer
-    (issue 19): each live update costs the open block, not the answer so far. The final state
+    (issue 19): each live update costs the open block, not the answer so far, and is held back
+    (at most ``MAX_WAIT`` s, then a timer shows it) until the text grew by a third of what it
+    would send; the frozen parts stay few (:mod:`~poe_magic.core.frozen_parts`). The final state
     is what it always was: one output with the exact answer as Markdown and text, the footer and
     ``metadata["poe_magic"]`` (emptied outputs, ``text/plain`` ``""``, show nothing).
     """
@@ -59,21 +62,31 @@ class AnswerNotebookSink(NotebookSink):
         self.render = FORMATS[fmt]
         self.blockwise = fmt in BLOCKWISE
         self.view = NotebookOutputs(first=self)  # (self.updates counts output 0; view.updates all)
-        self._splitter = MarkdownBlocks()
-        self._parts: list[str] = []  # what the frozen outputs show, in order
+        self._frozen = FrozenParts()
         self._sent_len = -1  # length of the text the tail last showed
+        self._sent_at = 0.0
         self._final_text: str | None = None  # what redraw() put in place of the answer
+        self._lock = threading.RLock()  # a flush timer may show what an update held back
+        self._pending: tuple[str, str] | None = None
+        self._timer: threading.Timer | None = None
+        self._ended = False
 
     def start(self, reply: Reply) -> None:
         self._show("", f"{reply.model} · waiting for the first token…")
 
     def update(self, reply: Reply) -> None:
-        self._show(reply.text, f"{reply.model} · streaming…")
+        with self._lock:
+            self._show(reply.text, f"{reply.model} · streaming…")
 
     def status(self, reply: Reply, text: str) -> None:
-        self._show(reply.text, f"{reply.model} · {text}", force=True)
+        with self._lock:
+            self._show(reply.text, f"{reply.model} · {text}", force=True)
 
     def finish(self, reply: Reply) -> None:
+        with self._lock:
+            self._ended = True
+            if self._timer is not None:
+                self._timer.cancel()
         # a failure is named briefly: the one-line error under the display says the rest
         self._final(reply)
         # the cost may be found after the answer ended: the same output then shows it (frontends
@@ -86,9 +99,10 @@ class AnswerNotebookSink(NotebookSink):
 
     def _whole(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
         """The whole answer in the first output (sent once, at the end), the others emptied."""
-        self.view.publish(0, self.render(text, footer), metadata)
-        self.view.blank_from(1)
-        self._parts = [text]  # (a later live update starts over from here)
+        with self._lock:
+            self.view.publish(0, self.render(text, footer), metadata)
+            self.view.blank_from(1)
+            self._frozen.whole(text)
 
     def redraw(self, text: str, footer: str) -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
@@ -97,34 +111,36 @@ class AnswerNotebookSink(NotebookSink):
         self._whole(text, footer)
 
     def _show(self, text: str, footer: str, *, force: bool = False) -> None:
-        parts, tail = self._layout(text)
-        if not force and len(tail) > TAIL_FREE and (len(text) - self._sent_len) * TAIL_GROWTH < len(tail):
-            return  # a huge open block (a long code fence): resend it only once it grew enough
+        """Show ``text`` live: new frozen parts, then the tail (held back while not worth its bytes)."""
+        if self.blockwise:
+            parts, levels, tail = self._frozen.layout(text)
+        else:
+            parts, levels, tail = [], [], text
+        wait = MAX_WAIT * max(1.0, len(tail) / TAIL_FREE)
+        since = time.monotonic() - self._sent_at
+        if not force and self._sent_len > 0 and (len(text) - self._sent_len) * GROWTH < len(tail) + 100 \
+                and since < wait:
+            self._pending = (text, footer)
+            if self._timer is None:  # shown by then unless more text comes first
+                self._timer = threading.Timer(wait - since, self._flush)
+                self._timer.daemon = True
+                self._timer.start()
+            return
+        self._pending = None
+        shown = self._frozen.parts
         for i, part in enumerate(parts):
-            if i >= len(self._parts) or part != self._parts[i]:
+            if i >= len(shown) or part != shown[i]:
                 self.view.publish(i, _live(self.render(part, "")))
-        self._parts = parts
+        self._frozen.accept(parts, levels)
         self.view.publish(len(parts), _live(self.render(tail, footer)))
         self.view.blank_from(len(parts) + 1)  # (a replaced answer may need fewer outputs)
-        self._sent_len = len(text)
+        self._sent_len, self._sent_at = len(text), time.monotonic()
 
-    def _layout(self, text: str) -> tuple[list[str], str]:
-        """The frozen parts for ``text`` (those already shown that it still starts with, plus
-        one part for the blocks finished since) and its open tail."""
-        if not self.blockwise:
-            return [], text
-        done = self._splitter.feed(text).done
-        kept, pos = 0, 0
-        for part in self._parts:
-            if pos + len(part) > done or not text.startswith(part, pos):
-                break
-            kept, pos = kept + 1, pos + len(part)
-        parts = self._parts[:kept]
-        if done - pos >= MIN_PART or (done > pos and kept < len(self._parts)):
-            parts.append(text[pos:done])
-        else:
-            done = pos  # too little to freeze yet: it stays in the tail
-        return parts, text[done:]
+    def _flush(self) -> None:
+        with self._lock:
+            self._timer = None
+            if self._pending is not None and not self._ended:
+                self._show(*self._pending, force=True)
 
 
 def _live(bundle: Bundle) -> Bundle:
