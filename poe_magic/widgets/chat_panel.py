@@ -26,13 +26,14 @@ from poe_magic.base.config import settings as default_settings
 from poe_magic.base.text import plural
 from poe_magic.catalog.listing import for_listing
 from poe_magic.catalog.resolve import resolve_model
-from poe_magic.core.answer_display import markdown_bundle
 from poe_magic.core.markdown_html import markdown_to_html
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import remember
 from poe_magic.prompting import threads
 from poe_magic.prompting.pipeline import AnswerStream
 from poe_magic.prompting.threads import Chat, Thread, Turn
+from poe_magic.widgets.chat_turn import TurnView
+from poe_magic.widgets.chat_turn import markdown_output as _markdown_output
 from poe_magic.widgets.common import _label, _Panel, _records, snapshot_note
 from poe_magic.wire.request import build_request
 
@@ -204,7 +205,7 @@ class ChatPanel(_Panel):
             reply.error = E.PoeMagicError(f"{type(bug).__name__}: {bug}")
         finally:
             self._stream = None
-            self._render(reply, reply.footer())
+            self._render(reply, reply.footer(), final=True)
             self.send_button.disabled, self.stop.disabled = False, True
             self._show_status()
             self._refresh_snapshot()
@@ -229,23 +230,21 @@ class ChatPanel(_Panel):
         for turn in turns:
             if not any(turn is drawn for drawn in self._drawn):
                 footer = turn.model + (" · ⏹ partial" if turn.partial else "")
-                self._draw_turn(turn.prompt, turn.model).outputs = (_markdown_output(turn.answer, footer),)
+                self._draw_turn(turn.prompt, turn.model).show_whole(turn.answer, footer)
                 self._drawn.append(turn)
 
-    def _draw_turn(self, prompt: str, model: str) -> Any:
-        """Add a question to the log; returns the (empty) Output its answer goes into."""
+    def _draw_turn(self, prompt: str, model: str) -> TurnView:
+        """Add a question to the log; returns the (empty) view its answer goes into."""
         asked = "\n".join("> " + line for line in prompt.splitlines()) or ">"
         question = w.Output()
         question.outputs = (_markdown_output(f"**You** → *{model}*\n\n{asked}"),)
-        answer = w.Output(layout=w.Layout(border_left="3px solid #5d5cde", padding="0 0 0 10px",
-                                          margin="0 0 10px 0"))
-        answer.add_class("poe-chat-answer")
-        self.conversation.children = (*self.conversation.children, question, answer)
+        answer = TurnView()
+        self.conversation.children = (*self.conversation.children, question, answer.box)
         return answer
 
-    def _render(self, reply: Reply, footer: str) -> None:
+    def _render(self, reply: Reply, footer: str, final: bool = False) -> None:
         with self._lock:
-            reply._chat_output.outputs = (_markdown_output(reply.text, footer),)  # type: ignore[attr-defined]
+            reply._chat_output.render(reply.text, footer, final)  # type: ignore[attr-defined]
 
     def _title_system(self) -> None:
         text = " ".join(self.system.value.split())
@@ -289,12 +288,6 @@ class ChatPanel(_Panel):
         return (f"Chat panel{where} (needs a Jupyter frontend with ipywidgets, e.g. JupyterLab or Notebook 7). "
                 "Without widgets, ask with %%poe MODEL cells or poe_magic.ask(prompt, model)"
                 + (f", or continue this thread with %%poe --chat {self.thread_name}." if self.thread_name else "."))
-
-
-def _markdown_output(text: str, footer: str = "") -> dict[str, Any]:
-    """An Output-widget entry showing ``text`` as Markdown (with an optional small footer)."""
-
-    return {"output_type": "display_data", "data": markdown_bundle(text, footer), "metadata": {}}
 
 
 class _PanelSink:
