@@ -40,6 +40,19 @@ def bk(bsrv: LocalServer, home: Path) -> Iterator[Kernel]:
     kernel.shutdown()
 
 
+@pytest.fixture
+def own_bk(tmp_path: Path) -> Iterator[tuple[Kernel, LocalServer]]:
+    """A kernel and server of their own, for a test whose cost estimate reads the points history
+    (other tests' calls of the same bot would move it)."""
+    with local_server(args=["--history-entries", "20"]) as srv:
+        kernel = Kernel(env={**srv.env, "POE_MAGIC_HOME": str(tmp_path / "home")})
+        try:
+            kernel.run_ok(PRELUDE)
+            yield kernel, srv
+        finally:
+            kernel.shutdown()
+
+
 def bot_requests(server: LocalServer, bot: str = "") -> list[dict[str, Any]]:
     return server.requests("/bot/" + bot)
 
@@ -240,8 +253,9 @@ def test_kernel_restart_resumes_from_the_journal(bsrv: LocalServer, tmp_path: Pa
 
 
 # -- budget -----------------------------------------------------------------------------------------
-def test_budget_refuses_before_sending_and_stops_mid_run(bk: Kernel, bsrv: LocalServer) -> None:
-    # PricedBot (only used here) charges its cost= knob: two calls at 50 points make the estimate
+def test_budget_refuses_before_sending_and_stops_mid_run(own_bk: tuple[Kernel, LocalServer]) -> None:
+    bk, bsrv = own_bk
+    # PricedBot (only used here, on this server) charges its cost= knob: two calls at 50 points make the estimate
     bk.run_ok("poe_magic.batch(['cost=50 w1', 'cost=50 w2'], '{text}', models='PricedBot', max_rpm=0, progress=False)")
     bsrv.reset()
     refused = one_line(bk.run("poe_magic.batch([f'cost=50 r{i}' for i in range(10)], '{text}', models='PricedBot',"

@@ -111,6 +111,7 @@ def shared_home(tmp_path: Path) -> Path:
     return tmp_path / "shared_home"
 
 
+@pytest.mark.kernel
 def test_two_kernels_write_at_once_and_a_third_searches(server: LocalServer, shared_home: Path) -> None:
     env = {**server.env, "POE_MAGIC_HOME": str(shared_home)}
     writers = [Kernel(env=env), Kernel(env=env)]

@@ -38,6 +38,7 @@ def executed(activated: LocalServer, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.kernel  # the executed fixture runs a notebook in a kernel (nbclient)
 def test_answers_carry_metadata_and_notebook_costs_reads_it(executed: Path, activated: LocalServer) -> None:
     notebook = json.loads(executed.read_text())
     metas = [o["metadata"]["poe_magic"] for c in notebook["cells"] for o in c.get("outputs", [])

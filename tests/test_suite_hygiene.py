@@ -132,16 +132,24 @@ def test_tests_that_start_a_kernel_or_server_by_hand_are_marked() -> None:
     assert unmarked == [], unmarked
 
 
-def test_fixtures_that_start_a_kernel_or_server_say_so_in_their_annotation() -> None:
-    """conftest.py marks tests from their fixtures' return annotations (Kernel, LocalServer)."""
+def test_fixtures_that_start_a_kernel_or_server_say_so() -> None:
+    """conftest.py marks tests from their fixtures' return annotations (Kernel, LocalServer); a
+    fixture that starts one but returns something else (a Path, say) leaves the mark to its tests."""
     wrong = []
     for path in sorted(TESTS.glob("*.py")):
-        for fn in _functions(_parse(path)):
-            is_fixture = _is_fixture(fn)
-            starts = {STARTERS[_called_name(n)] for n in ast.walk(fn)
-                      if isinstance(n, ast.Call) and _called_name(n) in STARTERS}
+        tree = _parse(path)
+        for fn in _functions(tree):
+            if not _is_fixture(fn):
+                continue
+            starts = {STARTERS[name] for n in ast.walk(fn) if isinstance(n, ast.Call)
+                      for name in (_dotted(n), _called_name(n)) if name in STARTERS}
             returns = ast.unparse(fn.returns) if fn.returns else ""
             for mark, cls in (("kernel", "Kernel"), ("http", "LocalServer")):
-                if is_fixture and mark in starts and cls not in returns:
-                    wrong.append(f"{path.name}::{fn.name} starts a {cls} but returns {returns or 'unannotated'}")
+                if mark not in starts or cls in returns:
+                    continue
+                users = [t for t in _tests(tree) if fn.name in {a.arg for a in t.args.args}]
+                unmarked = [t.name for t in users if mark not in _marks(t, tree)]
+                if unmarked:
+                    wrong.append(f"{path.name}::{fn.name} starts a {cls} (returns {returns or 'unannotated'}); "
+                                 f"mark {unmarked} {mark}")
     assert wrong == [], wrong
