@@ -28,7 +28,8 @@ OTHER = "other"
 def plot_spending(df: pd.DataFrame | None = None, by: str = "day", ax: Axes | None = None, *,
                   top: int = 6) -> Axes:
     """Plot spending from ``df`` (default: :func:`~poe_magic.points_history`) on ``ax`` (default:
-    a new figure); ``top`` bots get their own colour in the daily view. Returns the Axes."""
+    a new figure); ``top`` bots get their own colour in the daily view. Returns the Axes (as
+    pandas' ``.plot()`` does: end the line with ``;`` to leave out its ``<Axes ...>`` line)."""
     if by not in VIEWS:
         raise E.PoeUsageError(f"by must be one of {', '.join(VIEWS)}, got {by!r}")
     if not isinstance(top, int) or top < 1:
@@ -61,11 +62,13 @@ def _points_axis(axis: Any, label: str = "points") -> None:
     axis.set_label_text(label)
 
 
-def _dates_axis(ax: Axes, label: str) -> None:
-    """Short, unambiguous date ticks (no overlapping labels, no hiding other subplots' ticks)."""
+def _dates_axis(ax: Axes, label: str, days: int | None = None) -> None:
+    """Short, unambiguous date ticks (no overlapping labels, no hiding other subplots' ticks);
+    ``days``: a daily chart of that many days, ticked on whole days only (never "12:00")."""
     import matplotlib.dates as mdates
 
-    locator = mdates.AutoDateLocator(maxticks=10)
+    locator: Any = (mdates.DayLocator(interval=max(1, -(-days // 10))) if days is not None
+                    else mdates.AutoDateLocator(maxticks=10))
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel(label)
@@ -93,7 +96,7 @@ def _by_day(df: pd.DataFrame, ax: Axes, *, top: int, **_: Any) -> None:
         ax.bar(table.index, heights, width=0.8, bottom=bottom, label=bot)
         bottom = heights if bottom is None else bottom + heights
     ax.set_title(f"Points spent per day, by bot ({_period(df)})")
-    _dates_axis(ax, "day (UTC)")
+    _dates_axis(ax, "day (UTC)", days=len(days))
     _points_axis(ax.yaxis)
     ax.legend(title="bot", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 

@@ -209,6 +209,12 @@ class ChatPanel(_Panel):
             self.send_button.disabled, self.stop.disabled = False, True
             self._show_status()
             self._refresh_snapshot()
+            reply.watch_points(self._points_found)  # costs are found after the answer, often
+
+    def _points_found(self, reply: Reply) -> None:
+        """The cost arrived (another thread, maybe much later): footer and status say it."""
+        self._render(reply, reply.footer(), final=True)
+        self._show_status()
 
     def _record(self, request: Any, reply: Reply) -> None:
         """The finished turn, recorded the way ``%%poe --chat`` records (partial turns marked),
