@@ -128,6 +128,9 @@ class AnswerNotebookSink(NotebookSink):
             return
         self._pending = None
         shown = self._frozen.parts
+        changed = next((i for i, part in enumerate(shown) if i >= len(parts) or part != parts[i]), None)
+        if changed is not None:  # parts merged (or the answer replaced): empty what follows first,
+            self.view.blank_from(changed + 1)  # so the frontend never shows a part twice
         for i, part in enumerate(parts):
             if i >= len(shown) or part != shown[i]:
                 self.view.publish(i, _live(self.render(part, "")))
