@@ -254,3 +254,39 @@ def test_everyday_widgets_in_the_frontend(kind: str, server: LocalServer, tmp_pa
                 browser.close()
     finally:
         front.stop()
+
+
+def test_tutorials_open_clean_in_jupyterlab(server: LocalServer, tmp_path: Path) -> None:
+    """Opening an unedited tutorial must not mark it modified: its kernelspec metadata is what
+    the kernel reports (display name "Python 3 (ipykernel)"), so nothing is rewritten on open."""
+    import shutil
+
+    chromium = _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    front = Frontend("jupyterlab", tmp_path, server)
+    tutorials = ["01-quickstart.ipynb", "02-compare-models.ipynb", "03-spending.ipynb"]
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    for name in tutorials:
+        shutil.copy(notebooks / name, front.root / name)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            try:
+                for name in tutorials:
+                    page.goto(f"{front.url}/lab/tree/{name}?token={front.token}")
+                    expect(page.locator(".jp-StatusBar-TextItem[title^='Change kernel']").first).to_contain_text(
+                        re.compile(r"Python 3.*\| Idle"), timeout=90_000)
+                    page.wait_for_timeout(1500)  # metadata from the kernel's info lands just after
+                    tab = page.locator(".lm-TabBar-tab.jp-mod-current")
+                    expect(tab).to_contain_text(name)
+                    assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), f"{name} opened modified"
+                    front.stop_kernels()
+            except BaseException:
+                page.screenshot(path=str(ARTIFACTS / "browser-FAILED-tutorials-dirty.png"))
+                raise
+            finally:
+                browser.close()
+    finally:
+        front.stop()

@@ -23,6 +23,7 @@ CELLS = [
     "r = poe_magic.ask('priced', 'PricedBot', params={'cost': 25})",
     "import time\nfor _ in range(300):\n    if r.points is not None and all(x.points is not None for x in _poe):\n"
     "        break\n    time.sleep(0.1)\ntime.sleep(0.5)\nprint(r.points)",
+    "frame = poe_magic.batch(['a', 'b'], '{text}', 'EchoBot')",
 ]
 
 
@@ -50,6 +51,8 @@ def test_answers_carry_metadata_and_notebook_costs_reads_it(executed: Path, acti
 
     assert single["prompt_sha256"] == hashlib.sha256(b"hello from cell two").hexdigest()
     assert single["version"] == poe_magic.__version__
+    batch = [o["metadata"]["poe_magic"] for o in notebook["cells"][5]["outputs"] if "poe_magic" in o.get("metadata", {})]
+    assert len(batch) == 1 and len(batch[0]["batch"]) == 12  # the progress output names its batch
     costs = poe_magic.notebook_costs(executed)
     assert list(costs["cell"]) == [2, 3, 3, 4]
     assert list(costs["model"]) == ["EchoBot", "EchoBot", "JsonBot", "PricedBot"]

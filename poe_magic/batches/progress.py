@@ -145,7 +145,7 @@ class ProgressNotebookSink(NotebookSink):
         self.publish(first.bundle())
 
     def show(self, progress: BatchProgress) -> None:
-        self.publish(progress.bundle())
+        self.publish(progress.bundle(), getattr(self, "metadata", None))  # metadata: the batch id (run.py)
 
 
 class ProgressTerminalSink(TerminalSink):

@@ -84,6 +84,7 @@ class BatchRun:
         self.state = "running"
         self._frame: pd.DataFrame | None = None
         self.view = progress_sink(self.progress, view_enabled)
+        self.view.metadata = {"poe_magic": {"batch": batch_id}}  # a saved notebook knows which batch this was
         self.schema: Any = None  # set by batch(schema=): fields become columns, misfits get a repair round
         self.concurrency = 8
         self._future: concurrent.futures.Future[None] = shared_loop().submit(self._main())
