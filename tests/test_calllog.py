@@ -42,6 +42,22 @@ def test_every_kind_is_logged_and_the_key_never_is(activated: LocalServer, poe_h
     assert key.encode() not in files_bytes(poe_home)  # not in the database, nor its WAL
 
 
+def test_chat_panel_calls_are_logged_as_chat(activated: LocalServer) -> None:
+    import threading
+
+    from poe_magic.core.reply import Reply
+
+    reply = Reply("EchoBot", "from the chat panel", text="hi", elapsed=0.1)
+    worker = threading.Thread(target=calllog.record, args=(reply,), name="poe_magic-chat")  # as the panel names it
+    worker.start()
+    worker.join()
+    calllog.record(Reply("EchoBot", "from a cell", text="hi", elapsed=0.1))
+    with calllog.context("cell"):
+        calllog.record(Reply("EchoBot", "from a magic", text="hi", elapsed=0.1))
+    kinds = dict(zip(poe_magic.log()["prompt"], poe_magic.log()["kind"]))
+    assert kinds == {"from the chat panel": "chat", "from a cell": "ask", "from a magic": "cell"}
+
+
 def test_points_arrive_in_the_row(activated: LocalServer) -> None:
     import time
 

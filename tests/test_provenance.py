@@ -110,7 +110,9 @@ def test_confirm_refused_headless_and_passed_with_yes(kernel: Kernel) -> None:
         assert kernel.value("ok.text").startswith("PricedBot answered")
         for code in ("poe_magic.compare('x', ['PricedBot', 'EchoBot'])",
                      "poe_magic.batch(['a', 'b'], '{text}', 'PricedBot', progress=False)",
-                     "poe_magic.ask('x', 'PricedBot')"):
+                     "poe_magic.ask('x', 'PricedBot')",
+                     "import pandas as pd\npoe_magic.grade(pd.DataFrame({'model': ['M'], 'prompt': ['q'], 'answer': ['a']}), "
+                     "judge='PricedBot', rubric='r', progress=False)"):
             result = kernel.run("import poe_magic\n" + code)
             assert result.error is not None and "yes=True" in result.error["traceback"][0], code
         kernel.run_ok("import poe_magic\nf = poe_magic.batch(['a', 'b'], '{text}', 'PricedBot', progress=False, "
