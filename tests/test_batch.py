@@ -63,8 +63,14 @@ def one_line(result: CellResult, name: str) -> str:
     return result.error["traceback"][0]
 
 
+def journal_path(home: Path) -> Path:
+    """The journal of the one account these tests use (journals are kept per account)."""
+    (path,) = (home / "batch").glob("*/journal.sqlite3")
+    return path
+
+
 def journal_count(home: Path) -> int:
-    with sqlite3.connect(home / "batch" / "journal.sqlite3") as db:
+    with sqlite3.connect(journal_path(home)) as db:
         return int(db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
 
@@ -249,7 +255,7 @@ def test_kernel_restart_resumes_from_the_journal(bsrv: LocalServer, tmp_path: Pa
         assert second.value("[int(out.error.isna().sum()), int(out.cached.sum())]") == [30, journaled]
     finally:
         second.shutdown()
-    assert bsrv.key.encode() not in (tmp_path / "batch" / "journal.sqlite3").read_bytes()
+    assert bsrv.key.encode() not in journal_path(tmp_path).read_bytes()
 
 
 # -- budget -----------------------------------------------------------------------------------------
@@ -293,7 +299,7 @@ def test_points_are_looked_up_in_bulk_and_fill_every_row(bk: Kernel, bsrv: Local
     assert sorted(points) == list(range(1, 61))
     assert bk.value("poe_magic.current_balance()") == balance - sum(points)
     assert sorted(bk.value("[c.points for c in poe_magic.spending.ledger.calls()[-60:]]")) == list(range(1, 61))
-    with sqlite3.connect(home / "batch" / "journal.sqlite3") as db:
+    with sqlite3.connect(journal_path(home)) as db:
         journaled = [row[0] for row in db.execute("SELECT points FROM answers WHERE prompt LIKE 'cost=% bulk%'")]
     assert sorted(journaled) == list(range(1, 61)), "the journal gets the points too"
 

@@ -281,7 +281,7 @@ def test_cached_answer_sends_no_request_and_says_so(kernel: Kernel, server: Loca
     kernel.run_ok(f"%%poe EchoBot\n{question}")  # cache off by default
     assert len(server.requests("/bot/")) == 3
     home = Path(kernel.value("str(__import__('poe_magic').settings.home)"))
-    stored = list((home / "cache" / "answers").glob("*/*.json"))
+    stored = list((home / "cache" / "answers").glob("*/*/*.json"))  # one folder per account
     assert len(stored) == 2 and not any(server.key in p.read_text() for p in stored)
     assert "Deleted 2 cached answers" in kernel.run_ok("%poe cache clear").stdout
 

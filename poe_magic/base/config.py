@@ -15,10 +15,14 @@ Environment:
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from traitlets import Bool, Float, HasTraits, Int, List, Unicode, validate
 
@@ -49,6 +53,80 @@ def check_count(name: str, value: Any, low: int, high: int, *, error: type = Poe
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise error(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
     return value
+
+
+#: the most points any budget or cost accepts (a trillion): more is a typo, not a plan
+MAX_POINTS = 10**12
+
+
+def check_points(name: str, value: Any, *, error: type = PoeUsageError) -> float:
+    """``value`` as a number of points, or a one-line error naming ``name``: finite, 0 or more
+    and at most :data:`MAX_POINTS` (nan would turn a budget off, inf or 1e30 means none)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{name} must be a number of points, got {value!r}")
+    if not (0 <= value <= MAX_POINTS):  # also False for nan
+        raise error(f"{name} must be 0 or more points and at most {MAX_POINTS:,}, got {value!r}")
+    return value
+
+
+def check_base_url(url: str, *, name: str = "base_url") -> str:
+    """The server root ``url`` without surrounding whitespace or a trailing slash, or a
+    one-line ConfigError naming what is wrong (checked once, when set: a malformed root would
+    otherwise fail deep inside httpx with a raw ValueError)."""
+    root = str(url).strip().rstrip("/")
+    shown = root if "@" not in root else root.split("://", 1)[0] + "://…@" + root.rsplit("@", 1)[-1]
+    where = f"{name} {shown!r}"  # never repeat a password given in the URL
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in root):
+        raise ConfigError(f"{where} contains a space or control character")
+    try:
+        parts = urlsplit(root)
+    except ValueError as exc:
+        raise ConfigError(f"{where} is not a valid URL ({exc})") from None
+    try:
+        _ = parts.port  # raises for a port that is not a number or is over 65535
+    except ValueError:
+        raise ConfigError(f"{where} has a port that is not a number from 1 to 65535") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{where} must start with http:// or https://")
+    if not parts.hostname:
+        raise ConfigError(f"{where} has no host")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{where} must not contain user:password@ (the key is sent in a header)")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{where} must not have a ?query or #fragment")
+    return root
+
+
+def insecure_warning(root: str) -> str | None:
+    """The warning for a root that would send the key unencrypted (plain http:// to a host
+    that is not loopback), or None. Decided from the URL alone, before connecting."""
+    parts = urlsplit(root)
+    if parts.scheme != "http":
+        return None
+    host = (parts.hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass
+    return (f"poe_magic: {root} is plain http to a host that is not this machine: "
+            "the API key would travel unencrypted (use https://)")
+
+
+_checked_roots: dict[str, str] = {}  # raw value -> checked root (the check runs once per value)
+
+
+def _checked_root(raw: str, name: str) -> str:
+    root = _checked_roots.get(raw)
+    if root is None:
+        root = check_base_url(raw, name=name)
+        warning = insecure_warning(root)
+        if warning:
+            print(warning, file=sys.stderr)  # once per value: later calls hit the memo
+        _checked_roots[raw] = root
+    return root
 
 
 class SettingTraits(HasTraits):
@@ -86,7 +164,8 @@ class SettingTraits(HasTraits):
 
     @validate("base_url")
     def _check_base_url(self, proposal: Any) -> str:
-        return str(proposal["value"]).strip()
+        value = str(proposal["value"]).strip()
+        return _checked_root(value, "base_url") if value else ""
 
     log = Bool(True, help="Write every call to $POE_MAGIC_HOME/log.sqlite3 (poe_magic.log(), %poe log).").tag(config=True)
     log_max_mb = Float(200.0, help="Size of the call log (MB) above which the oldest calls are pruned.").tag(config=True)
@@ -124,8 +203,10 @@ class Settings(SettingTraits):
     @property
     def root(self) -> str:
         """Server root without a trailing slash."""
-        root = self.base_url or os.environ.get("POE_BASE_URL") or DEFAULT_BASE_URL
-        return root.rstrip("/")
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        raw = os.environ.get("POE_BASE_URL", "")
+        return _checked_root(raw, "POE_BASE_URL") if raw.strip() else DEFAULT_BASE_URL
 
     @property
     def bot_url(self) -> str:
@@ -153,6 +234,13 @@ class Settings(SettingTraits):
         return clone
 
     # -- the key ---------------------------------------------------------------------
+    def account(self) -> str:
+        """A short hash of the server root and the key: the folder name that keeps one
+        account's caches apart from another's (``no-key`` without a key)."""
+        if not self.has_api_key:
+            return "no-key"
+        return hashlib.sha256(f"{self.root}\n{self.api_key()}".encode()).hexdigest()[:24]
+
     @property
     def has_api_key(self) -> bool:
         return bool(self._key.value or os.environ.get("POE_API_KEY", "").strip())

@@ -45,6 +45,39 @@ def scrub(text: str) -> str:
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
 
 
+#: a run of this many characters of a key found in a text counts as the key (a pasted piece)
+KEY_PIECE = 16
+
+
+def known_keys() -> set[str]:
+    """Every key this process knows: $POE_API_KEY and those given with ``%poe login``."""
+    env = os.environ.get("POE_API_KEY", "").strip()
+    return {k for k in {*_known, env} if k}
+
+
+def contains_key(text: str) -> bool:
+    """Whether ``text`` holds a known key, or any :data:`KEY_PIECE`-character run of one."""
+    if not text:
+        return False
+    for key in known_keys():
+        if len(key) <= KEY_PIECE:
+            if len(key) >= 8 and key in text:
+                return True
+            continue
+        if any(key[i:i + KEY_PIECE] in text for i in range(len(key) - KEY_PIECE + 1)):
+            return True
+    return False
+
+
+def mask_known(text: str) -> str:
+    """``text`` with every known key masked (what a server echoes back; unlike :func:`scrub`
+    it leaves other credential-like words alone: an answer may show example code)."""
+    for key in known_keys():
+        if len(key) >= 8 and key in text:
+            text = text.replace(key, mask_key(key))
+    return text
+
+
 class Secret:
     """Holds a key so that nothing shows it: its repr is masked, and it neither pickles nor
     copies its value (``vars(settings)``, a pickle or a traceback's locals show ``pk-…abcd``)."""

@@ -1,6 +1,6 @@
 """The batch journal: every finished answer on disk, so a batch never has to ask twice.
 
-One SQLite file under ``settings.home`` (``batch/journal.sqlite3``). Each successful
+One SQLite file per account under ``settings.home`` (``batch/ACCOUNT/journal.sqlite3``, 0600). Each successful
 answer is committed the moment it arrives, keyed by a hash of what was asked: server,
 model, the messages (system prompt and prompt text), temperature, stop sequences and
 parameters. Re-running the same batch after Ctrl-C, a kernel restart or a partial failure
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from poe_magic.base.config import settings
+from poe_magic.base.files import private_dir, warn_storage
 from poe_magic.wire.request import PoeRequest
 
 SCHEMA = """
@@ -73,14 +75,15 @@ class BatchStore:
     """The journal file; safe to use from several threads (one connection, one lock)."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path is not None else settings.home / "batch" / "journal.sqlite3"
+        # one journal per account (a hash of server and key): answers are never shared between keys
+        self.path = Path(path) if path is not None else settings.home / "batch" / settings.account() / "journal.sqlite3"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self.recovered_from: Path | None = None  # a corrupt journal moved aside, if any
 
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)  # 0700: the journal holds prompts and answers
             try:
                 self._db = self._open()
             except sqlite3.DatabaseError:
@@ -93,10 +96,11 @@ class BatchStore:
     def _open(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         try:
+            os.chmod(self.path, 0o600)  # SQLite gives its -wal/-shm files the same mode
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
             db.executescript(SCHEMA)
-        except sqlite3.DatabaseError:
+        except (sqlite3.DatabaseError, OSError):
             db.close()
             raise
         return db
@@ -105,30 +109,40 @@ class BatchStore:
         """The journaled answers among ``keys``."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, StoredAnswer] = {}
-        with self._lock:
-            db = self._connect()
-            for start in range(0, len(wanted), 500):  # SQLite caps the number of ? per statement
-                chunk = wanted[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in db.execute(f"SELECT * FROM answers WHERE key IN ({marks})", chunk):
-                    found[row[0]] = StoredAnswer(*row)
+        try:
+            with self._lock:
+                db = self._connect()
+                for start in range(0, len(wanted), 500):  # SQLite caps the number of ? per statement
+                    chunk = wanted[start:start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    for row in db.execute(f"SELECT * FROM answers WHERE key IN ({marks})", chunk):
+                        found[row[0]] = StoredAnswer(*row)
+        except (OSError, sqlite3.Error) as exc:  # an unusable journal: every request is sent
+            warn_storage("the batch journal", exc)
         return found
 
     def put(self, answer: StoredAnswer) -> None:
-        """Journal one answer (committed before returning)."""
-        with self._lock:
-            self._connect().execute(
-                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (answer.key, answer.model, answer.prompt, answer.answer, answer.time_to_first_token,
-                 answer.elapsed, answer.points, answer.created),
-            )
+        """Journal one answer (committed before returning). A journal that cannot be written
+        (disk full, read-only home) is said once on stderr; the answer stays in the result."""
+        try:
+            with self._lock:
+                self._connect().execute(
+                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (answer.key, answer.model, answer.prompt, answer.answer, answer.time_to_first_token,
+                     answer.elapsed, answer.points, answer.created),
+                )
+        except (OSError, sqlite3.Error) as exc:
+            warn_storage("the batch journal", exc)
 
     def set_points(self, points: Iterable[tuple[str, int]]) -> None:
         """Fill in the points of journaled answers (a batch looks its costs up after storing them)."""
         rows = [(value, key) for key, value in points]
         if rows:
-            with self._lock:
-                self._connect().executemany("UPDATE answers SET points = ? WHERE key = ?", rows)
+            try:
+                with self._lock:
+                    self._connect().executemany("UPDATE answers SET points = ? WHERE key = ?", rows)
+            except (OSError, sqlite3.Error) as exc:
+                warn_storage("the batch journal", exc)
 
     def recent_points(self, model: str, limit: int = 50) -> list[int]:
         """Points of this model's latest journaled answers (newest first), where known."""

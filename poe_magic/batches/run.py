@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
-from poe_magic.base.config import check_count, check_seconds, settings
+from poe_magic.base.config import check_count, check_points, check_seconds, settings
 from poe_magic.batches.cost import BudgetGuard, check_estimate, counts_by_model, describe, estimate_costs
 from poe_magic.batches.journal import BatchStore
 from poe_magic.batches.plan import Job, Template, check_models, plan
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 COLUMNS = ["row", "model", "prompt", "answer", "error", "time_to_first_token", "elapsed", "chars",
            "points", "cached", "retries"]
 MAX_CONCURRENCY = 64  # the transport's connection pool size
+MAX_RPM = 100_000  # requests per minute: more is a typo (the API allows ~500)
 POLL_INTERVAL = 0.05  # the kernel thread's wait; bounds Ctrl-C latency
 
 class _Latest:
@@ -254,8 +255,12 @@ def run_batch(data: Any, prompt: Template, models: str | Iterable[str] | None, *
               kind: str = "batch") -> pd.DataFrame | BatchRun:
     """:func:`batch`, logged as ``kind`` (``grade`` for grading runs)."""
     check_count("concurrency", concurrency, 1, MAX_CONCURRENCY)
-    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float)) or budget < 0):
-        raise E.PoeUsageError(f"budget must be a number of points >= 0, got {budget!r}")
+    if budget is not None:
+        check_points("budget", budget)  # nan would turn the budget off
+    if max_rpm is not None and not (isinstance(max_rpm, (int, float)) and not isinstance(max_rpm, bool)
+                                    and 0 <= max_rpm <= MAX_RPM):
+        raise E.PoeUsageError(f"max_rpm must be 0 (no limit) or a number of requests per minute up to "
+                              f"{MAX_RPM:,}, got {max_rpm!r}")
     if timeout is not None:
         timeout = check_seconds("timeout", timeout)
     settings.api_key()  # no key: one line, before anything else

@@ -21,11 +21,11 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.base.files import write_text_atomic
+from poe_magic.base.files import file_lock, write_text_atomic
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _lock = threading.RLock()
-_loaded: dict[str, tuple[float, dict[str, Any]]] = {}  # path -> (mtime, parsed config)
+_loaded: dict[str, tuple[int, dict[str, Any]]] = {}  # path -> (mtime, parsed config)
 
 
 def config_path(settings: Settings = default_settings) -> Path:
@@ -33,16 +33,18 @@ def config_path(settings: Settings = default_settings) -> Path:
     return settings.home / "config.json"
 
 
-def load_config(settings: Settings = default_settings) -> dict[str, Any]:
-    """The config file's content ({} when absent); a damaged file is a one-line ConfigError."""
+def load_config(settings: Settings = default_settings, *, fresh: bool = False) -> dict[str, Any]:
+    """The config file's content ({} when absent); a damaged file is a one-line ConfigError.
+    ``fresh`` reads the disk even when the memo's mtime matches (inside a read-modify-write:
+    two writes within one mtime tick would otherwise look alike)."""
     path = config_path(settings)
     try:
-        mtime = path.stat().st_mtime
+        mtime = path.stat().st_mtime_ns
     except OSError:
         return {}
     with _lock:
         hit = _loaded.get(str(path))
-        if hit is not None and hit[0] == mtime:
+        if hit is not None and hit[0] == mtime and not fresh:
             return hit[1]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -64,9 +66,9 @@ def save_config(data: dict[str, Any], settings: Settings = default_settings) -> 
     return path
 
 
-def aliases(settings: Settings = default_settings) -> dict[str, str]:
-    """Every alias: short name -> model id."""
-    found = load_config(settings).get("aliases")
+def aliases(settings: Settings = default_settings, *, fresh: bool = False) -> dict[str, str]:
+    """Every alias: short name -> model id (``fresh``: read from disk, not the memo)."""
+    found = load_config(settings, fresh=fresh).get("aliases")
     return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
@@ -81,10 +83,17 @@ def expand(name: str, settings: Settings = default_settings) -> str:
     return folded[0] if len(folded) == 1 else name
 
 
+def set_alias(name: str, model: str, settings: Settings = default_settings) -> None:
+    """Save ``name`` -> ``model`` (a read-modify-write under the config file's lock, so two
+    kernels adding aliases at once both keep theirs)."""
+    with file_lock(config_path(settings)):
+        _save_aliases({**aliases(settings, fresh=True), name: model}, settings)
+
+
 def remove_alias(name: str, settings: Settings = default_settings) -> bool:
     """Delete an alias; False when there was none."""
-    with _lock:
-        table = aliases(settings)
+    with _lock, file_lock(config_path(settings)):
+        table = aliases(settings, fresh=True)
         if table.pop(name, None) is None:
             return False
         _save_aliases(table, settings)
@@ -92,10 +101,11 @@ def remove_alias(name: str, settings: Settings = default_settings) -> bool:
 
 
 def _save_aliases(table: dict[str, str], settings: Settings) -> None:
-    """Write the alias table, keeping the config file's other keys (hold ``_lock`` around the
-    read-modify-write, so two threads do not lose each other's change)."""
-    config = dict(load_config(settings))
-    config["aliases"] = table
-    save_config(config, settings)
+    """Write the alias table, keeping the config file's other keys. The whole read-modify-write
+    holds the config file's lock (other threads and other kernels wait), so no change is lost."""
+    with _lock, file_lock(config_path(settings)):
+        config = dict(load_config(settings, fresh=True))
+        config["aliases"] = table
+        save_config(config, settings)
 
 

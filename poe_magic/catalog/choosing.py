@@ -5,7 +5,7 @@ from __future__ import annotations
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.catalog.aliases import _NAME, _lock, _save_aliases, aliases
+from poe_magic.catalog.aliases import _NAME, set_alias
 from poe_magic.catalog.resolve import resolve_name
 from poe_magic.catalog.store import cached
 
@@ -22,8 +22,7 @@ def alias(name: str, model: str, settings: Settings = default_settings) -> str:
     known = cached(settings)
     if target == name or (known is not None and known.case_matches(name)):
         raise E.PoeUsageError(f"{name!r} is already a model name; choose another alias")
-    with _lock:
-        _save_aliases({**aliases(settings), name: target}, settings)
+    set_alias(name, target, settings)  # under the config file's lock: no kernel's alias is lost
     return target
 
 

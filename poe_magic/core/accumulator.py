@@ -6,6 +6,7 @@ import time
 from typing import Any, Protocol
 
 from poe_magic.base import errors as E
+from poe_magic.base.secrets import mask_known
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.wire.transport import Retrying
@@ -72,6 +73,7 @@ class Accumulator:
         self._first_token()
         if self.notice:
             self.notice = ""
+        text = mask_known(text)  # a server echoing the key back (a key split across chunks: see finish)
         self.parts.append(text)
         self.fresh.append(text)
         return True
@@ -87,11 +89,18 @@ class Accumulator:
         """An OpenAI-style chunk in a ``json`` event (how models stream when sent tools):
         fold its tool-call deltas into ``tool_requests``; return its text content."""
         choices = data.get("choices") if isinstance(data, dict) else None
-        if not choices or not isinstance(choices[0], dict):
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             return ""
         delta = choices[0].get("delta") or {}
-        for piece in delta.get("tool_calls") or []:
+        if not isinstance(delta, dict):  # the transport refuses these; never a crash here
+            return ""
+        calls = delta.get("tool_calls") or []
+        for piece in calls if isinstance(calls, list) else []:
+            if not isinstance(piece, dict):
+                continue
             index, function = piece.get("index", 0), piece.get("function") or {}
+            if not isinstance(function, dict) or not isinstance(index, int):
+                continue
             call = self.tool_requests.get(index)
             if call is None:
                 if not function.get("name"):
@@ -115,7 +124,7 @@ class Accumulator:
 
     def finish(self, error: BaseException | None) -> None:
         self.done = True
-        self.reply.text = self.text()
+        self.reply.text = mask_known(self.text())
         self.reply.elapsed = time.perf_counter() - self.reply._t0
         self.notice = ""
         if isinstance(error, E.StreamInterrupted):

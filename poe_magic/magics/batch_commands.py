@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
 from poe_magic.batches.run import batch
-from poe_magic.magics.parsing import LineParser
+from poe_magic.magics.parsing import LineParser, check_output_name
 
 if TYPE_CHECKING:
 
@@ -35,8 +35,7 @@ def batch_command(magics: Any, arg: str) -> Any:
     namespace = magics.shell.user_ns
     if args.data not in namespace:
         raise E.PoeUsageError(f"%poe batch: no variable named {args.data!r} in the notebook")
-    if not args.output.isidentifier():
-        raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
+    check_output_name(args.output)
     extra = {"temperature": args.temperature} if args.temperature is not None else {}
     result = batch(namespace[args.data], args.prompt, args.models or None, system=args.system,
                    concurrency=args.concurrency, max_rpm=args.max_rpm, budget=args.budget, cache=not args.no_cache,

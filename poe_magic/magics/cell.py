@@ -13,7 +13,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.magics.compare_cell import run_compare_cell
-from poe_magic.magics.parsing import parse_params, store
+from poe_magic.magics.parsing import check_output_name, parse_params, store
 from poe_magic.prompting.asking import send
 from poe_magic.prompting.interpolation import interpolate
 from poe_magic.prompting.pipeline import raise_for
@@ -72,8 +72,7 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
 
         with budget_override():
             return run_cell(magics, Namespace(**{**vars(args), "force": False}), body)
-    if args.output and not args.output.isidentifier():
-        raise E.PoeUsageError(f"-o needs a Python variable name, got {args.output!r}")
+    check_output_name(args.output)  # -o __builtins__ / Out / print / True: refused, nothing sent
     args, body = interpolated(magics, args, body.rstrip("\r\n"))  # the cell's trailing newline is not the question
     tools = tool_options(magics, args)
     schema = schema_option(magics, args)

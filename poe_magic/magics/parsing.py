@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import difflib
 import json
+import keyword
 import re
 from argparse import ArgumentParser, Namespace
 from typing import Any
@@ -115,6 +117,28 @@ def option_suggestion(parser: ArgumentParser, words: list[str]) -> str | None:
             if near:
                 return near[0]
     return None
+
+
+#: names IPython keeps in the namespace for itself: a Reply there would break the kernel
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display", "_", "__", "___",
+                            "_i", "_ii", "_iii", "_oh", "_ih", "_dh", "_sh", "_exit_code", "_poe"})
+
+
+def check_output_name(name: str | None) -> None:
+    """Refuse an ``-o NAME`` that is not a plain variable name: not an identifier, a keyword
+    (``True``, ``None``, ``class``), a dunder (``__builtins__``, ``__name__``), IPython's own
+    (``In``, ``Out``, ``get_ipython``, ``_i3``) or a builtin (``print``); one line, nothing sent."""
+    if not name:
+        return
+    if not name.isidentifier():
+        raise E.PoeUsageError(f"-o needs a Python variable name, got {name!r}")
+    why = ("is a Python keyword" if keyword.iskeyword(name) or keyword.issoftkeyword(name)
+           else "is a special (dunder) name" if name.startswith("__") and name.endswith("__")
+           else "is IPython's own name" if name in _IPYTHON_NAMES or re.fullmatch(r"_[io]?h?\d+|_i+", name)
+           else "would hide the builtin of that name" if hasattr(builtins, name)
+           else "")
+    if why:
+        raise E.PoeUsageError(f"-o {name!r} {why}; choose another name such as answer (nothing was sent)")
 
 
 def store(magics: Any, reply: Any, name: str | None) -> None:

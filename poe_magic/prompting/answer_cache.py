@@ -4,7 +4,9 @@
 An identical request (same server, model, messages with their attachments' bytes, system
 prompt, temperature, stop sequences and parameters) is answered from disk instead of spending
 points again. Entries live in ``{settings.home}/cache/answers/`` as one JSON file per answer,
-named by the SHA-256 of the request; the API key is never part of the key nor of any file.
+named by the SHA-256 of the request, in a folder per account (a hash of the server and the
+key; the API key itself is never part of the key nor of any file). Files are 0600, folders
+0700; a cache that cannot be written is a one-line warning, never a lost answer.
 Only complete answers are stored (no errors, no interruptions, no tool calls).
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.base.files import write_json_atomic
+from poe_magic.base.files import warn_storage, write_json_atomic
 from poe_magic.core.reply import Reply
 from poe_magic.prompting.attachments import identity
 from poe_magic.prompting.media import ReplyFile
@@ -28,7 +30,8 @@ VERSION = 1  # bump when the key recipe or the entry format changes
 
 
 def cache_dir(settings: Settings = default_settings) -> Path:
-    return settings.home / "cache" / "answers"
+    """This account's cache folder: answers are never shared between keys or servers."""
+    return settings.home / "cache" / "answers" / settings.account()
 
 
 def request_key(request: PoeRequest, settings: Settings = default_settings) -> str:
@@ -88,8 +91,10 @@ def save(key: str | None, reply: Reply, settings: Settings = default_settings) -
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "original_seconds": reply.elapsed,
     }
-    path = _path(key, settings)
-    write_json_atomic(path, entry, ensure_ascii=False)
+    try:
+        write_json_atomic(_path(key, settings), entry, ensure_ascii=False)  # files 0600, folders 0700
+    except (OSError, ValueError) as exc:  # an unwritable home never costs the answer
+        warn_storage("the answer cache", exc)
 
 
 def _file_dict(attachment: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from poe_magic.base.config import settings as default_settings
 from poe_magic.core.session import current
 from poe_magic.wire import transport
 from poe_magic.wire.loop import shared_loop
-from poe_magic.wire.request import PoeRequest
+from poe_magic.wire.request import PoeRequest, check_sendable
 
 #: client-side guard: files above this are refused before reading them into the kernel
 MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024
@@ -85,7 +85,9 @@ def _read(path: Path) -> LocalFile:
 
 def with_uploads(request: PoeRequest, settings: Settings = default_settings) -> PoeRequest:
     """A copy of ``request`` whose :class:`LocalFile` attachments are uploaded Attachments.
-    The original keeps its LocalFiles, so threads and cache keys stay tied to the bytes."""
+    The original keeps its LocalFiles, so threads and cache keys stay tied to the bytes.
+    The request is checked first (the key, what cannot be encoded): a refusal uploads nothing."""
+    check_sendable(request)
     if not any(isinstance(f, LocalFile) for m in request.messages for f in m.attachments):
         return request
     messages = [replace(m, attachments=[_upload(f, settings) if isinstance(f, LocalFile) else f

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from poe_magic.base import errors as E
+from poe_magic.base.files import safe_name
 from poe_magic.core.answer_display import AnswerNotebookSink, AnswerTerminalSink
 from poe_magic.core.reply import Reply
 
@@ -57,7 +58,10 @@ class ReplyFile:
             self.name = "inline-image" if self.url.startswith("data:") else (
                 unquote(Path(urlparse(self.url).path).name) or "file")
         if not self.content_type:
-            self.content_type = mimetypes.guess_type(self.name)[0] or ""
+            self.content_type = mimetypes.guess_type(safe_name(self.name, fallback="file"))[0] or ""
+        # a server's name is untrusted: only a safe base name is kept (no ../, no drive, no dotfile)
+        extension = mimetypes.guess_extension(self.content_type.split(";")[0].strip()) or ""
+        self.name = safe_name(self.name, fallback=f"file-1{extension}")
 
     @property
     def is_image(self) -> bool:
@@ -84,10 +88,13 @@ class ReplyFile:
         return data
 
     def save(self, path: str | Path) -> Path:
-        """Write the bytes to ``path`` (a folder keeps the file's own name)."""
+        """Write the bytes to ``path`` (a folder keeps the file's own name, made safe: a name
+        from a server never writes outside the folder given)."""
         target = Path(path)
         if target.is_dir():
-            target = target / self.name
+            target = target / safe_name(self.name, fallback="file-1")
+            if target.resolve().parent != Path(path).resolve():  # e.g. a symlink planted in the folder
+                raise E.PoeUsageError(f"refusing to save {self.name!r} outside {path}")
         target.write_bytes(self.data)
         return target
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -138,12 +139,31 @@ def _add_local_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post("/_local/faults")
     async def add_fault(request: Request) -> JSONResponse:
-        data = await request.json()
         try:
-            fault = Fault(path=str(data["path"]), status=int(data["status"]), count=int(data.get("count", 1)),
-                          body=data.get("body"), headers={str(k): str(v) for k, v in (data.get("headers") or {}).items()})
-        except (KeyError, TypeError, ValueError) as exc:
+            fault = _fault(await request.json())
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             return error_response(400, f"bad fault: {exc}")
         with state.lock:
             state.faults.append(fault)
         return JSONResponse({"ok": True})
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
+def _fault(data: Any) -> Fault:
+    """A planned fault from its JSON, checked: a status from 100 to 599, a count from 1 up,
+    header names that are HTTP tokens and values without line breaks (else ValueError)."""
+    status, count = data["status"], data.get("count", 1)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise ValueError(f"status must be a whole number from 100 to 599, got {status!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10_000:
+        raise ValueError(f"count must be a whole number from 1 to 10000, got {count!r}")
+    headers = {str(k): str(v) for k, v in (data.get("headers") or {}).items()}
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name) or any(c in value for c in "\r\n\x00"):
+            raise ValueError(f"bad header {name!r}")
+    body = data.get("body")
+    if body is not None and not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    return Fault(path=str(data["path"]), status=status, count=count, body=body, headers=headers)

@@ -43,7 +43,8 @@ def store_file(state: ServerState, base_url: str, data: bytes, name: str, conten
     file_id = secrets.token_hex(8)
     with state.lock:
         state.files[file_id] = StoredFile(data, content_type, name)
-    return f"{base_url.rstrip('/')}{FILES_PREFIX}{file_id}/{quote(name)}", content_type
+    # safe="": a name with "/" stays one path segment, so the URL works
+    return f"{base_url.rstrip('/')}{FILES_PREFIX}{file_id}/{quote(name, safe='')}", content_type
 
 
 def stored_file(state: ServerState, url: str) -> StoredFile | None:
@@ -86,10 +87,10 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         url, mime = store_file(state, str(request.base_url), data, filename or "file", part_type)
         return JSONResponse({"attachment_url": url, "mime_type": mime})
 
-    @app.get(FILES_PREFIX + "{file_id}/{name}")
+    @app.get(FILES_PREFIX + "{file_id}/{name:path}")  # a name may hold "/" (decoded from %2F)
     async def download(file_id: str, name: str) -> Response:
         found = state.files.get(file_id)
         if found is None:
             return error_response(404, "file not found")
         return Response(found.data, media_type=found.content_type,
-                        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(found.name)}"})
+                        headers={"Content-Disposition": f"inline; filename*=UTF-8''{quote(found.name, safe='')}"})

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 HISTORY_PATH = "/usage/points_history"
 BALANCE_PATH = "/usage/current_balance"
 PAGE_SIZE = 100  # the API's maximum
+#: pages one walk may read: 30 days at the API's ~500 requests/min is ~21.6 M calls, 216,000 pages
+MAX_PAGES = 30 * 24 * 60 * 500 // PAGE_SIZE
 RECENT_WINDOW_US = 600_000_000  # every refresh re-reads the last 10 minutes (late and provisional entries)
 
 _REQUIRED_SET = frozenset(REQUIRED)
@@ -131,11 +133,19 @@ def _bad_entries() -> E.ServerError:
 
 
 def _walk(after: str | None, stop: _Stop, progress: PagingProgress) -> tuple[list[dict[str, Any]], bool]:
-    """Read pages from ``after`` (None: the newest) downwards; return (entries, reached_end)."""
+    """Read pages from ``after`` (None: the newest) downwards; return (entries, reached_end).
+    A server that pages forever (the same cursor again, a page with nothing new, more pages
+    than the 30-day window can hold) is stopped with one line."""
     entries: list[dict[str, Any]] = []
     counted = 0
-    while True:
+    cursors: set[str | None] = {after}
+    seen: set[Any] = set()
+    for _ in range(MAX_PAGES):
         data, has_more = history_page(after, on_wait=progress.wait)
+        fresh = {e.get("query_id") for e in data if isinstance(e, dict)} - seen
+        if data and not fresh:
+            raise _endless("a page with nothing new")
+        seen |= fresh
         if stop.known:
             for i, entry in enumerate(data):
                 if entry["query_id"] in stop.known:
@@ -152,6 +162,15 @@ def _walk(after: str | None, stop: _Stop, progress: PagingProgress) -> tuple[lis
             if counted >= stop.want:
                 return entries, False
         after = data[-1]["query_id"]
+        if after in cursors:
+            raise _endless(f"the cursor {str(after)[:40]!r} again")
+        cursors.add(after)
+    raise _endless(f"more than {MAX_PAGES:,} pages")
+
+
+def _endless(why: str) -> E.ServerError:
+    return E.ServerError(f"the points history kept paging ({why}): the server repeats itself; stopped",
+                         hint="check POE_BASE_URL", retryable=False)
 
 
 def _inside(t: int, since: int | None, until: int | None) -> bool:

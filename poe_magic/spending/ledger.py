@@ -28,6 +28,7 @@ from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.base.config import check_points
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
@@ -60,6 +61,8 @@ def set_budget(points: int | None) -> None:
     """Cap this session's spend at ``points`` (None: no cap). Calls made before count too."""
     if points is not None and (isinstance(points, bool) or not isinstance(points, int) or points < 0):
         raise E.PoeUsageError(f"the budget must be a whole number of points >= 0, got {points!r}")
+    if points is not None:
+        check_points("the budget", points)  # 10**30 is a typo, not a budget
     _ledger().budget = points
     _ledger().warned.clear()
 

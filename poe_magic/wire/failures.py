@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from poe_magic.base.text import plural
 MAX_RETRY_AFTER = 60.0
 #: cap on the exponential backoff between retries (seconds)
 MAX_BACKOFF = 30.0
+#: a longer Retry-After (1e308, inf) is read as this many seconds (a week), so messages stay sane
+MAX_SHOWN_WAIT = 7 * 86_400.0
 
 @dataclass(frozen=True)
 class Subject:
@@ -97,14 +100,19 @@ def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str,
     if isinstance(status, int) and status >= 400:
         return status_error(status, model=model, body=info.get("body") or "",
                             retry_after=parse_retry_after(info.get("retry_after")))
+    if isinstance(status, int) and 300 <= status < 400:  # never followed: the key would go along
+        where = str(info.get("location") or "nowhere")[:200]
+        return E.PoeAPIError(f"{root}/bot/{model} answered with a redirect ({status}) to {where}; not followed",
+                             hint="check POE_BASE_URL", model=model, status=status, retryable=False)
     cause = network_cause(exc)
     if cause is not None:
         return network_error(cause, asking(model), root, connect_timeout)
+    kind = str(info.get("content_type") or "?").split(";")[0][:60]
+    if type(exc).__name__ == "SSEError" or (status == 200 and "text/event-stream" not in kind):
+        return E.PoeAPIError(f"not a Poe stream at {root}/bot/{model} (the server sent {kind})",
+                             hint="check POE_BASE_URL", model=model, retryable=False)
     if type(exc).__name__ in ("BotError", "BotErrorNoRetry"):
         return _bot_error(str(exc), type(exc).__name__ == "BotError", model)
-    if type(exc).__name__ == "SSEError":  # a 2xx answer that is not an event stream
-        return E.PoeConnectionError(f"{root} answered {model} with something that is not a Poe stream",
-                                    hint="check POE_BASE_URL", model=model, retryable=False)
     return E.ServerError(f"{model} failed: {exc or type(exc).__name__}", model=model, retryable=False)
 
 
@@ -265,14 +273,15 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
-    return max(0.0, when.timestamp() - time.time())
+    return min(max(0.0, seconds), MAX_SHOWN_WAIT)  # 1e308 or inf: "a week", not 1e308 s
 
 
 def retry_delay(error: E.PoeMagicError, attempt: int, backoff: float) -> float | None:
@@ -298,3 +307,49 @@ def next_retry(error: E.PoeMagicError, retries: int, max_retries: int, backoff: 
     if delay is None and retries:
         error.amend(f"gave up after {plural(retries, 'retry', 'retries')}")
     return delay
+
+
+def _malformed(model: str, what: str) -> E.ServerError:
+    return E.ServerError(f"{model} sent a malformed chunk ({what}); the stream was stopped",
+                         model=model, retryable=False)
+
+
+def check_event(message: Any, model: str) -> None:
+    """Refuse (a one-line ServerError: the stream is then closed) a streamed message whose
+    OpenAI-style ``json`` data does not have the shape the accumulator folds: every field of
+    every event is untrusted. Text and file events were checked by fastapi_poe already."""
+    data = getattr(message, "data", None)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise _malformed(model, f"a json event that is a {type(data).__name__}, not an object")
+    choices = data.get("choices")
+    if choices is None:
+        return
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+        raise _malformed(model, "choices is not a list of objects")
+    for choice in choices:
+        delta = choice.get("delta")
+        if delta is None:
+            continue
+        if not isinstance(delta, dict):
+            raise _malformed(model, f"delta is a {type(delta).__name__}, not an object")
+        if not isinstance(delta.get("content"), (str, type(None))):
+            raise _malformed(model, "delta.content is not text")
+        calls = delta.get("tool_calls")
+        if calls is not None and not (isinstance(calls, list) and all(_good_call(c) for c in calls)):
+            raise _malformed(model, "tool_calls is not a list of tool-call objects")
+
+
+def _good_call(call: Any) -> bool:
+    if not isinstance(call, dict):
+        return False
+    index, function = call.get("index", 0), call.get("function")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1000:
+        return False
+    if not all(isinstance(call.get(k), (str, type(None))) for k in ("id", "type")):
+        return False
+    if function is None:
+        return True
+    return isinstance(function, dict) and all(isinstance(function.get(k), (str, type(None)))
+                                              for k in ("name", "arguments"))

@@ -10,9 +10,10 @@ times), 5xx, connection errors and timeouts retried ``settings.max_retries`` tim
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ from poe_magic.wire.failures import (
 MAX_RATE_LIMIT_WAITS = 30
 #: seconds to read an answer, and to send a request, unless the caller says otherwise
 READ_TIMEOUT, WRITE_TIMEOUT = 60.0, 30.0
+#: the largest JSON body read (a history page or the catalogue is far smaller)
+MAX_JSON_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -89,21 +92,61 @@ def get_json(path_or_url: str, params: dict[str, Any] | None = None, *, what: st
     root = settings.root
     url = path_or_url if "://" in path_or_url else root + path_or_url
     headers = {"Accept": "application/json"}
+    key_auth: httpx.Auth | None = None
     if auth:
         if not (url == root or url.startswith(root + "/")):
             raise E.PoeUsageError(f"refusing to send the API key to {_origin(url)}: it is not the server root")
-        headers["Authorization"] = f"Bearer {settings.api_key()}"
+        settings.api_key()  # no key: one line now
+        key_auth = _KeyAuth(settings)  # the key itself is in no local variable of any frame here
 
     def once() -> Any:
-        with _request("GET", url, params=params, headers=headers, timeout=_timeout(settings, timeout)) as response:
-            _check(response, what, body=response.read().decode("utf-8", "replace"))
+        deadline = time.monotonic() + _total(settings, timeout)
+        with _request("GET", url, params=params, headers=headers, auth=key_auth,
+                      timeout=_timeout(settings, timeout)) as response:
+            body = _read(response, deadline, what, MAX_JSON_BYTES)
+            _check(response, what, body=body.decode("utf-8", "replace"))
             try:
-                return response.json()
+                return json.loads(body)
             except ValueError:
                 raise E.ServerError(f"the server sent something that is not JSON for {what}",
                                     retryable=False) from None
 
     return with_retries(once, reading(what), root, settings=settings, on_wait=on_wait, retry=retry)
+
+
+class _KeyAuth(httpx.Auth):
+    """Adds the key as the request goes out; its repr (a traceback's locals) shows no key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer " + self._settings.api_key()
+        yield request
+
+    def __repr__(self) -> str:
+        return "<key auth>"
+
+
+def _total(settings: Settings, timeout: float | None) -> float:
+    """Seconds a whole request may take, however slowly the server trickles its bytes (each
+    read's timeout alone restarts with every byte)."""
+    return 2 * timeout if timeout is not None else settings.connect_timeout + READ_TIMEOUT
+
+
+def _read(response: httpx.Response, deadline: float, what: str, max_bytes: int) -> bytes:
+    """The whole body, or a one-line error past ``deadline`` (``time.monotonic()``) or
+    ``max_bytes``."""
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise E.RequestTooLargeError(f"{what} is over {_size(max_bytes)}")
+        if time.monotonic() > deadline:
+            raise E.PoeTimeoutError(f"reading {what} took longer than the time allowed; the server is "
+                                    "sending too slowly", hint="check POE_BASE_URL or try again later")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def get_bytes(url: str, *, what: str, max_bytes: int, timeout: float | None = None,
@@ -113,16 +156,12 @@ def get_bytes(url: str, *, what: str, max_bytes: int, timeout: float | None = No
     subject = reading(what, own=False)  # a missing file is an expired link, not a wrong POE_BASE_URL
 
     def once() -> tuple[bytes, str]:
+        deadline = time.monotonic() + _total(settings, timeout)
         with _request("GET", url, timeout=_timeout(settings, timeout), follow_redirects=True) as response:
             if response.status_code >= 400:
                 _check(response, what, body=_head(response), subject=subject)
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise E.RequestTooLargeError(f"{what} is over {_size(max_bytes)}")
-                chunks.append(chunk)
-            return b"".join(chunks), response.headers.get("content-type", "").split(";")[0]
+            data = _read(response, deadline, what, max_bytes)
+            return data, response.headers.get("content-type", "").split(";")[0]
 
     return with_retries(once, subject, _origin(url), settings=settings, on_wait=None, retry=True)
 
@@ -143,6 +182,10 @@ def _head(response: httpx.Response, limit: int = 2000) -> str:
 
 def _check(response: httpx.Response, what: str, *, body: str, subject: Subject | None = None) -> None:
     status = response.status_code
+    if 300 <= status < 400:  # never followed: the key would go along
+        where = response.headers.get("location", "nowhere")[:200]
+        raise E.PoeAPIError(f"the server answered {what} with a redirect ({status}) to {where}; not followed",
+                            hint="check POE_BASE_URL", status=status, retryable=False)
     if status >= 400:
         raise status_error(status, what=what, body=body, subject=subject,
                            retry_after=parse_retry_after(response.headers.get("retry-after")))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.base.secrets import contains_key
 
 
 @dataclass
@@ -67,3 +69,27 @@ def build_request(prompt: str, model: str, *, system: str | None = None,
     messages.append(Message("user", prompt, attachments=list(attachments or [])))
     return PoeRequest(model=model, messages=messages, temperature=temperature,
                       stop=list(stop or []), params=dict(params or {}))
+
+
+KEY_REFUSAL = "the prompt contains your Poe API key; nothing was sent"
+
+
+def check_sendable(request: PoeRequest) -> None:
+    """The one guard before anything is sent: refuse (one line, nothing sent) a request that
+    holds the API key (or a long piece of it) anywhere (prompt, system prompt, history,
+    parameters, tool calls and results, attachment names), or that cannot be encoded (a lone
+    surrogate, a parameter JSON cannot write): those would fail the same way on every retry."""
+    parts: list[Any] = [request.params, request.tools, request.tool_calls, request.tool_results, request.stop]
+    for m in request.messages:
+        parts += [m.content, m.parameters, [getattr(a, "name", "") or "" for a in m.attachments],
+                  [getattr(a, "url", "") or "" for a in m.attachments]]
+    try:
+        blob = json.dumps(parts, ensure_ascii=False, allow_nan=False)
+        blob.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise E.PoeUsageError(f"the prompt has a character that cannot be sent (a lone surrogate "
+                              f"{exc.object[exc.start:exc.end]!r}); nothing was sent") from None
+    except (TypeError, ValueError) as exc:
+        raise E.PoeUsageError(f"a parameter cannot be sent as JSON ({str(exc)[:120]}); nothing was sent") from None
+    if contains_key(blob):
+        raise E.PoeUsageError(KEY_REFUSAL)

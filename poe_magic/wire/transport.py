@@ -29,9 +29,10 @@ import httpx
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
+from poe_magic.base.secrets import contains_key
 from poe_magic.wire import observed
-from poe_magic.wire.failures import ended_early, map_error, next_retry, upload_error
-from poe_magic.wire.request import PoeRequest, check_model_name
+from poe_magic.wire.failures import check_event, ended_early, map_error, next_retry, upload_error
+from poe_magic.wire.request import KEY_REFUSAL, PoeRequest, check_model_name, check_sendable
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
 
@@ -66,6 +67,8 @@ async def _record_response(response: httpx.Response) -> None:
         return
     info["status"] = response.status_code
     info["retry_after"] = response.headers.get("retry-after")
+    info["content_type"] = response.headers.get("content-type", "")
+    info["location"] = response.headers.get("location")
     if response.status_code >= 400:
         try:
             await response.aread()
@@ -219,7 +222,8 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
     from fastapi_poe.client import stream_request_base
 
     check_model_name(request.model)
-    key = settings.api_key()
+    check_sendable(request)  # the key, lone surrogates, unserialisable parameters: nothing sent
+    settings.api_key()  # no key: one line now (the key itself is never kept in a local)
     query = build_query(request)
     client = http_client(settings)
     attempt = 0
@@ -230,7 +234,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
         messages = stream_request_base(
             request=query,
             bot_name=request.model,
-            api_key=key,
+            api_key=settings.api_key(),
             tools=_as_models(fp.ToolDefinition, request.tools),
             tool_calls=_as_models(fp.ToolCallDefinition, request.tool_calls),
             tool_results=_as_models(fp.ToolResultDefinition, request.tool_results),
@@ -242,6 +246,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
         try:
             async with contextlib.aclosing(messages):  # closes the HTTP response at once on cancel
                 async for message in messages:
+                    check_event(message, request.model)
                     streamed = streamed or is_content(message)
                     yield message
             if not info.get("no_done"):
@@ -286,6 +291,8 @@ async def upload(data: bytes, name: str, settings: Settings) -> Any:
     (429, 5xx, connection errors) are retried like queries: nothing has been asked yet."""
     import fastapi_poe as fp
 
+    if contains_key(name):
+        raise E.PoeUsageError(KEY_REFUSAL)
     attempt = 0
     while True:
         try:
