@@ -1,0 +1,73 @@
+"""Traffic to the frontend for long answers (issue 19): bytes sent per byte of answer, updates/s.
+
+A ``%%poe LongBot`` cell streams a 10 KB, 30 KB and 100 KB Markdown answer at 100 tokens/s
+(a realistic model speed; the 100 KB answer streams for about three minutes) in a real kernel
+against the local server in its own process. Measured from the kernel's iopub messages: the
+bytes of every display message's content (data, metadata, display id: what the frontend
+receives and renders), the number of updates and their rate while text arrives.
+
+Baseline, computed for the same stream (same answer, same duration): what the previous design
+sent, one output re-sent whole as ``text/markdown`` and ``text/plain`` every 50 ms while text
+arrives (the issue measured that design at 121x to 249x the answer for ~10 s streams). A two-model comparison (``LongBot LongBot-B``) is
+measured the same way against the whole grid re-sent each update. The browser's main-thread
+time per update is measured by ``tests/test_browser_long_answers.py`` (it needs Chromium); its
+figures are added here when that test has written them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .common import ROOT, Row, kernel, row, server
+
+TPS = 100  # tokens per second
+THROTTLE, FOOTER = 0.05, 60  # the default throttle_interval; a streaming footer's bytes
+SIZES_KB = (10, 30, 100)
+BROWSER_FIGURES = ROOT / "test-artifacts" / "long_answers_browser.json"
+
+
+def displays(cell: Any) -> list[dict[str, Any]]:
+    return cell.of_type("display_data", "update_display_data")
+
+
+def answer_figures(cell: Any, answer: str) -> tuple[int, int, float, int]:
+    """(bytes sent, the old design's bytes for the same stream, display messages/s, outputs)."""
+    messages = displays(cell)
+    sent = sum(len(json.dumps(m["content"])) for m in messages)
+    outputs = len({m["content"].get("transient", {}).get("display_id") for m in messages})
+    seconds = max(0.05, (messages[-1]["header"]["date"] - messages[0]["header"]["date"]).total_seconds())
+    # the old design: every 50 ms the whole answer so far as Markdown and text, plus the footer
+    ticks = int(seconds / THROTTLE) or 1
+    old = sum(2 * (len(answer) * k // ticks + FOOTER) for k in range(1, ticks + 1))
+    return sent, old, len(messages) / seconds, outputs
+
+
+def run() -> list[Row]:
+    from poe_magic.server.bots.long import long_markdown
+
+    rows: list[Row] = []
+    with server() as srv, kernel(srv) as k:
+        for kb in SIZES_KB:
+            answer = long_markdown(kb * 1024)
+            cell = k.run_ok(f"%%poe LongBot\nkb={kb} tps={TPS}", timeout=600)
+            sent, old, rate, outputs = answer_figures(cell, answer)
+            rows.append(row("traffic", f"{kb} KB answer at {TPS} tokens/s: bytes sent / answer size",
+                            sent / len(answer), baseline=old / len(answer), goal="<= 0.1x", unit="x",
+                            notes=f"{sent:,} bytes for {len(answer):,} characters in {outputs} outputs, "
+                                  f"{len(displays(cell))} display messages ({sent // len(displays(cell)):,} bytes each "
+                                  f"on average, {rate:.1f} per second); the old design: {old:,} bytes"))
+            rows.append(row("traffic", f"{kb} KB answer at {TPS} tokens/s: display messages per second while it streams", rate,
+                            goal=">= 2", unit="1/s"))
+        answers = long_markdown(15 * 1024) + long_markdown(15 * 1024, 20)
+        cell = k.run_ok("%%poe LongBot LongBot-B\nkb=15 seconds=10", timeout=600)
+        sent = sum(len(json.dumps(m["content"])) for m in displays(cell))
+        grid = displays(cell)
+        rows.append(row("traffic", "two-model comparison, 2 x 15 KB over 10 s: bytes sent / answers' size",
+                        sent / len(answers), goal="<= 8", unit="x",
+                        notes=f"{sent:,} bytes in {len(grid)} display messages for {len(answers):,} characters"))
+    if BROWSER_FIGURES.exists():
+        for figure in json.loads(BROWSER_FIGURES.read_text()):
+            rows.append(row("traffic", figure["measure"], figure["value"], baseline=figure.get("baseline"),
+                            goal=figure.get("goal", ""), unit=figure.get("unit", "ms"), notes=figure.get("notes", "")))
+    return rows
