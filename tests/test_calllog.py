@@ -26,17 +26,22 @@ def files_bytes(home: Path) -> bytes:
 
 def test_every_kind_is_logged_and_the_key_never_is(activated: LocalServer, poe_home: Path) -> None:
     key = os.environ["POE_API_KEY"]
-    poe_magic.ask(f"please repeat my key {key} back", "EchoBot", stream=False)
+    poe_magic.ask("please repeat this back", "EchoBot", stream=False)
+    echoed = poe_magic.send("hi", "HeaderEchoBot", stream=False, params={"words": 3})  # its error echoes the key
+    assert echoed.error is not None
     poe_magic.compare("compare me", ["EchoBot", "JsonBot"], stream=False)
     poe_magic.batch(["row one", "row two"], "{text}", "EchoBot", progress=False)
     frame = pd.DataFrame({"model": ["EchoBot"], "prompt": ["q"], "answer": ["a b c"]})
     poe_magic.grade(frame, judge="JudgeBot", rubric="brevity", progress=False)
     log = poe_magic.log()
-    assert sorted(log["kind"].value_counts().items()) == [("ask", 1), ("batch", 2), ("compare", 2), ("grade", 1)]
+    assert sorted(log["kind"].value_counts().items()) == [("ask", 2), ("batch", 2), ("compare", 2), ("grade", 1)]
     assert log["group"][log["kind"] == "compare"].nunique() == 1 and log["group"][log["kind"] == "batch"].nunique() == 1
-    asked = log[log["kind"] == "ask"].iloc[0]
-    assert key not in asked["prompt"] and "please repeat my key" in asked["prompt"]
-    assert asked["model"] == "EchoBot" and asked["status"] == "ok" and asked["elapsed"] > 0
+    asked = log[log["model"] == "EchoBot"].iloc[-1]
+    assert asked["prompt"] == "please repeat this back" and asked["kind"] == "ask"
+    assert asked["status"] == "ok" and asked["elapsed"] > 0
+    failed = log[log["model"] == "HeaderEchoBot"].iloc[0]
+    assert failed["status"] == "error" and "upstream refused" in failed["error"] and key not in failed["error"]
+    assert failed["answer"] == echoed.text != ""
     assert list(log["time"]) == sorted(log["time"], reverse=True)  # newest first
     calllog.flush()
     assert key.encode() not in files_bytes(poe_home)  # not in the database, nor its WAL
