@@ -127,6 +127,22 @@ def test_pruning_keeps_the_newest(tmp_path: Path) -> None:
         settings.log_max_mb = 0
 
 
+def test_the_writer_prunes_past_log_max_mb(activated: LocalServer, poe_home: Path) -> None:
+    from poe_magic.core.reply import Reply
+
+    settings.log_max_mb = 0.2
+    try:
+        for i in range(calllog.PRUNE_EVERY + 10):
+            calllog.record(Reply("EchoBot", f"prompt {i} " + "x" * 1000, text="y" * 1000, elapsed=0.1))
+        calllog.flush()
+    finally:
+        settings.log_max_mb = 200
+    assert calllog.write_errors() == []
+    kept = poe_magic.log(limit=10_000)
+    assert 0 < len(kept) < calllog.PRUNE_EVERY  # about 1 MB written, 0.2 MB kept
+    assert kept["prompt"].iloc[0].startswith(f"prompt {calllog.PRUNE_EVERY + 9} ")  # the newest stay
+
+
 @pytest.fixture
 def shared_home(tmp_path: Path) -> Path:
     return tmp_path / "shared_home"

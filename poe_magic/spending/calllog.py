@@ -60,7 +60,6 @@ CREATE TRIGGER IF NOT EXISTS calls_ad AFTER DELETE ON calls BEGIN
 _context: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("poe_magic_log_context", default=("ask", ""))
 #: worker threads (which do not inherit the context) by name prefix: (kind, group id)
 _thread_context: dict[str, tuple[str, str]] = {"poe_magic-chat": ("chat", "")}
-_ids: dict[int, str] = {}  # id(reply) -> its log row id (the latest few thousand)
 
 
 @contextmanager
@@ -94,11 +93,6 @@ def path(settings: Settings = default_settings) -> Path:
     return settings.home / FILE_NAME
 
 
-def log_id(reply: Reply) -> str | None:
-    """The log row id of ``reply`` (None when it was not logged in this process)."""
-    return _ids.get(id(reply))
-
-
 def record(reply: Reply, request: Any = None, settings: Settings = default_settings) -> str | None:
     """Queue ``reply`` for the log (returns its row id); its cost updates the row when known."""
     if not settings.log:
@@ -121,9 +115,6 @@ def record(reply: Reply, request: Any = None, settings: Settings = default_setti
     }
     writer = _writer(path(settings), settings)
     writer.put(("insert", row))
-    if len(_ids) > 5000:
-        _ids.clear()
-    _ids[id(reply)] = row_id
     if reply.points is None:
         reply.watch_points(lambda r: writer.put(("points", row_id, r.points)))
     return row_id
