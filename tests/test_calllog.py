@@ -98,7 +98,7 @@ def test_log_reply_rebuilds_the_reply(activated: LocalServer) -> None:
     row_id = poe_magic.log(limit=1)["id"].iloc[0]
     again = poe_magic.log_reply(row_id)
     assert (again.model, again.prompt, again.text) == (original.model, original.prompt, original.text)
-    assert again.params == original.params and again.status == "ok"
+    assert again.params == {**original.params, "temperature": 0.5} and again.status == "ok"
     assert poe_magic.log_reply(row_id[:12]).text == original.text  # as %poe log shows the id
     with pytest.raises(E.PoeUsageError):
         poe_magic.log_reply("0" * 32)

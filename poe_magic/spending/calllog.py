@@ -100,13 +100,18 @@ def record(reply: Reply, request: Any = None, settings: Settings = default_setti
     kind, group = _where_called()
     row_id = uuid.uuid4().hex
     files: list[dict[str, Any]] = []
+    params = dict(reply.params)  # the bot's parameters, and the request's own when known
+    if getattr(request, "temperature", None) is not None:
+        params["temperature"] = request.temperature
+    if getattr(request, "stop", None):
+        params["stop"] = list(request.stop)
     if request is not None and getattr(request, "messages", None):
         for a in request.messages[-1].attachments:
             files.append({"name": getattr(a, "name", ""), "url_sha256": _sha(getattr(a, "url", ""))})
     row = {
         "id": row_id, "time": reply.started_at.isoformat(timespec="milliseconds"), "ts": reply.started_at.timestamp(),
         "kind": kind, "model": reply.model, "prompt": reply.prompt, "system": reply.system,
-        "params": _json(reply.params), "attachments": _json(files) if files else None, "answer": reply.text,
+        "params": _json(params), "attachments": _json(files) if files else None, "answer": reply.text,
         "data": _json(_plain(reply.data)) if reply.data is not None else None, "status": reply.status,
         "error": None if reply.error is None else f"{type(reply.error).__name__}: {reply.error}",
         "time_to_first_token": reply.time_to_first_token, "elapsed": reply.elapsed, "points": reply.points,
