@@ -99,7 +99,7 @@ def test_interrupted_batch_tells_done_failed_and_not_sent_apart(everyday_kernel:
 def test_terminal_history_prints_text(server: LocalServer, tmp_path: Path) -> None:
     script = tmp_path / "session.ipy"
     script.write_text("%load_ext poe_magic\n%poe EchoBot a call to list\n%poe history\n%poe budget 100\n"
-                      "%poe budget off\n")
+                      "%poe budget off\nh = %poe help\nprint(repr(h))\n%poe use NoSuchModelQq\n")
     env = {**os.environ, **server.env, "POE_MAGIC_HOME": str(tmp_path / "home"),
            "IPYTHONDIR": str(tmp_path / "ipython")}
     done = subprocess.run([sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", str(script)],
@@ -109,6 +109,9 @@ def test_terminal_history_prints_text(server: LocalServer, tmp_path: Path) -> No
     assert "object>" not in out and "**Points" not in out, out
     assert "plot_spending" in out  # says how to get the chart instead of a repr
     assert "Budget removed" in out, out
+    assert "%poe history  spending summary and plot; --days N, --by bot|day|type" in out, out  # help as text
+    assert "UnknownModelError: unknown model 'NoSuchModelQq'" in out
+    assert "\x1b[" not in out, "--colors=NoColor: no ANSI colour codes"
 
 
 # -- friction 7-9: one-liners with the default model, `?`, one count -----------------------------

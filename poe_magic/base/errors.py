@@ -106,10 +106,23 @@ class PoeMagicError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of formatting a traceback.
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self.message}"]
+        name = type(self).__name__
+        return [f"\x1b[31m{name}\x1b[0m: {self.message}" if _colours() else f"{name}: {self.message}"]
 
     def __str__(self) -> str:
         return self.message
+
+
+def _colours() -> bool:
+    """False when IPython was told not to colour (``--colors=NoColor``, ``%colors nocolor``)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and str(getattr(shell, "colors", "")).lower() != "nocolor"
 
 
 class PoeUsageError(PoeMagicError):

@@ -148,14 +148,36 @@ def ask_line(magics: Any, model: str, question: str) -> None:
                               model=model) from None
 
 
-def help_command(magics: Any, arg: str) -> Any:
-    from IPython.display import Markdown
+class TextTable:
+    """A two-column table shown as Markdown in a notebook and as aligned plain text in a
+    terminal (where a Markdown object would print as ``<...Markdown object>``, and ``\\|``
+    escapes would show)."""
 
-    rows = "\n".join(f"| `%poe {name}` | {table_cell(text)} |" for name, (_, _, text) in sorted(SUBCOMMANDS.items()))
-    return Markdown(
+    def __init__(self, intro: str, header: tuple[str, str], rows: list[tuple[str, str]], outro: str = "") -> None:
+        self.intro, self.header, self.rows, self.outro = intro, header, rows, outro
+
+    @property
+    def data(self) -> str:
+        """The Markdown text (as ``IPython.display.Markdown(...).data``)."""
+        return self._repr_markdown_()
+
+    def _repr_markdown_(self) -> str:
+        body = "\n".join(f"| {table_cell(a)} | {table_cell(b)} |" for a, b in self.rows)
+        table = f"| {self.header[0]} | {self.header[1]} |\n|---|---|\n{body}"
+        return "\n\n".join(part for part in (self.intro, table, self.outro) if part)
+
+    def __repr__(self) -> str:
+        width = max(len(a) for a, _ in [self.header, *self.rows])
+        lines = [f"{a.ljust(width)}  {b}" for a, b in [self.header, *self.rows]]
+        plain = "\n\n".join(part for part in (self.intro, "\n".join(lines), self.outro) if part)
+        return plain.replace("`", "").replace("**", "")
+
+
+def help_command(magics: Any, arg: str) -> Any:
+    return TextTable(
         "**poe_magic**: `%%poe MODEL [options]` sends the cell to MODEL (`%%poe?` lists options); "
-        "`%poe MODEL [options] question` asks a one-liner.\n\n| subcommand | what it does |\n|---|---|\n" + rows
-    )
+        "`%poe MODEL [options] question` asks a one-liner (with a default model: `%poe question`).",
+        ("subcommand", "what it does"), [(f"`%poe {name}`", text) for name, (_, _, text) in sorted(SUBCOMMANDS.items())])
 
 
 def login_command(magics: Any, arg: str) -> None:
@@ -176,10 +198,5 @@ def logout_command(magics: Any, arg: str) -> None:
 
 
 def config_command(magics: Any, arg: str) -> Any:
-    from IPython.display import Markdown
-
-    rows = "\n".join(f"| `{k}` | `{table_cell(repr(v))}` |" for k, v in settings.public().items())
-    return Markdown(
-        "| setting | value |\n|---|---|\n" + rows
-        + "\n\nChange with `%config PoeMagics.<setting> = ...` or `poe_magic.settings.<setting> = ...`"
-    )
+    return TextTable("", ("setting", "value"), [(f"`{k}`", f"`{v!r}`") for k, v in settings.public().items()],
+                     "Change with `%config PoeMagics.<setting> = ...` or `poe_magic.settings.<setting> = ...`")
