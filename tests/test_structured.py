@@ -59,6 +59,9 @@ def test_hostile_answers_stay_cheap() -> None:
     started = time.perf_counter()
     assert find_json(text) is None  # the scan gives up after MAX_SCAN starts instead of trying them all
     assert time.perf_counter() - started < 5  # generous: quadratic would take minutes
+    deep = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    assert find_json(deep) is None  # too deep for the parser: a misfit, not a RecursionError
+    assert as_schema({"a": int}).parse(deep)[1] == "no JSON object found in the answer"
 
 
 def test_every_schema_kind_has_fields_and_dtypes() -> None:

@@ -158,7 +158,15 @@ def schema_error(problem: str) -> E.SchemaError:
 
 def find_json(text: str) -> Any:
     """The JSON object of an answer: the whole text, else a ```json fence, else the first
-    ``{...}`` that parses after some prose. None when there is none."""
+    ``{...}`` that parses after some prose. None when there is none (or it nests too deep to
+    parse: a hostile answer is a misfit, not a crash)."""
+    try:
+        return _find_json(text)
+    except RecursionError:
+        return None
+
+
+def _find_json(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         return None
