@@ -145,6 +145,8 @@ class SettingTraits(HasTraits):
                                     "(a server's Retry-After wins).").tag(config=True)
     cache = Bool(False, help="Reuse identical earlier answers from the on-disk cache.").tag(config=True)
     max_tool_rounds = Int(5, help="Cap on tool-call rounds per request.").tag(config=True)
+    max_prompt_chars = Int(20_000_000, help="Longest text one `{interpolation}` field may put into a "
+                                            "prompt, in characters (more is refused, nothing sent).").tag(config=True)
 
     @validate("throttle_interval", "connect_timeout", "first_token_timeout", "stall_timeout")
     def _check_seconds(self, proposal: Any) -> float:
@@ -161,6 +163,10 @@ class SettingTraits(HasTraits):
     @validate("max_tool_rounds")
     def _check_tool_rounds(self, proposal: Any) -> int:
         return check_count("max_tool_rounds", proposal["value"], 0, 100, error=ConfigError)
+
+    @validate("max_prompt_chars")
+    def _check_prompt_chars(self, proposal: Any) -> int:
+        return check_count("max_prompt_chars", proposal["value"], 1, 500_000_000, error=ConfigError)
 
     @validate("base_url")
     def _check_base_url(self, proposal: Any) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.base.config import settings
 from poe_magic.base.text import table_cell
 
 MAX_TABLE_ROWS = 50
@@ -46,7 +47,7 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
                 return "}"
             return token
         value = lookup(match.group(1), namespace)
-        rendered = as_prompt_text(value)
+        rendered = _rendered(match.group(1), value)
         if _is_pandas(value):  # a Markdown table must stand on lines of its own
             before = "\n" if match.start() > 0 and text[match.start() - 1] != "\n" else ""
             after = "\n" if match.end() < len(text) and text[match.end()] != "\n" else ""
@@ -54,6 +55,24 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
         return rendered
 
     return _TOKEN.sub(replace, text)
+
+
+def _rendered(field: str, value: Any) -> str:
+    """``value`` as prompt text, size-checked; a ``__str__`` that fails is one line."""
+    try:
+        rendered = as_prompt_text(value)
+    except Exception as exc:  # noqa: BLE001 - a user's object: any failure is theirs, said in one line
+        raise E.PoeUsageError(f"{{{field}}}: cannot turn it into text ({type(exc).__name__}: "
+                              f"{str(exc)[:100]}) (nothing was sent)") from None
+    _check_size(f"{{{field}}}", rendered)
+    return rendered
+
+
+def _check_size(what: str, text: str) -> None:
+    limit = settings.max_prompt_chars
+    if len(text) > limit:
+        raise E.PoeUsageError(f"{what} is {len(text):,} characters, over the prompt limit of {limit:,} "
+                              "(settings.max_prompt_chars); nothing was sent")
 
 
 def lookup(field: str, namespace: Mapping[str, Any]) -> Any:
@@ -71,7 +90,7 @@ def lookup(field: str, namespace: Mapping[str, Any]) -> Any:
                 value = getattr(value, attr)
             else:
                 value = value[int(index) if index is not None else (key1 if key1 is not None else key2)]
-        except (LookupError, AttributeError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a property or __getitem__ of the user's may raise anything
             raise E.PoeUsageError(f"{{{field}}}: {_why(name, field, exc)} (nothing was sent)") from None
     return value
 
@@ -80,8 +99,8 @@ def _why(name: str, field: str, exc: Exception) -> str:
     if name in ("In", "Out") and isinstance(exc, LookupError):
         return f"there is no {field} (no such cell{' output' if name == 'Out' else ''})"
     if isinstance(exc, KeyError):
-        return f"no key {exc.args[0]!r}"
-    return str(exc) or type(exc).__name__
+        return f"no key {str(exc.args[0])[:100]!r}" if exc.args else "no such key"
+    return (str(exc) or type(exc).__name__)[:200]
 
 
 def as_prompt_text(value: Any) -> str:
