@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime
 from typing import Any
 
@@ -226,3 +227,38 @@ def test_frozen_parts_stay_few_and_join_to_the_text() -> None:
     assert most <= 30 and len(frozen.parts) > 3
     assert sent <= 4 * len(text)  # each character re-sent once per merge level at most
     assert frozen.layout("x" * (FIRST_FREEZE - 10) + "\n\ny\n")[0] == []  # a short answer: one output
+
+
+def test_a_replaced_long_answer_ends_as_the_replacement_only(kernel: Kernel) -> None:
+    """``is_replace_response`` halfway through a long answer: the frozen blocks of the first
+    half go, and the final output is exactly the replacement and what followed it."""
+    from poe_magic.server.bots.long import REPLACED, tokens
+
+    pieces = tokens(tokens_text(8))
+    expected = REPLACED + "".join(pieces[len(pieces) // 2:])
+    result = kernel.run_ok("%%poe LongBot -o replaced\nkb=8 seconds=3 replace=1", timeout=120)
+    assert kernel.value("replaced.text") == expected
+    (data, meta), *rest = answer_outputs(result)
+    assert data["text/plain"].startswith(expected) and data["text/markdown"].startswith(expected)
+    assert "Part 1:" not in data["text/markdown"]  # the first half is gone
+    assert rest and all(d == {"text/plain": ""} for d, _ in rest)
+
+
+def test_the_saved_notebook_renders_one_answer_in_nbconvert_html(kernel: Kernel) -> None:
+    """The cell's final outputs, saved as a notebook and exported by nbconvert (what GitHub and
+    nbviewer do too): the answer once, whole, with its footer; the emptied outputs add nothing."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    expected = tokens_text(8)
+    result = kernel.run_ok("%%poe LongBot\nkb=8 seconds=3", timeout=120)
+    outputs = answer_outputs(result)
+    assert len(outputs) > 2
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%%poe LongBot\nkb=8 seconds=3", outputs=[
+        nbformat.v4.new_output("display_data", data=data, metadata=meta) for data, meta in outputs])]
+    nbformat.validate(nb)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    headings = re.findall(r"^## (.+)$", expected, re.M)
+    assert [h for h in headings if html.count(f">{h}<") != 1] == []  # every heading once
+    assert html.count("<h2") == len(headings) and "LongBot ·" in html and "```" not in html

@@ -2,7 +2,8 @@
 
 Knobs (words of the prompt like ``kb=30``, or ``--param``): ``kb`` (answer size in KB, default
 30), ``seconds`` (how long it streams, default 10) or ``tps`` (tokens per second instead, a
-token being a word with its leading whitespace), ``seed``. The answer, :func:`long_markdown`,
+token being a word with its leading whitespace), ``seed``, ``replace=1`` (halfway, replace the
+answer so far with :data:`REPLACED` and go on: ``is_replace_response``). The answer, :func:`long_markdown`,
 is deterministic and has every kind of block a live view must not break: headings, paragraphs,
 tight and loose lists, tables, code fences with blank lines inside, quotes. For issue 19's
 traffic tests and ``benchmarks/bench_traffic.py``.
@@ -25,6 +26,7 @@ _WORDS = ("the model streams text while the notebook shows it live and a reader 
           "block as it lands frozen blocks are sent once only the open tail changes so long "
           "answers stay light for the kernel the browser and the person waiting").split()
 TICK = 0.02  # seconds between chunks: a chunk carries the tokens due by then
+REPLACED = "# The answer, replaced\n\n"  # what ``replace=1`` starts over with, halfway
 
 
 def _sentence(rng: random.Random) -> str:
@@ -84,10 +86,15 @@ class LongBot(LocalBot):
         size = int(_clamp(k.get("kb", 30), 0.1, 2000) * 1024)
         pieces = tokens(long_markdown(size, int(_clamp(k.get("seed", self.seed), 0, 2**31))))
         rate = _clamp(k["tps"], 1, 100_000) if "tps" in k else len(pieces) / _clamp(k.get("seconds", 10), 0.1, 3600)
+        replace_at = len(pieces) // 2 if k.get("replace") else -1  # replace=1: start over halfway
         start, sent = time.monotonic(), 0
         while sent < len(pieces):
             await asyncio.sleep(TICK)
             due = min(len(pieces), max(sent + 1, int((time.monotonic() - start) * rate)))
+            if sent <= replace_at < due:
+                yield fp.PartialResponse(text="".join(pieces[sent:replace_at]))
+                yield fp.PartialResponse(text=REPLACED, is_replace_response=True)
+                sent = replace_at
             yield fp.PartialResponse(text="".join(pieces[sent:due]))
             sent = due
 
