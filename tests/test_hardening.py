@@ -262,7 +262,7 @@ def test_points_check(value: Any) -> None:
 @pytest.mark.parametrize("value", [math.nan, math.inf, -5, 10**30])
 def test_budget_refuses_non_numbers(activated: LocalServer, value: Any) -> None:
     with pytest.raises(E.PoeUsageError) as caught:
-        poe_magic.batch(["a", "b"], "EchoBot", budget=value, progress=False)
+        poe_magic.batch(["a", "b"], "{text}", "EchoBot", budget=value, progress=False)
     assert "budget" in one_line(caught.value)
     with pytest.raises(E.PoeUsageError):
         poe_magic.set_budget(value)
@@ -272,7 +272,7 @@ def test_budget_refuses_non_numbers(activated: LocalServer, value: Any) -> None:
 @pytest.mark.parametrize("option, value", [("max_rpm", math.nan), ("max_rpm", -1.0), ("max_rpm", math.inf)])
 def test_batch_rate_refuses_non_numbers(activated: LocalServer, option: str, value: Any) -> None:
     with pytest.raises(E.PoeUsageError) as caught:
-        poe_magic.batch(["a"], "EchoBot", progress=False, **{option: value})
+        poe_magic.batch(["a"], "{text}", "EchoBot", progress=False, **{option: value})
     assert option in one_line(caught.value)
 
 
