@@ -93,3 +93,19 @@ def test_an_unwritable_home_keeps_the_answer(srv: LocalServer, tmp_path: Path) -
             [True, True, True]
     finally:
         kernel.shutdown()
+
+
+def test_closing_the_chat_panel_mid_stream_stops_the_stream_and_its_thread(k: Kernel, srv: LocalServer) -> None:
+    k.run_ok("import threading, time\n"
+             "panel = poe_magic.chat('SlowBot')\n"
+             "reply = panel.submit('chunks=400 delay=0.05 go')\n"
+             "deadline = time.monotonic() + 30\n"
+             "while not reply.text and time.monotonic() < deadline: time.sleep(0.05)\n"
+             "panel.close()\n"
+             "deadline = time.monotonic() + 10\n"
+             "while any(t.name == 'poe_magic-chat' for t in threading.enumerate()) and time.monotonic() < deadline:\n"
+             "    time.sleep(0.05)")
+    state = k.value("[any(t.name == 'poe_magic-chat' for t in threading.enumerate()), panel.busy, "
+                    "bool(reply.text), reply.interrupted or reply.error is not None]")
+    assert state == [False, False, True, True], state
+    assert k.value("len(reply.text) < len(' '.join(f'word{i}' for i in range(400)))")  # stopped, not streamed to its end
