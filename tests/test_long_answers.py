@@ -262,3 +262,25 @@ def test_the_saved_notebook_renders_one_answer_in_nbconvert_html(kernel: Kernel)
     headings = re.findall(r"^## (.+)$", expected, re.M)
     assert [h for h in headings if html.count(f">{h}<") != 1] == []  # every heading once
     assert html.count("<h2") == len(headings) and "LongBot ·" in html and "```" not in html
+
+
+def test_text_held_back_shows_during_a_pause_and_the_first_text_at_once(kernel: Kernel) -> None:
+    """An update may be held back until enough text is new; when the model then pauses (here
+    3 s, halfway), a timer shows it within MAX_WAIT: nothing that arrived stays hidden."""
+    from poe_magic.server.bots.long import tokens
+
+    pieces = tokens(tokens_text(6))
+    before_pause = "".join(pieces[:len(pieces) // 2])
+    result = kernel.run_ok("%%poe LongBot\nkb=6 seconds=2 pause=3", timeout=120)
+    messages = result.of_type("display_data", "update_display_data")
+    times = update_times(result)
+    gap = max(range(1, len(times)), key=lambda i: times[i] - times[i - 1])
+    assert times[gap] - times[gap - 1] > 1.5  # the pause...
+    shown = {}  # display id -> what it showed just before the pause ended
+    for m in messages[:gap]:
+        shown[m["content"]["transient"]["display_id"]] = m["content"]["data"]
+    text = "".join(d.get("text/markdown", "").split("\n\n<sub>")[0] for d in shown.values())
+    assert text.removesuffix("\n```") == before_pause  # ...came after all the text before it was shown
+    first = next(i for i, m in enumerate(messages) if m["content"]["data"].get("text/markdown", "").strip()
+                 and not m["content"]["data"]["text/markdown"].startswith("\n\n<sub>"))
+    assert times[first] - times[0] < 1.5  # the first text did not wait for more (its chunk comes at once)

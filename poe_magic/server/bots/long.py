@@ -3,7 +3,8 @@
 Knobs (words of the prompt like ``kb=30``, or ``--param``): ``kb`` (answer size in KB, default
 30), ``seconds`` (how long it streams, default 10) or ``tps`` (tokens per second instead, a
 token being a word with its leading whitespace), ``seed``, ``replace=1`` (halfway, replace the
-answer so far with :data:`REPLACED` and go on: ``is_replace_response``). The answer, :func:`long_markdown`,
+answer so far with :data:`REPLACED` and go on: ``is_replace_response``), ``pause`` (seconds
+to stop for, halfway). The answer, :func:`long_markdown`,
 is deterministic and has every kind of block a live view must not break: headings, paragraphs,
 tight and loose lists, tables, code fences with blank lines inside, quotes. For issue 19's
 traffic tests and ``benchmarks/bench_traffic.py``.
@@ -87,10 +88,16 @@ class LongBot(LocalBot):
         pieces = tokens(long_markdown(size, int(_clamp(k.get("seed", self.seed), 0, 2**31))))
         rate = _clamp(k["tps"], 1, 100_000) if "tps" in k else len(pieces) / _clamp(k.get("seconds", 10), 0.1, 3600)
         replace_at = len(pieces) // 2 if k.get("replace") else -1  # replace=1: start over halfway
+        pause_at, pause = (len(pieces) // 2, _clamp(k["pause"], 0, 600)) if "pause" in k else (-1, 0.0)
         start, sent = time.monotonic(), 0
         while sent < len(pieces):
             await asyncio.sleep(TICK)
+            if sent == pause_at:  # pause=S: a model thinking mid-answer
+                await asyncio.sleep(pause)
+                start, pause_at = start + pause, -1
             due = min(len(pieces), max(sent + 1, int((time.monotonic() - start) * rate)))
+            if sent < pause_at < due:
+                due = pause_at  # (the pause starts exactly halfway)
             if sent <= replace_at < due:
                 yield fp.PartialResponse(text="".join(pieces[sent:replace_at]))
                 yield fp.PartialResponse(text=REPLACED, is_replace_response=True)
