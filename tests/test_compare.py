@@ -128,7 +128,8 @@ def test_cache_answers_known_models_without_a_request_and_stores_fresh_ones(kern
     kernel.run_ok(f"%%poe EchoBot GPT-4o-mini --cache -o first\n{prompt}")
     assert len(server.requests("/bot/")) == 2
     assert kernel.value("[r.cached for r in first]") == [False, False]
-    assert kernel.value("first['GPT-4o-mini'].points") > 0
+    assert kernel.value("__import__('poe_magic.spending.ledger', fromlist=['_']).wait_for_costs(30)") is True
+    assert kernel.value("first['GPT-4o-mini'].points") > 0  # found after the cell, by the reconciler
 
     server.reset()
     again = kernel.run_ok(f"%%poe EchoBot GPT-4o-mini --cache -o second\n{prompt}")
@@ -242,12 +243,14 @@ def test_runs_repeat_each_model_and_report_median_and_spread(kernel: Kernel, ser
 
 
 def test_budget_stops_further_runs_and_keeps_the_runs_done(kernel: Kernel, server: LocalServer) -> None:
-    kernel.run_ok("from poe_magic.spending import ledger; ledger.set_budget(ledger.session_spend() + 15)")
+    kernel.run_ok("from poe_magic.spending import ledger; ledger.wait_for_costs(30)\n"
+                  "ledger.set_budget(ledger.session_spend() + 15)")  # (costs are found after each cell)
     server.reset()
     try:
         result = kernel.run("%%poe SlowBot-1 SlowBot-2 --runs 3 --param chunks=1 --param delay=0.01\nbudget")
         one_line_error(result, "BudgetExceededError")
         assert len(server.requests("/bot/")) == 2, "run 1 went out (20 points), run 2 was refused"
+        kernel.run_ok("ledger.wait_for_costs(30)")
         assert kernel.value("[_poe.rounds_done, [r.points for r in _poe]]") == [1, [10, 10]]
         forced = kernel.run_ok("%%poe SlowBot-1 SlowBot-2 --force --param chunks=1 --param delay=0.01\nforced")
         assert "word0" in final_html(forced)

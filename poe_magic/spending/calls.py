@@ -60,10 +60,28 @@ class Ledger:
         self.claiming = threading.Lock()  # the reconciler, a batch's helper and the kernel thread
         self.budget: int | None = None
         self.warned: set[float] = set()  # budget shares already warned about
-        self.newest_seen: str | None = None  # the newest history entry any read saw
+        self.seen: list[tuple[float, str]] = []  # (time.time() a read's answer came, its newest entry)
         self.changed = threading.Condition()  # notified whenever a cost arrives
         self.history_reads = 0  # requests the reconciler made (benchmarks, doctor)
         self.reconciler: Any = None  # the reconciler serving this ledger (made on first use)
+
+
+SEEN_KEPT = 500
+
+
+def saw(led: Ledger, entries: list[dict[str, Any]], answered_at: float) -> None:
+    """Note the newest entry a history read showed, and when its answer came."""
+    if entries:
+        led.seen = [*led.seen[-(SEEN_KEPT - 1):], (answered_at, entries[0]["query_id"])]
+
+
+def newest_before(led: Ledger, started: float) -> str | None:
+    """The newest history entry a read had shown before ``started`` (time.time()): entries
+    listed above it appeared after the call started."""
+    for answered_at, query_id in reversed(led.seen):
+        if answered_at < started:
+            return query_id
+    return None
 
 
 def book() -> Ledger:

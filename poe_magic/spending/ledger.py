@@ -32,10 +32,11 @@ from poe_magic.base.config import check_points
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
-from poe_magic.spending.calls import Ledger, book
+from poe_magic.spending.calls import Ledger, book, newest_before, saw
 from poe_magic.spending.calls import calls as calls
 from poe_magic.spending.estimate import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
+from poe_magic.spending.matching import WINDOW_BACK_US
 from poe_magic.spending.reconciler import current_account, read_now, reconciler_of, settle
 
 if TYPE_CHECKING:
@@ -145,7 +146,10 @@ def _unestimated(led: Ledger) -> list[Call]:
     """Pending calls the budget cannot count: no estimate from history, catalogue or session."""
     unknown = []
     for call in led.calls:
-        if call.pending and call.estimate is None:
+        if call.pending and call.estimate is None and (not call.chars or call.status != "ok"):
+            # stopped or failed part-way: a charge may appear (looked for), but it is not counted
+            call.estimate, call.estimate_basis = 0.0, "unfinished"
+        elif call.pending and call.estimate is None:
             guess = per_call(call.model, call.reply.prompt if call.reply is not None else "")
             call.estimate, call.estimate_basis = guess.points, guess.basis
             if guess.points is None:
@@ -189,16 +193,20 @@ def _warn_if_near() -> None:
 
 
 def wait_for_costs(timeout: float = 60.0) -> bool:
-    """Block until no call of this session has a pending cost (True), or ``timeout`` seconds
-    have passed (False). Never needed for correctness: scripts and tests that want final costs."""
+    """Block until no answered call of this session has a pending cost (True), or ``timeout``
+    seconds have passed (False). Never needed for correctness: scripts and tests that want final costs."""
     led = _ledger()
     deadline = time.monotonic() + timeout
+
+    def waiting() -> bool:  # a call stopped or failed part-way may never be charged: not waited for
+        return any(c.pending and c.chars and c.status == "ok" for c in led.calls)
+
     if any(c.pending and not c.deferred for c in led.calls):
         reconciler_of(led).kick()
-    while any(c.pending for c in led.calls) and time.monotonic() < deadline:
+    while waiting() and time.monotonic() < deadline:
         with led.changed:
             led.changed.wait(min(0.25, max(0.0, deadline - time.monotonic())))
-    return not any(c.pending for c in led.calls)
+    return not waiting()
 
 
 # -- cost per call ----------------------------------------------------------------------
@@ -209,7 +217,7 @@ def record(reply: Reply) -> None:
     led = _ledger()
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one",
-                after_id=led.newest_seen, prompt_chars=len(reply.prompt or ""), reply=reply,
+                after_id=newest_before(led, started.timestamp()), prompt_chars=len(reply.prompt or ""), reply=reply,
                 account=current_account())
     led.calls.append(call)
     deferred = _deferring.get()
@@ -245,16 +253,16 @@ def price(pending: list[Call]) -> None:
     try:
         entries: list[dict[str, Any]] = []
         after: str | None = None
-        earliest = min((c.started_us for c in pending), default=0) - 60_000_000
+        earliest = min((c.started_us for c in pending), default=0) - WINDOW_BACK_US
         for _ in range(5):
             page, has_more = history_page(after, limit=PAGE_SIZE, timeout=PRICE_TIMEOUT_S, retry=False)
+            if after is None:
+                saw(led, page, time.time())
             entries += [e for e in page if isinstance(e, dict) and isinstance(e.get("query_id"), str)
                         and isinstance(e.get("creation_time"), int)]
             if not has_more or not page or entries[-1]["creation_time"] < earliest:
                 break
             after = page[-1]["query_id"]
-        if entries:
-            led.newest_seen = entries[0]["query_id"]
         settle(led, pending, entries)
     except E.PoeMagicError:  # no key, server down, rate limited: those costs stay pending
         pass

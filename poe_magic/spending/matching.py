@@ -27,6 +27,7 @@ from poe_magic.catalog import store
 from poe_magic.spending.calls import Call
 
 SLACK_S = 5.0  # seconds either side of a call's run an entry may be stamped
+WINDOW_BACK_US = 15_000_000  # reads go this far before the earliest pending call (slack + skew)
 PROVISIONAL_S = 60.0  # a 0 from an entry younger than this (or an empty breakdown) may change
 
 _names_memo: dict[int, dict[str, set[str]]] = {}

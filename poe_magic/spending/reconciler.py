@@ -21,16 +21,17 @@ import time
 from typing import Any
 
 from poe_magic.base import errors as E
-from poe_magic.spending.calls import Call, Ledger
+from poe_magic.spending.calls import Call, Ledger, saw
 from poe_magic.spending.history import PAGE_SIZE, history_page
 from poe_magic.spending.history_cache import account_id
-from poe_magic.spending.matching import assign, is_provisional
+from poe_magic.spending.matching import WINDOW_BACK_US, assign, is_provisional
 from poe_magic.wire.loop import LoopThread
 from poe_magic.wire.observed import clock_skew
 
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)  # then every LATER_S
 LATER_S = 60.0
 GIVE_UP_S = 600.0  # per call, from its end
+GIVE_UP_UNFINISHED_S = 120.0  # a call stopped or failed part-way may never be listed
 MIN_GAP_S = 2.0  # between two reads of the history (many quick calls share one read)
 READ_TIMEOUT_S = 10.0
 MAX_PAGES = 3  # per read, when a pending call is older than the newest page
@@ -70,7 +71,8 @@ class Reconciler:
         """Calls whose cost it is looking for (a batch prices its deferred calls itself)."""
         now, account = time.time(), current_account()
         for call in self.book.calls:
-            if call.pending and (now - call.ended_us / 1e6 > GIVE_UP_S or call.account != account):
+            horizon = GIVE_UP_S if call.status == "ok" else GIVE_UP_UNFINISHED_S
+            if call.pending and (now - call.ended_us / 1e6 > horizon or call.account != account):
                 call.gave_up = True  # 10 minutes without a final cost, or another server now: unknown for good
         return [c for c in self.book.calls if c.pending and not c.deferred]
 
@@ -129,19 +131,19 @@ def read_once(book: Ledger, candidates: list[Call] | None = None, max_pages: int
     waiting = [c for c in (candidates if candidates is not None else book.calls) if c.pending]
     if not waiting:
         return 0
-    earliest_us = min(c.started_us for c in waiting) - 60_000_000
+    earliest_us = min(c.started_us for c in waiting) - WINDOW_BACK_US
     entries: list[dict[str, Any]] = []
     after: str | None = None
     for _ in range(max_pages):
         page, has_more = history_page(after, limit=PAGE_SIZE, timeout=READ_TIMEOUT_S, retry=False)
+        if after is None:
+            saw(book, page, time.time())
         book.history_reads += 1
         entries += [e for e in page if isinstance(e, dict) and isinstance(e.get("query_id"), str)
                     and isinstance(e.get("creation_time"), int)]  # a malformed entry is nobody's
         if not has_more or not page or page[-1]["creation_time"] < earliest_us:
             break
         after = page[-1]["query_id"]
-    if entries:
-        book.newest_seen = entries[0]["query_id"]
     return settle(book, waiting, entries)
 
 

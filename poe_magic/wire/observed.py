@@ -37,10 +37,11 @@ class Observed:
             bounds = list(self.skew_bounds)
         if not bounds:
             return None
-        low, high = max(b[0] for b in bounds), min(b[1] for b in bounds)
-        if low > high:  # the clock jumped (or one answer was slow): trust the newest alone
-            low, high = bounds[-1]
-        return (low + high) / 2, (high - low) / 2
+        while True:  # the newest intervals that agree (a clock that jumped drops the older ones)
+            low, high = max(b[0] for b in bounds), min(b[1] for b in bounds)
+            if low <= high or len(bounds) == 1:
+                return (low + high) / 2, abs(high - low) / 2
+            bounds = bounds[1:]
 
 
 observed = Observed()
@@ -48,7 +49,7 @@ observed = Observed()
 
 def record(response: Any, sent_at: float | None = None) -> None:
     """Note what ``response`` (an httpx response) says; ``sent_at`` is ``time.time()`` when the
-    request left (default: a second before now). Never raises."""
+    request left (None: its ``Date`` is not used, only its rate-limit headers). Never raises."""
     try:
         received = time.time()
         headers = response.headers
@@ -58,9 +59,9 @@ def record(response: Any, sent_at: float | None = None) -> None:
             observed.responses += 1
             if found:
                 observed.rate_limit, observed.rate_limit_at = found, received
-        if date:
+        if date and sent_at is not None:  # without the send time the interval is unknown
             server = parsedate_to_datetime(date).timestamp()
-            start = sent_at if sent_at is not None else received - 1.0
+            start = sent_at
             low, high = server - received, server + 1.0 - start
             if abs(low) < MAX_SKEW and abs(high) < MAX_SKEW:
                 with observed.lock:
