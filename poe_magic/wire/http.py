@@ -137,13 +137,14 @@ def _total(settings: Settings, timeout: float | None) -> float:
 def _read(response: httpx.Response, deadline: float, what: str, max_bytes: int) -> bytes:
     """The whole body, or a one-line error past ``deadline`` (``time.monotonic()``) or
     ``max_bytes``."""
+    allowed = deadline - time.monotonic()
     chunks, size = [], 0
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise E.RequestTooLargeError(f"{what} is over {_size(max_bytes)}")
         if time.monotonic() > deadline:
-            raise E.PoeTimeoutError(f"reading {what} took longer than the time allowed; the server is "
+            raise E.PoeTimeoutError(f"reading {what} took over {allowed:.0f} s; the server is "
                                     "sending too slowly", hint="check POE_BASE_URL or try again later")
         chunks.append(chunk)
     return b"".join(chunks)
