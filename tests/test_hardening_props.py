@@ -99,3 +99,12 @@ def test_a_huge_interpolated_value_is_refused_with_its_size(monkeypatch: pytest.
     assert interpolate("look: {small}", {"small": "x" * 10}) == "look: " + "x" * 10
 
 
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "-1", "1e308", "0"])
+def test_history_days_that_are_not_days(shell: tuple[Any, HostileServer], days: str) -> None:
+    ip, app = shell
+    before = len(app.seen)
+    with pytest.raises(E.PoeUsageError) as caught:
+        ip.run_line_magic("poe", f"history --days {days}")
+    assert "--days" in str(caught.value) and len(app.seen) == before

@@ -40,8 +40,8 @@ def history_command(magics: Any, arg: str) -> None:
     rich = in_kernel()  # a terminal prints reprs of Markdown/Image objects: give it text
 
     args = _history_parser().parse_line(arg)
-    if args.days is not None and args.days <= 0:
-        raise E.PoeUsageError(f"--days must be a positive number, got {args.days:g}")
+    if args.days is not None and not 0 < args.days <= 36_500:  # also refuses nan and inf
+        raise E.PoeUsageError(f"--days must be a positive number of days up to 36,500, got {args.days:g}")
     since = timedelta(days=args.days) if args.days is not None else None
     frame = points_history(since=since, refresh=args.refresh)
     period = f"last {args.days:g} days" if args.days is not None else "all history"
