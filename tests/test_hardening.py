@@ -348,3 +348,19 @@ def test_huge_retry_after_and_balances_are_shown_sanely() -> None:
         assert seconds is None or (math.isfinite(seconds) and 0 <= seconds <= 10**7), (raw, seconds)
     error = E.RateLimitError("rate limited (429) asking X", retry_after=parse_retry_after("1e308"))
     assert next_retry(error, 0, 3, 1.0) is None or next_retry(error, 0, 3, 1.0) <= 60
+
+
+def test_unwritable_journal_is_said_once_and_keeps_the_answers(activated: LocalServer, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from poe_magic.base import files
+
+    blocker = tmp_path / "home_file"
+    blocker.write_text("a file where the home should be")
+    monkeypatch.setenv("POE_MAGIC_HOME", str(blocker))
+    monkeypatch.setattr(files, "_warned", set())  # "once per process": this test's own process view
+    frame = poe_magic.batch([f"row {i}" for i in range(5)], "{text}", "EchoBot", progress=False)
+    assert frame["answer"].notna().all() and frame["error"].isna().all()
+    err = capsys.readouterr().err
+    assert err.count("could not write the batch journal") == 1, err
+    attack("batch with an unwritable journal, progress=False", err.strip().splitlines()[0],
+           "the 5 prompts (answers kept)", "warned once")

@@ -146,11 +146,15 @@ class BatchStore:
 
     def recent_points(self, model: str, limit: int = 50) -> list[int]:
         """Points of this model's latest journaled answers (newest first), where known."""
-        with self._lock:
-            rows = self._connect().execute(
-                "SELECT points FROM answers WHERE model = ? AND points IS NOT NULL "
-                "ORDER BY created DESC LIMIT ?", (model, limit)).fetchall()
-        return [int(r[0]) for r in rows]
+        try:
+            with self._lock:
+                rows = self._connect().execute(
+                    "SELECT points FROM answers WHERE model = ? AND points IS NOT NULL "
+                    "ORDER BY created DESC LIMIT ?", (model, limit)).fetchall()
+        except (OSError, sqlite3.Error) as exc:  # no journal: no history-based estimate
+            warn_storage("the batch journal", exc)
+            return []
+        return [int(r[0]) for r in rows if isinstance(r[0], int)]
 
     def forget(self, keys: Iterable[str] | None = None) -> int:
         """Delete the given answers (all of them when ``keys`` is None); returns how many."""
