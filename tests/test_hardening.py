@@ -364,3 +364,24 @@ def test_unwritable_journal_is_said_once_and_keeps_the_answers(activated: LocalS
     assert err.count("could not write the batch journal") == 1, err
     attack("batch with an unwritable journal, progress=False", err.strip().splitlines()[0],
            "the 5 prompts (answers kept)", "warned once")
+
+
+@pytest.mark.parametrize("where", ["tool_results", "tool_calls", "attachment name", "history"])
+def test_the_key_guard_covers_every_part_of_a_request(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    from types import SimpleNamespace
+
+    from poe_magic.wire.request import KEY_REFUSAL, Message, build_request, check_sendable
+
+    monkeypatch.setenv("POE_API_KEY", KEY)
+    request = build_request("hi", "Echo", history=[Message("user", "earlier"), Message("bot", "reply")])
+    check_sendable(request)  # clean: passes
+    if where == "tool_results":
+        request.tool_results = [{"role": "tool", "name": "f", "tool_call_id": "c", "content": f"env={KEY}"}]
+    elif where == "tool_calls":
+        request.tool_calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": KEY[:20]}}]
+    elif where == "attachment name":
+        request.messages[-1].attachments.append(SimpleNamespace(name=f"{KEY}.txt", url=""))
+    else:
+        request.messages[0].content = "earlier " + KEY
+    with pytest.raises(E.PoeUsageError, match=KEY_REFUSAL):
+        check_sendable(request)

@@ -91,5 +91,7 @@ def check_sendable(request: PoeRequest) -> None:
                               f"{exc.object[exc.start:exc.end]!r}); nothing was sent") from None
     except (TypeError, ValueError) as exc:
         raise E.PoeUsageError(f"a parameter cannot be sent as JSON ({str(exc)[:120]}); nothing was sent") from None
-    if contains_key(blob):
+    found = contains_key(blob)
+    del blob, parts  # no frame of a refusal keeps a copy of the key in a local
+    if found:
         raise E.PoeUsageError(KEY_REFUSAL)
