@@ -80,6 +80,7 @@ def test_a_malformed_base_url_is_one_line_even_verbose(k: Kernel, srv: LocalServ
         k.run_ok(f"%xmode Minimal\nos.environ['POE_BASE_URL'] = {srv.url!r}")
 
 
+@pytest.mark.kernel
 def test_an_unwritable_home_keeps_the_answer(srv: LocalServer, tmp_path: Path) -> None:
     blocker = tmp_path / "home_is_a_file"
     blocker.write_text("not a folder")
