@@ -188,5 +188,7 @@ def test_every_magics_setting_mirrors_a_settings_field(monkeypatch: pytest.Monke
         assert getattr(magics, name) == defaults[name], name
         monkeypatch.setattr(settings, name, getattr(settings, name))  # restored after the test
         new = {bool: True, int: 7, float: 0.5, str: "X", list: ["X"]}[type(defaults[name])]
+        if name == "base_url":
+            new = "http://127.0.0.1:9"  # a root must be a URL (a bad one is refused when set)
         setattr(magics, name, new)
         assert getattr(settings, name) == new, f"%config PoeMagics.{name} does not reach settings"
