@@ -73,8 +73,9 @@ def check_base_url(url: str, *, name: str = "base_url") -> str:
     """The server root ``url`` without surrounding whitespace or a trailing slash, or a
     one-line ConfigError naming what is wrong (checked once, when set: a malformed root would
     otherwise fail deep inside httpx with a raw ValueError)."""
-    root = str(url).strip().rstrip("/")
-    shown = root if "@" not in root else root.split("://", 1)[0] + "://…@" + root.rsplit("@", 1)[-1]
+    given = str(url).strip()
+    root = given.rstrip("/")
+    shown = given if "@" not in given else given.split("://", 1)[0] + "://…@" + given.rsplit("@", 1)[-1]
     where = f"{name} {shown!r}"  # never repeat a password given in the URL
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in root):
         raise ConfigError(f"{where} contains a space or control character")
