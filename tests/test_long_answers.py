@@ -214,7 +214,7 @@ def test_a_long_slow_comparison_costs_a_few_times_its_answers(kernel: Kernel) ->
 def test_frozen_parts_stay_few_and_join_to_the_text() -> None:
     """However many blocks a long answer has, it needs few outputs (JupyterLab hides a cell's
     outputs past 50), and the parts shown are always the text's finished part, exactly."""
-    from poe_magic.core.frozen_parts import FIRST_FREEZE, FrozenParts
+    from poe_magic.core.frozen_parts import MIN_PART, FrozenParts
 
     text = long_markdown(300 * 1024)
     frozen, most, sent = FrozenParts(), 0, 0
@@ -226,7 +226,7 @@ def test_frozen_parts_stay_few_and_join_to_the_text() -> None:
         most = max(most, len(parts) + 1)
     assert most <= 30 and len(frozen.parts) > 3
     assert sent <= 4 * len(text)  # each character re-sent once per merge level at most
-    assert frozen.layout("x" * (FIRST_FREEZE - 10) + "\n\ny\n")[0] == []  # a short answer: one output
+    assert FrozenParts().layout("x" * (MIN_PART - 10) + "\n\ny\n")[0] == []  # a short answer: one output
 
 
 def test_a_replaced_long_answer_ends_as_the_replacement_only(kernel: Kernel) -> None:

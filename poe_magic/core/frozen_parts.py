@@ -6,7 +6,7 @@ cell's outputs past its ``maxNumberOutputs`` (50 by default) behind "Show more o
 parts are kept few the way a log-structured merge keeps files few: when :data:`FAN` parts of one
 level follow each other at the end they are merged into one part of the next level (re-sent once
 as a whole). Each character is then re-sent once per level, ``log_FAN(parts)`` times at most
-(a 100 KB answer frozen in ~400 parts: twice), and an answer needs at most
+(a 100 KB answer frozen in ~100 parts: once or twice), and an answer needs at most
 ``levels * (FAN - 1) + 2`` outputs (24 up to ~1,700 parts, 35 up to ~20,000).
 """
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from poe_magic.core.markdown_blocks import MarkdownBlocks
 
-#: nothing is frozen before this many characters are finished: a short answer stays one output
-FIRST_FREEZE = 1000
+#: finished blocks are frozen once they add up to this many characters: a short answer stays one
+#: output, and fewer, larger parts mean fewer messages (each costs ~0.5 KB of envelope) and merges
+MIN_PART = 1000
 #: parts of one level merged into one of the next
 FAN = 12
 
@@ -40,7 +41,7 @@ class FrozenParts:
                 break
             kept, pos = kept + 1, pos + len(part)
         parts, levels = self.parts[:kept], self.levels[:kept]
-        if done >= FIRST_FREEZE and done > pos:
+        if done - pos >= MIN_PART or (done > pos and kept < len(self.parts)):
             parts.append(text[pos:done])
             levels.append(0)
             _merge(parts, levels)
@@ -64,4 +65,4 @@ def _merge(parts: list[str], levels: list[int]) -> None:
         levels[-FAN:] = [level + 1]
 
 
-__all__ = ["FAN", "FIRST_FREEZE", "FrozenParts"]
+__all__ = ["FAN", "MIN_PART", "FrozenParts"]
