@@ -222,19 +222,22 @@ def test_main_thread_time_per_update_on_a_100_kb_answer(lab_page: tuple[Any, Tra
     per = {k: v["busy_ms"] / max(1, v["updates"]) for k, v in figures.items()}
     rows = [
         {"measure": "browser main-thread time per update, 100 KB answer (JupyterLab, Chromium)",
-         "value": per["after"], "baseline": per["before"], "unit": "ms", "goal": "<= 0.25x",
+         "value": per["after"], "baseline": per["before"], "unit": "ms", "goal": "<= 0.5x",
          "notes": f"after: {after['updates']} display messages, {after['bytes']:,} bytes received, "
                   f"{after['busy_ms']:.0f} ms main thread in all; before (one output re-sent whole): "
                   f"{before['updates']} messages, {before['bytes']:,} bytes, {before['busy_ms']:.0f} ms. "
                   f"Per update in the stream's first and last quarter: after {after['quarters'][0]:.1f} and "
                   f"{after['quarters'][1]:.1f} ms, before {before['quarters'][0]:.1f} and "
                   f"{before['quarters'][1]:.1f} ms"},
+        {"measure": "browser main-thread time for a whole 100 KB answer streamed over 20 s (JupyterLab, Chromium)",
+         "value": after["busy_ms"] / 1000, "baseline": before["busy_ms"] / 1000, "unit": "s", "goal": "<= 0.5x",
+         "notes": "Chromium's TaskDuration over the cell's run, the old design replayed at the same pace"},
     ]
     (ARTIFACTS / "long_answers_browser.json").write_text(json.dumps(rows, indent=1))
     print(json.dumps(figures))
     assert after["updates"] > SECONDS * 2  # it stayed live
     assert after["bytes"] < before["bytes"] / 10
-    assert per["after"] < per["before"]
+    assert per["after"] < per["before"] and after["busy_ms"] < before["busy_ms"] / 2
     first, last = after["quarters"]
     assert last < 4 * first + 5, "the browser's work per update grew with the answer"
 
