@@ -261,3 +261,41 @@ def test_doctor_reports_the_lag_and_the_cost_and_never_the_key(k: Kernel, lag_se
     assert "<table>" in page and "✓" in page
     too_many = k.run("%poe doctor A B")
     assert too_many.error["ename"] == "PoeUsageError" and len(too_many.error["traceback"]) == 1
+
+
+def test_footer_says_points_pending_then_updates_in_place(k: Kernel, lag_server: LocalServer) -> None:
+    import queue
+
+    modes(lag_server, **LAGGING)
+    cell = k.run_ok("%%poe PricedBot\ncost=42")
+    (first,) = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][:1]
+    assert cell.markdown()[0].rstrip().endswith("· points pending</sub>")  # the cell ended with its answer
+    display_id = first["content"]["transient"]["display_id"]
+    deadline = time.monotonic() + 45
+    updated = None
+    while updated is None and time.monotonic() < deadline:  # the update comes after the cell ended
+        try:
+            msg = k.client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        content = msg["content"]
+        if (msg["header"]["msg_type"] == "update_display_data"
+                and content.get("transient", {}).get("display_id") == display_id):
+            updated = content["data"].get("text/markdown", "")
+    assert updated is not None and updated.rstrip().endswith("· 42 points</sub>"), updated
+    assert "points pending" not in updated
+
+
+def test_someone_elses_entry_near_a_call_is_not_taken_while_its_own_is_unlisted() -> None:
+    from datetime import datetime, timezone
+
+    from poe_magic.spending.calls import Call
+    from poe_magic.spending.matching import assign
+
+    now = time.time()
+    call = Call(time=datetime.fromtimestamp(now - 1.0, timezone.utc), model="EchoBot", points=None, chars=1,
+                elapsed=0.2, status="ok", ended_us=int((now - 0.8) * 1e6))
+    foreign = {"query_id": "web", "bot_name": "EchoBot", "creation_time": int((now - 5.0) * 1e6), "cost_points": 99}
+    assert assign([call], [foreign], set(), None) == {}  # 4 s before the call: a chat on poe.com, say
+    own = {"query_id": "mine", "bot_name": "EchoBot", "creation_time": int((now - 0.9) * 1e6), "cost_points": 10}
+    assert [e["query_id"] for e in assign([call], [own, foreign], set(), None)[0]] == ["mine"]

@@ -3,8 +3,9 @@
 Before a batch starts, each model's cost per call is estimated from, in order: the account's
 points history (:func:`poe_magic.spending.history.points_history`, last 7 days, median of the newest
 50 calls of that bot; only when a budget is set, since it may need a request), this session's
-ledger (:mod:`poe_magic.spending.ledger`), and the batch journal's earlier answers. A model with none
-of these has an unknown cost.
+ledger (:mod:`poe_magic.spending.ledger`), the batch journal's earlier answers, and then
+:func:`poe_magic.spending.estimate.per_call` (the catalogue's price, the session's largest cost).
+A model with none of these has an unknown cost.
 
 With a budget, :func:`check_estimate` refuses a batch whose estimate exceeds it before
 anything is sent. While it runs, :class:`BudgetGuard` (used on the loop thread) reserves the
@@ -26,6 +27,7 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.batches.journal import BatchStore
 from poe_magic.spending import ledger
+from poe_magic.spending.estimate import per_call
 from poe_magic.spending.history import points_history
 
 HISTORY_WINDOW = timedelta(days=7)
@@ -58,6 +60,10 @@ def estimate_costs(models: list[str], store: BatchStore, *, use_history: bool) -
             seen = _session_points(model) or store.recent_points(model, SAMPLE)
             if seen:
                 costs[model] = CostEstimate(float(statistics.median(seen)), "earlier calls")
+            else:  # the one estimator's other sources: the catalogue's price, the session's largest cost
+                guess = per_call(model)
+                if guess.points is not None:
+                    costs[model] = CostEstimate(guess.points, guess.basis)
     return costs, note
 
 

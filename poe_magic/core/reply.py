@@ -33,6 +33,7 @@ class Reply:
     interrupted: bool = False
     attachments: list[Any] = field(default_factory=list)  # files/images the model returned
     points: int | None = None  # points this call spent, when known
+    points_pending: bool = False  # its cost is being looked up in the points history (footer: "points pending")
     tool_calls: list[Any] = field(default_factory=list)
     retries: int = 0
     cached: bool = False  # served from the on-disk cache, no points spent
@@ -108,6 +109,8 @@ class Reply:
                 bits.append(f"first token {self.time_to_first_token:.2f} s")
         if self.points is not None and not self.cached:
             bits.append(f"{self.points:,} points")
+        elif self.points_pending and not self.cached:
+            bits.append("points pending")
         if self.retries:
             bits.append(plural(self.retries, "retry", "retries"))
         if self.interrupted:
@@ -125,6 +128,13 @@ class Reply:
 
     def __str__(self) -> str:
         return self.text
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the watchers are live displays of this kernel (sinks holding the shell): a pickled or
+        # copied Reply (and an error carrying it as .reply) is the answer, without them
+        state = dict(self.__dict__)
+        state["_points_watchers"] = []
+        return state
 
     def __repr__(self) -> str:
         preview = self.text[:60].replace("\n", " ")

@@ -30,6 +30,7 @@ class Call:
     ended_us: int  # Unix µs when it finished (local clock)
     requests: str = "one"  # "several" when the reply took several requests (tool rounds)
     query_ids: list[str] = field(default_factory=list)  # the history entries it claimed
+    stamps: list[int] = field(default_factory=list)  # their creation_time (server clock, µs)
     deferred: bool = False  # recorded inside deferred_lookups(): its owner will price() it
     after_id: str | None = None  # the newest history entry seen before it started
     prompt_chars: int = 0

@@ -37,7 +37,7 @@ from poe_magic.spending.calls import calls as calls
 from poe_magic.spending.estimate import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
 from poe_magic.spending.matching import WINDOW_BACK_US
-from poe_magic.spending.reconciler import current_account, read_now, reconciler_of, settle
+from poe_magic.spending.reconciler import current_account, far_enough, read_now, reconciler_of, settle
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,6 +228,8 @@ def record(reply: Reply) -> None:
         deferred.append(call)  # priced later, with others, by whoever deferred the lookup
     else:
         reconciler_of(led).kick()  # also for a call stopped before its first token: a charge may appear
+    if call.points is None and reply.status == "ok":
+        reply.points_pending = True  # the footer says so until set_points() (or giving up) updates it
     if call.points is not None and reply.points is None:
         reply.set_points(call.points)
     _warn_if_near()
@@ -260,7 +262,7 @@ def price(pending: list[Call]) -> None:
                 saw(led, page, time.time())
             entries += [e for e in page if isinstance(e, dict) and isinstance(e.get("query_id"), str)
                         and isinstance(e.get("creation_time"), int)]
-            if not has_more or not page or entries[-1]["creation_time"] < earliest:
+            if not has_more or not page or far_enough(entries, pending, earliest):
                 break
             after = page[-1]["query_id"]
         settle(led, pending, entries)

@@ -95,6 +95,8 @@ def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[
     calls = list(pending)
     position = {e.get("query_id"): i for i, e in enumerate(entries)}
     offset_s, unsure_s = skew if skew is not None else (0.0, 0.0)
+    if abs(offset_s) <= unsure_s:
+        offset_s = 0.0  # a skew not known to differ from 0 would only blur calls made close together
     slack_us = (SLACK_S + unsure_s) * 1e6
     found: dict[int, list[dict[str, Any]]] = {}
     for model in dict.fromkeys(c.model for c in calls):
@@ -114,15 +116,18 @@ def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[
                 return None
             return _distance(call, stamp)
 
-        for i, picked in _align(listed, [calls[i] for i in mine], cost).items():
+        for i, picked in _align(listed, [calls[i] for i in mine], cost, SKIP_S + unsure_s).items():
             found[mine[i]] = picked
     return found
 
 
-SKIP_CALL, SKIP_ENTRY = 3.0, 3.0  # the price (in seconds of misfit) of leaving a call or an entry unmatched
+# The price (seconds of misfit) of leaving a call, or an entry, unmatched: a lone entry is taken
+# only when it lies within twice this of a call's run (else it is someone else's, and the call's
+# own entry is still to be listed).
+SKIP_S = 1.5
 
 
-def _align(entries: list[dict[str, Any]], calls: list[Call], cost: Any) -> dict[int, list[dict[str, Any]]]:
+def _align(entries: list[dict[str, Any]], calls: list[Call], cost: Any, skip: float) -> dict[int, list[dict[str, Any]]]:
     """Entries (oldest first) to calls (by start) keeping both orders, at the least total misfit:
     each pair costs its distance, a call left without an entry (not listed yet) or an entry left
     without a call (someone else's) costs a fixed price. A tool-calling call may take several."""
@@ -135,12 +140,12 @@ def _align(entries: list[dict[str, Any]], calls: list[Call], cost: Any) -> dict[
         for j in range(m, -1, -1):
             for took in (1, 0):
                 if j == m:
-                    best[i][j][took] = SKIP_ENTRY * (n - i)
+                    best[i][j][took] = skip * (n - i)
                     continue
                 options: list[tuple[float, tuple[str, int, int, int]]] = [
-                    ((0.0 if took else SKIP_CALL) + best[i][j + 1][0], ("next", i, j + 1, 0))]
+                    ((0.0 if took else skip) + best[i][j + 1][0], ("next", i, j + 1, 0))]
                 if i < n:
-                    options.append((SKIP_ENTRY + best[i + 1][j][took], ("skip", i + 1, j, took)))
+                    options.append((skip + best[i + 1][j][took], ("skip", i + 1, j, took)))
                     fit = cost(entries[i], calls[j])
                     if fit is not None and (calls[j].requests != "one" or not took):
                         after = (i + 1, j, 1) if calls[j].requests != "one" else (i + 1, j + 1, 0)

@@ -74,6 +74,9 @@ class Reconciler:
             horizon = GIVE_UP_S if call.status == "ok" else GIVE_UP_UNFINISHED_S
             if call.pending and (now - call.ended_us / 1e6 > horizon or call.account != account):
                 call.gave_up = True  # 10 minutes without a final cost, or another server now: unknown for good
+                if call.reply is not None and call.reply.points_pending:
+                    call.reply.points_pending = False
+                    call.reply.set_points(None)  # the footer stops saying "points pending"
         return [c for c in self.book.calls if c.pending and not c.deferred]
 
     async def _run(self) -> None:
@@ -141,10 +144,21 @@ def read_once(book: Ledger, candidates: list[Call] | None = None, max_pages: int
         book.history_reads += 1
         entries += [e for e in page if isinstance(e, dict) and isinstance(e.get("query_id"), str)
                     and isinstance(e.get("creation_time"), int)]  # a malformed entry is nobody's
-        if not has_more or not page or page[-1]["creation_time"] < earliest_us:
+        if not has_more or not page or far_enough(entries, waiting, earliest_us):
             break
         after = page[-1]["query_id"]
     return settle(book, waiting, entries)
+
+
+def far_enough(entries: list[dict[str, Any]], waiting: list[Call], earliest_us: int) -> bool:
+    """Whether older pages cannot hold an entry of ``waiting``: every call's bound (the newest
+    entry seen before it started) is among ``entries``, or they reach back past ``earliest_us``."""
+    if not entries:
+        return False
+    ids = {e["query_id"] for e in entries}
+    if all(c.after_id is not None and c.after_id in ids for c in waiting):
+        return True
+    return entries[-1]["creation_time"] < earliest_us
 
 
 def settle(book: Ledger, waiting: list[Call], entries: list[dict[str, Any]]) -> int:
@@ -159,6 +173,7 @@ def settle(book: Ledger, waiting: list[Call], entries: list[dict[str, Any]]) -> 
         for i, found in assign(fresh, entries, book.claimed, skew).items():
             call = fresh[i]
             call.query_ids = [e["query_id"] for e in found]
+            call.stamps = [e["creation_time"] for e in found]
             book.claimed.update(call.query_ids)
         for call in waiting:
             if not call.pending or not call.query_ids:
