@@ -299,3 +299,23 @@ def test_someone_elses_entry_near_a_call_is_not_taken_while_its_own_is_unlisted(
     assert assign([call], [foreign], set(), None) == {}  # 4 s before the call: a chat on poe.com, say
     own = {"query_id": "mine", "bot_name": "EchoBot", "creation_time": int((now - 0.9) * 1e6), "cost_points": 10}
     assert [e["query_id"] for e in assign([call], [own, foreign], set(), None)[0]] == ["mine"]
+
+
+def test_a_failing_history_never_shows_in_a_later_cell_and_the_cost_still_arrives(k: Kernel,
+                                                                                   lag_server: LocalServer) -> None:
+    modes(lag_server, **PLAIN)
+    try:
+        wait_for_costs(k)
+        lag_server.fail_next("/usage/points_history", 500, count=2)  # the reconciler's next two reads fail
+        k.run_ok("%%poe PricedBot -o failing\ncost=21")
+        later = [k.run_ok(f"%%poe EchoBot\nlater {i}") for i in range(2)]
+        time.sleep(3.5)  # both failed reads happened by now (about 1 and 3 s after the call)
+        quiet = k.run_ok("print('still fine')")
+        for cell in [*later, quiet]:
+            assert cell.stderr == "" and "Error" not in cell.all_text()
+        wait_for_costs(k)
+        assert k.value("failing.points") == 21
+        statuses = [r["status"] for r in lag_server.requests("/usage/points_history")]
+        assert statuses.count(500) == 2
+    finally:
+        modes(lag_server, **LAGGING)
