@@ -38,7 +38,10 @@ def test_errors_are_one_line_and_scrubbed(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("POE_API_KEY", FAKE_KEY)
     err = E.ServerError(f"boom\n  with {FAKE_KEY}\n")
     assert "\n" not in str(err) and FAKE_KEY not in str(err)
-    assert err._render_traceback_() == [f"ServerError: {err}"]  # no IPython here: no colour codes
+    import IPython
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # no shell (as in plain Python): no colour codes
+    assert err._render_traceback_() == [f"ServerError: {err}"]
 
 
 def test_settings_key_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
