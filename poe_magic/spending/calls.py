@@ -52,6 +52,23 @@ class Call:
         return self.points is None and not self.gave_up
 
 
+def release_settled(calls: list[Call]) -> None:
+    """Tell each settled call's Reply what it cost (or that the cost stays unknown), then let go
+    of the Reply: the ledger keeps the numbers, not every answer's text (a long session, or a
+    1,000-row batch, would otherwise keep them all alive)."""
+    for call in calls:
+        reply = call.reply
+        if reply is None or call.pending or call.deferred:
+            continue
+        call.reply = None
+        if call.points is not None:
+            if reply.points is None:
+                reply.set_points(call.points)
+        elif reply.points_pending:  # given up: the footer stops saying "points pending"
+            reply.points_pending = False
+            reply.set_points(None)
+
+
 class Ledger:
     """This session's calls, the history entries they claimed, and the budget."""
 

@@ -32,7 +32,7 @@ from poe_magic.base.config import check_points
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
-from poe_magic.spending.calls import Ledger, book, newest_before, saw
+from poe_magic.spending.calls import Ledger, book, newest_before, release_settled, saw
 from poe_magic.spending.calls import calls as calls
 from poe_magic.spending.estimate import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
@@ -217,8 +217,10 @@ def record(reply: Reply) -> None:
     led = _ledger()
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one",
-                after_id=newest_before(led, started.timestamp()), prompt_chars=len(reply.prompt or ""), reply=reply,
-                account=current_account())
+                after_id=newest_before(led, started.timestamp()), prompt_chars=len(reply.prompt or ""),
+                # the Reply is kept (to be told its cost) only for an answer that ended well: a stopped or
+                # failed one may never be charged, and its display already says how it ended
+                reply=reply if reply.status == "ok" else None, account=current_account())
     led.calls.append(call)
     deferred = _deferring.get()
     if reply.cached or (reply.error is not None and not reply.text):
@@ -230,8 +232,7 @@ def record(reply: Reply) -> None:
         reconciler_of(led).kick()  # also for a call stopped before its first token: a charge may appear
     if call.points is None and reply.status == "ok":
         reply.points_pending = True  # the footer says so until set_points() (or giving up) updates it
-    if call.points is not None and reply.points is None:
-        reply.set_points(call.points)
+    release_settled([call])
     _warn_if_near()
 
 
@@ -271,6 +272,7 @@ def price(pending: list[Call]) -> None:
     finally:
         for call in pending:
             call.deferred = False  # from now on an unknown cost is the reconciler's to find
+    release_settled(pending)
     if any(c.pending for c in pending):
         reconciler_of(led).kick()
     _warn_if_near()

@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from poe_magic.base import errors as E
-from poe_magic.spending.calls import Call, Ledger, saw
+from poe_magic.spending.calls import Call, Ledger, release_settled, saw
 from poe_magic.spending.history import PAGE_SIZE, history_page
 from poe_magic.spending.history_cache import account_id
 from poe_magic.spending.matching import WINDOW_BACK_US, assign, is_provisional
@@ -74,13 +74,10 @@ class Reconciler:
             horizon = GIVE_UP_S if call.status == "ok" else GIVE_UP_UNFINISHED_S
             if call.pending and (now - call.ended_us / 1e6 > horizon or call.account != account):
                 call.gave_up = True  # 10 minutes without a final cost, or another server now: unknown for good
-                if call.reply is not None and call.reply.points_pending:
-                    call.reply.points_pending = False
-                    call.reply.set_points(None)  # the footer stops saying "points pending"
+        release_settled(self.book.calls)
         return [c for c in self.book.calls if c.pending and not c.deferred]
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             pending = self.waiting()
             if not pending:
@@ -99,7 +96,9 @@ class Reconciler:
             for call in pending:
                 if due_at(call) <= now:
                     call.polls += 1
-            await loop.run_in_executor(None, self.read_quietly)
+            # read on this loop's own thread: it only reconciles, so a blocking read holds up
+            # nothing, and no executor thread is left behind in the kernel
+            self.read_quietly()
 
     def read_quietly(self) -> int:
         """One read; a failure is counted, never raised or shown."""
@@ -186,9 +185,7 @@ def settle(book: Ledger, waiting: list[Call], entries: list[dict[str, Any]]) -> 
             if not call.provisional:
                 call.points = sum(_points(e) for e in shown)
                 done.append(call)
-    for call in done:
-        if call.reply is not None and call.reply.points is None:
-            call.reply.set_points(call.points)
+    release_settled(done)
     if done:
         with book.changed:
             book.changed.notify_all()
