@@ -54,6 +54,7 @@ _LAZY: dict[str, str] = {
     "session_ledger": "poe_magic.spending.ledger",
     "session_spend": "poe_magic.spending.ledger",
     "doctor": "poe_magic.spending.checkup",
+    "estimate": "poe_magic.spending.estimating",
     "estimate_cost": "poe_magic.spending.estimating",
     "log": "poe_magic.spending.calllog_view",
     "log_reply": "poe_magic.spending.calllog_view",

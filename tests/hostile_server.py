@@ -11,6 +11,7 @@ The bot named in ``POST /bot/NAME`` decides what it does wrong:
 - ``EchoKey``: echoes the Authorization header it got as the answer's text
 - anything else: "ok"
 
+``GET /usage/current_balance`` answers the raw JSON bodies queued in ``balances``;
 ``GET /usage/points_history`` always says ``has_more`` and sends the same page (a cycle);
 ``GET /v1/models`` lists the bots above, or trickles a byte a second when ``trickle`` is set; ``GET /files/NAME`` serves a small PNG.
 Every request is recorded in ``HostileServer.seen`` (method, path, body).
@@ -42,6 +43,7 @@ class HostileServer:
     def __init__(self) -> None:
         self.url = ""
         self.seen: list[dict[str, Any]] = []
+        self.balances: list[str] = []  # raw JSON bodies for /usage/current_balance, in turn
         self.marker = f"hostile-{time.time_ns()}"
         self.talking = 0  # endless streams still being written (0 once the client hung up)
         self.trickle = False  # True: the catalogue comes a byte a second
@@ -76,6 +78,8 @@ class HostileServer:
                 await send({"type": "http.response.body", "body": bytes([byte]), "more_body": True})
                 await asyncio.sleep(1.0)
             await send({"type": "http.response.body", "body": b""})
+        elif path == "/usage/current_balance":  # absurd numbers: 1e308, then infinity written as JSON allows
+            await _send(send, 200, "application/json", self.balances.pop(0).encode() if self.balances else b"{}")
         elif path.startswith("/files/"):
             await _send(send, 200, "image/png", PNG)
         else:

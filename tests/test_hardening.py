@@ -215,6 +215,20 @@ def test_cyclic_history_stops(at_hostile: HostileServer) -> None:
     attack("history server says has_more forever (same page)", text, f"{len(pages)} page requests")
 
 
+def test_absurd_balances_and_history_sizes_are_refused_sanely(at_hostile: HostileServer) -> None:
+    at_hostile.balances = ['{"current_point_balance": 1e308}', '{"current_point_balance": Infinity}',
+                           '{"current_point_balance": 1234}']
+    for _ in range(2):
+        with pytest.raises(E.ServerError) as caught:
+            poe_magic.current_balance()
+        text = one_line(caught.value)
+        assert len(text) < 200 and "0" * 30 not in text  # no 309-digit number, no OverflowError
+    assert poe_magic.current_balance() == 1234
+    with pytest.raises(E.PoeUsageError, match="max_entries"):
+        poe_magic.points_history(max_entries=10**12)
+    attack("balance of 1e308 / Infinity", text, "one request each")
+
+
 # -- weak points: non-stream 200s, redirects, trickling catalogue -----------------------------------
 @pytest.mark.parametrize("bot", ["Html", "Json"])
 def test_a_200_that_is_not_a_stream(at_hostile: HostileServer, bot: str) -> None:

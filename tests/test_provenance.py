@@ -1,7 +1,7 @@
 """Provenance in the saved notebook (metadata["poe_magic"] on every answer output, read back
 by notebook_costs from a notebook executed with nbclient), and asking before an expensive
 call (confirm_above: refused headless, passed with --yes / yes=True, asked with input()),
-with the estimate behind it (estimate_cost). Real kernels, real HTTP to the local server."""
+with the estimate behind it (poe_magic.estimate). Real kernels, real HTTP to the local server."""
 
 from __future__ import annotations
 
@@ -90,8 +90,8 @@ def test_hostile_metadata_is_dropped_not_trusted(tmp_path: Path) -> None:
 
 # -- asking before an expensive call --------------------------------------------------------------
 
-def test_estimate_cost_says_what_it_rests_on(activated: LocalServer) -> None:
-    frame = poe_magic.estimate_cost("hello", ["PricedBot", "EchoBot"], rows=4)
+def test_estimate_says_what_it_rests_on(activated: LocalServer) -> None:
+    frame = poe_magic.estimate("hello", ["PricedBot", "EchoBot"], rows=4)
     assert list(frame.columns) == ["model", "points_per_call", "points", "basis", "based_on"]
     assert (frame["points"] == frame["points_per_call"] * 4).all()
     assert set(frame["basis"]) <= {"history", "catalogue price", "largest this session", "unknown"}

@@ -4,7 +4,7 @@ Before a batch starts, each model's cost per call is estimated from, in order: t
 points history (:func:`poe_magic.spending.history.points_history`, last 7 days, median of the newest
 50 calls of that bot; only when a budget is set, since it may need a request), this session's
 ledger (:mod:`poe_magic.spending.ledger`), the batch journal's earlier answers, and then
-:func:`poe_magic.spending.estimate.per_call` (the catalogue's price, the session's largest cost).
+:func:`poe_magic.spending.estimator.per_call` (the catalogue's price, the session's largest cost).
 A model with none of these has an unknown cost.
 
 With a budget, :func:`check_estimate` refuses a batch whose estimate exceeds it before
@@ -27,7 +27,7 @@ from typing import Any
 from poe_magic.base import errors as E
 from poe_magic.batches.journal import BatchStore
 from poe_magic.spending import ledger
-from poe_magic.spending.estimate import per_call
+from poe_magic.spending.estimator import per_call
 from poe_magic.spending.history import points_history
 
 HISTORY_WINDOW = timedelta(days=7)

@@ -39,7 +39,7 @@ def check_request(request: Any, settings: Settings = default_settings) -> None:
     """Preflight: ask about one request whose estimate is above ``confirm_above``."""
     if settings.confirm_above <= 0 or _approved.get() or threading.current_thread() is not threading.main_thread():
         return
-    from poe_magic.spending.estimate import per_call
+    from poe_magic.spending.estimator import per_call
 
     prompt = "\n".join(m.content for m in request.messages)
     estimate = per_call(request.model, prompt)
@@ -75,7 +75,7 @@ def estimate_counts(counts: dict[str, int], prompt: str, settings: Settings = de
     model's cost is known); not looked up at all when ``confirm_above`` is off."""
     if settings.confirm_above <= 0 or _approved.get() or not counts:
         return None
-    from poe_magic.spending.estimate import per_call
+    from poe_magic.spending.estimator import per_call
 
     known = [(e.points, n) for m, n in counts.items() if (e := per_call(m, prompt)).points is not None]
     return sum(p * n for p, n in known) if known else None

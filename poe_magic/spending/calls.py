@@ -1,5 +1,5 @@
 """The session's calls and what is known of their cost: the ledger's state, shared by the
-budget (:mod:`~poe_magic.spending.ledger`), the estimator (:mod:`~poe_magic.spending.estimate`)
+budget (:mod:`~poe_magic.spending.ledger`), the estimator (:mod:`~poe_magic.spending.estimator`)
 and the background reconciler (:mod:`~poe_magic.spending.reconciler`).
 
 A call's cost is *pending* until the points history lists its entry with a final cost;

@@ -1,4 +1,4 @@
-"""``poe_magic.estimate_cost``: what a prompt will probably cost on each model, before sending it."""
+"""``poe_magic.estimate``: what a prompt will probably cost on each model, before sending it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from poe_magic.base import errors as E
 from poe_magic.base.config import check_count
 from poe_magic.catalog.resolve import resolve_model
-from poe_magic.spending.estimate import per_call
+from poe_magic.spending.estimator import per_call
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 MAX_ROWS = 10_000_000
 
 
-def estimate_cost(prompt: str, models: str | Iterable[str] | None = None, *, rows: int = 1) -> pd.DataFrame:
+def estimate(prompt: str, models: str | Iterable[str] | None = None, *, rows: int = 1) -> pd.DataFrame:
     """Estimated points of sending ``prompt`` (``rows`` times, as a batch would) to each model.
 
     One row per model: ``model``, ``points_per_call``, ``points`` (x ``rows``), ``basis``
@@ -38,3 +38,6 @@ def estimate_cost(prompt: str, models: str | Iterable[str] | None = None, *, row
     frame = pd.DataFrame.from_records(records, columns=["model", "points_per_call", "points", "basis", "based_on"])
     return frame.astype({"model": "string", "points_per_call": "Float64", "points": "Float64", "basis": "string",
                          "based_on": "Int64"})
+
+
+estimate_cost = estimate  # the name this round first shipped under

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.base.config import check_count
 from poe_magic.spending.history_cache import REQUIRED, HistoryCache, Snapshot, account_id
 from poe_magic.spending.paging_progress import PagingProgress
 from poe_magic.wire.http import HttpStats as HttpStats  # re-exported: scripts read the counters here too
@@ -37,13 +38,22 @@ _REQUIRED_SET = frozenset(REQUIRED)
 TimeLike = datetime | date | str | timedelta | None
 
 
+#: larger balances or costs are not believed (10**15 points is about 30 billion USD)
+MAX_SANE_POINTS = 10**15
+#: more entries than 30 days can hold at the API's ~500 requests/min (with room to spare)
+MAX_ENTRIES = 50_000_000
+
+
 def current_balance() -> int:
     """The account's points balance now (one request)."""
     body = get_json(BALANCE_PATH, what="the points balance")
     try:
-        return int(body["current_point_balance"])
-    except (KeyError, TypeError, ValueError):
+        balance = int(body["current_point_balance"])
+    except (KeyError, TypeError, ValueError, OverflowError):  # absent, not a number, inf
         raise E.ServerError("unexpected balance reply from the server (no current_point_balance)") from None
+    if abs(balance) > MAX_SANE_POINTS:  # a server's absurd number is not shown as 309 digits
+        raise E.ServerError(f"the server reported an implausible balance ({balance:.3e} points)")
+    return balance
 
 
 # -- paging --------------------------------------------------------------------------
@@ -252,8 +262,8 @@ def points_history(since: TimeLike = None, until: TimeLike = None, *, max_entrie
     has succeeded: a failed one leaves the old cache as it was).
     """
     since_us, until_us = to_micros(since, "since"), to_micros(until, "until")
-    if max_entries is not None and (not isinstance(max_entries, int) or max_entries < 1):
-        raise E.PoeUsageError(f"max_entries must be a positive integer, got {max_entries!r}")
+    if max_entries is not None:
+        check_count("max_entries", max_entries, 1, MAX_ENTRIES)
     cache = HistoryCache(account_id())
     snapshot = Snapshot() if refresh else cache.load()  # a failed rebuild keeps the old file
     now_us = int(time.time() * 1_000_000)

@@ -7,7 +7,7 @@ Called by :mod:`poe_magic.prompting.pipeline` for every request, from the kernel
   history, so a cell ends as soon as its answer ends and the footer says "points pending"
   until the cost arrives (it then updates in place);
 - :func:`check_budget` (the preflight check) refuses a call once the session's spend, with
-  every pending call counted at its estimate (:mod:`~poe_magic.spending.estimate`), has
+  every pending call counted at its estimate (:mod:`~poe_magic.spending.estimator`), has
   reached the budget (:class:`~poe_magic.BudgetExceededError`, one line) unless forced. When
   a pending call's estimate is unknown it waits a few seconds for the real cost, then refuses:
   with a budget set the session never overspends by more than one call's cost.
@@ -34,7 +34,7 @@ from poe_magic.core.reply import Reply
 from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
 from poe_magic.spending.calls import Ledger, book, newest_before, release_settled, saw
 from poe_magic.spending.calls import calls as calls
-from poe_magic.spending.estimate import per_call
+from poe_magic.spending.estimator import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
 from poe_magic.spending.matching import WINDOW_BACK_US
 from poe_magic.spending.reconciler import current_account, far_enough, read_now, reconciler_of, settle
