@@ -48,7 +48,7 @@ class EchoBot(LocalBot):
 class SlowBot(LocalBot):
     """Streams numbered words slowly: ``chunks`` words, ``delay`` seconds apart."""
 
-    description = "Streams slowly (knobs: chunks, delay) for interrupt and timeout tests."
+    description = "Streams slowly (knobs, as --param K=V or K=V in the prompt: chunks, delay) for interrupt and timeout tests."
 
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         k = knobs(request)
@@ -64,7 +64,7 @@ class SlowBot(LocalBot):
 class ChunkBot(LocalBot):
     """Streams ``chunks`` pieces of ``size`` characters as fast as it can (benchmarks)."""
 
-    description = "Streams many small chunks fast (knobs: chunks, size)."
+    description = "Streams many small chunks fast (knobs, as --param K=V or K=V in the prompt: chunks, size)."
     cost_points = 5
 
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:

@@ -88,7 +88,7 @@ class TruncateBot(LocalBot):
 
 
 class StallBot(LocalBot):
-    description = "Test fault: streams a few words, then goes silent (knobs: words, stall seconds)."
+    description = "Test fault: streams a few words, then goes silent (knobs, as --param K=V or K=V in the prompt: words, stall seconds)."
 
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         k = knobs(request)
@@ -99,7 +99,7 @@ class StallBot(LocalBot):
 
 
 class FlakyBot(LocalBot):
-    description = "Test fault: an error event before any text for the first N tries (knobs: fails, id, retry)."
+    description = "Test fault: an error event before any text for the first N tries (knobs, as --param K=V or K=V in the prompt: fails, id, retry)."
 
     def __init__(self, name: str, state: ServerState, **kwargs: Any) -> None:
         super().__init__(name, state, **kwargs)

@@ -76,7 +76,7 @@ def tokens(text: str) -> list[str]:
 class LongBot(LocalBot):
     """Streams :func:`long_markdown` at a steady pace (see the module docstring)."""
 
-    description = "Streams a long Markdown answer slowly (knobs: kb, seconds or tps, seed)."
+    description = "Streams a long Markdown answer slowly (knobs, as --param K=V or K=V in the prompt: kb, seconds or tps, seed)."
 
     def __init__(self, name: str, state: ServerState, *, seed: int = 19) -> None:
         super().__init__(name, state)

@@ -42,7 +42,7 @@ def png_bytes(width: int, height: int, seed: int) -> bytes:
 class ImageBot(LocalBot):
     """Returns PNG images as file events and/or Markdown image links."""
 
-    description = "Answers with a PNG image (knobs: mode=file|link|both, images=N)."
+    description = "Answers with a PNG image (knobs, as --param K=V or K=V in the prompt: mode=file|link|both, images=N)."
     output_modalities = ("text", "image")
     cost_points = 40
 

@@ -32,7 +32,7 @@ class PacedBot(SlowBot):
         super().__init__(name, state, **kwargs)
         self.lane = lane
         self.description = (f"Streams numbered words, lane {lane} of {LANES}: slower by 'spread' per lane "
-                            "(knobs: chunks, delay, first_delay, spread, style=words|markdown).")
+                            "(knobs, as --param K=V or K=V in the prompt: chunks, delay, first_delay, spread, style=words|markdown).")
 
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         k = knobs(request)

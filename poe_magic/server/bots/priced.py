@@ -18,7 +18,7 @@ from poe_magic.server.bots.base import LocalBot, knobs
 class PricedBot(LocalBot):
     """Charges ``cost`` points (knob), answers after ``delay`` seconds (knob)."""
 
-    description = "Answers in one line and charges the points its cost= knob names (knobs: cost, delay)."
+    description = "Answers in one line and charges the points its cost= knob names (knobs, as --param K=V or K=V in the prompt: cost, delay)."
 
     async def get_response(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         k = knobs(request)
