@@ -288,13 +288,16 @@ def test_budget_refuses_before_sending_and_stops_mid_run(own_bk: tuple[Kernel, L
 
 
 def test_points_are_looked_up_in_bulk_and_fill_every_row(bk: Kernel, bsrv: LocalServer, home: Path) -> None:
+    bk.run_ok("from poe_magic.spending import ledger; ledger.wait_for_costs(30)")  # earlier tests' costs found
     bsrv.reset()
     balance = bk.value("poe_magic.current_balance()")
     bk.run_ok("out = poe_magic.batch([f'cost={i + 1} bulk{i}' for i in range(60)], '{text}', models='PricedBot',"
               " concurrency=8, max_rpm=0, progress=False)")
     lookups = len(bsrv.requests("/usage/points_history"))
     assert len(bot_requests(bsrv, "PricedBot")) == 60
-    assert 1 <= lookups <= 3, f"{lookups} history requests for 60 calls: the costs are not looked up per call"
+    # the batch prices in bulk (a page of 100 entries covers 60 calls); the session's background
+    # reconciler may add a read of its own for an earlier test's stopped call (it looks for 2 min)
+    assert 1 <= lookups <= 4, f"{lookups} history requests for 60 calls: the costs are not looked up per call"
     points = bk.value("[int(p) for p in out.points]")  # every row priced (concurrent calls of one model may swap)
     assert sorted(points) == list(range(1, 61))
     assert bk.value("poe_magic.current_balance()") == balance - sum(points)
