@@ -144,7 +144,8 @@ async def send_redirect(send: Any, where: str) -> None:
 def hostile_server() -> Iterator[HostileServer]:
     """Serve a :class:`HostileServer` on 127.0.0.1 (a free port) for the block."""
     app = HostileServer()
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off",
+                            timeout_graceful_shutdown=1)  # endless streams must not hold the shutdown
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -158,5 +159,5 @@ def hostile_server() -> Iterator[HostileServer]:
     try:
         yield app
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True
         thread.join(10)

@@ -67,6 +67,7 @@ def wait_for_costs(k: Kernel, timeout: float = 45) -> None:
 
 
 # -- the server's modes ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_server_modes_lag_provisional_names_skew_headers_and_codes(lag_server: LocalServer) -> None:
     provisional = 8.0  # long enough that a slow machine still reads the entry while its 0 is provisional
     modes(lag_server, **{**LAGGING, "provisional_zero": provisional}, cost_fields=True, error_codes="string")

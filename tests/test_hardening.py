@@ -248,6 +248,7 @@ def test_a_redirect_says_where_and_is_not_followed(at_hostile: HostileServer) ->
     attack("302 to another host", text, "one request; the redirect not followed")
 
 
+@pytest.mark.slow
 def test_a_trickling_catalogue_is_bounded(at_hostile: HostileServer, monkeypatch: pytest.MonkeyPatch) -> None:
     from poe_magic.wire import http
 

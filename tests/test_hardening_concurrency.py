@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from poe_magic.server.launch import LocalServer
 
 N = 30  # aliases, cached answers and batch rows per process
@@ -34,6 +36,7 @@ print("done", tag)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_lose_nothing(activated: LocalServer, poe_home: Path) -> None:
     env = {**os.environ, **activated.env, "POE_MAGIC_HOME": str(poe_home)}
     script = WORKER.format(n=N)
