@@ -79,7 +79,8 @@ class Comparison:
     # -- the summary table ---------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
         """The summary table as plain dicts (the data behind :meth:`to_frame` and the HTML)."""
-        return [_summary_row(model, runs, self.runs > 1) for model, runs in self.all_runs.items() if runs]
+        return [{**_summary_row(model, runs, self.runs > 1), **self.grades.get(model, {})}
+                for model, runs in self.all_runs.items() if runs]
 
     def to_frame(self) -> Any:
         """The summary table as a pandas DataFrame, one row per model (columns and dtypes

@@ -22,7 +22,7 @@ from poe_magic.base.config import Settings, check_count, check_seconds
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog.resolve import resolve_model
 from poe_magic.comparison.result import Comparison
-from poe_magic.comparison.view import grid_sink
+from poe_magic.comparison.view import GridNotebookSink, grid_sink
 from poe_magic.core import live
 from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.display import Throttle
@@ -140,6 +140,8 @@ def compare(
         from poe_magic.comparison.grading import grade_comparison
 
         grade_comparison(comparison, judge, rubric, settings=settings)
+        if isinstance(comparison._view, GridNotebookSink):  # the grid's summary gains score and reason, in place
+            comparison._view.finish(comparison)
     return comparison
 
 

@@ -126,7 +126,8 @@ def _cell(value: Any, kind: str) -> str:
 
 def summary_html(comparison: Comparison) -> str:
     """The summary table: per model first token, total time, chars, tokens/points when
-    known, status (with median and spread when there were several runs)."""
+    known, status (with median and spread when there were several runs), and a judge's score
+    and reason when the comparison was graded."""
     rows = [{**r, "status": f"{r['status']} (from cache)"} if r["cached"] else r for r in comparison.rows()]
     runs = comparison.runs > 1
     cols: list[tuple[str, str, str]] = [("model", "model", "t"), ("status", "status", "t"),
@@ -137,11 +138,15 @@ def summary_html(comparison: Comparison) -> str:
     if runs:
         cols += [("runs", "runs", "n"), ("time_to_first_token_spread", "first token spread", "s"),
                  ("elapsed_spread", "total spread", "s")]
-    align = {"t": "left", "s": "right", "n": "right"}  # text left, numbers right; never wrapped
-    cell = 'style="white-space:nowrap;text-align:{}"'
-    head = "".join(f"<th {cell.format(align[kind])}>{html.escape(label)}</th>" for _, label, kind in cols)
-    body = "".join("<tr>" + "".join(f"<td {cell.format(align[kind])}>{_cell(r[key], kind)}</td>"
-                                    for key, _, kind in cols) + "</tr>" for r in rows)
+    if any(r.get("score") is not None for r in rows):  # graded by a judge (--judge)
+        cols += [("score", "score", "n"), ("reason", "reason", "w")]
+    align = {"t": "left", "s": "right", "n": "right", "w": "left"}  # text left, numbers right
+    wrap = {"w": "normal"}  # only a judge's reason wraps; names and numbers never do
+    cell = 'style="white-space:{};text-align:{}"'
+    head = "".join(f"<th {cell.format(wrap.get(kind, 'nowrap'), align[kind])}>{html.escape(label)}</th>"
+                   for _, label, kind in cols)
+    body = "".join("<tr>" + "".join(f"<td {cell.format(wrap.get(kind, 'nowrap'), align[kind])}>"
+                                    f"{_cell(r.get(key), kind)}</td>" for key, _, kind in cols) + "</tr>" for r in rows)
     note = (f'<caption style="caption-side:bottom;text-align:left;opacity:.7">times are medians over '
             f'{comparison.runs} runs; spread = slowest − fastest</caption>' if runs else "")
     return f'<table style="margin-top:10px">{note}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
