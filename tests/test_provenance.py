@@ -18,7 +18,7 @@ from poe_magic.server.launch import LocalServer
 
 CELLS = [
     "%load_ext poe_magic\nimport poe_magic",
-    "%%poe EchoBot\nhello from cell two",
+    "%%poe EchoBot -t 0.3 --stop END\nhello from cell two",
     "%%poe EchoBot JsonBot\ncompare this",
     "r = poe_magic.ask('priced', 'PricedBot', params={'cost': 25})",
     "import time\nfor _ in range(300):\n    if r.points is not None and all(x.points is not None for x in _poe):\n"
@@ -47,6 +47,7 @@ def test_answers_carry_metadata_and_notebook_costs_reads_it(executed: Path, acti
     single = metas[0]
     assert {"model", "points", "time", "elapsed", "time_to_first_token", "params", "system", "prompt_sha256",
             "version"} <= set(single)
+    assert single["temperature"] == 0.3 and single["stop"] == ["END"]  # the parameters as sent
     import hashlib
 
     assert single["prompt_sha256"] == hashlib.sha256(b"hello from cell two").hexdigest()

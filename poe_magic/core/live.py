@@ -198,7 +198,8 @@ def _kernel_exit_check() -> Callable[[], bool]:
 
 def new_reply(request: PoeRequest, prompt: str) -> Reply:
     """An empty Reply for ``request``, its clock started."""
-    return Reply(model=request.model, prompt=prompt, params=dict(request.params), system=request.system)
+    return Reply(model=request.model, prompt=prompt, params=dict(request.params), system=request.system,
+                 temperature=request.temperature, stop=list(request.stop))
 
 
 class SinkFeed:

@@ -39,7 +39,9 @@ class Reply:
     cached: bool = False  # served from the on-disk cache, no points spent
     thread: str | None = None  # conversation name when sent with --chat
     system: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # the bot's own parameters (--param)
+    temperature: float | None = None  # as sent
+    stop: list[str] = field(default_factory=list)  # stop sequences, as sent
     data: Any = None  # the structured answer when asked with schema= (poe_magic.prompting.schemas)
     _t0: float = field(default_factory=time.perf_counter, repr=False)
     _points_watchers: list[Callable[[Reply], None]] = field(default_factory=list, repr=False)
@@ -76,6 +78,8 @@ class Reply:
             "status": self.status,
             "cached": self.cached,
             "params": dict(self.params),
+            "temperature": self.temperature,
+            "stop": list(self.stop),
             "system": self.system,
             "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
             "version": __version__,
