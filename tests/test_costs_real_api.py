@@ -48,6 +48,16 @@ def k(lag_server: LocalServer, home: Path) -> Iterator[Kernel]:
     kernel.shutdown()
 
 
+@pytest.fixture
+def own_k(lag_server: LocalServer, tmp_path: Path) -> Iterator[Kernel]:
+    """A kernel of its own: what it knows of the server's clock comes only from this test (another
+    test slows the usage endpoint, which blurs a shared kernel's skew estimate from Date headers)."""
+    kernel = Kernel(env={**lag_server.env, "POE_MAGIC_HOME": str(tmp_path / "home")})
+    kernel.run_ok("%load_ext poe_magic\nimport poe_magic")
+    yield kernel
+    kernel.shutdown()
+
+
 def modes(server: LocalServer, **changes: Any) -> dict[str, Any]:
     response = httpx.post(server.url + "/_local/usage_modes", json=changes,
                           headers={"Authorization": f"Bearer {server.key}"}, timeout=10)
@@ -133,13 +143,13 @@ def test_lag_provisional_lower_names_and_skew_each_call_gets_its_own_cost(k: Ker
 
 
 def test_two_calls_of_one_model_a_second_apart_listed_late_each_get_their_own_cost(
-        k: Kernel, lag_server: LocalServer) -> None:
+        own_k: Kernel, lag_server: LocalServer) -> None:
     modes(lag_server, **LAGGING)
-    k.run_ok("%%poe PricedBot -o x\ncost=7")
+    own_k.run_ok("%%poe PricedBot -o x\ncost=7")
     time.sleep(1.0)
-    k.run_ok("%%poe PricedBot -o y\ncost=9")
-    wait_for_costs(k)
-    assert k.value("[x.points, y.points]") == [7, 9]
+    own_k.run_ok("%%poe PricedBot -o y\ncost=9")
+    wait_for_costs(own_k)
+    assert own_k.value("[x.points, y.points]") == [7, 9]
 
 
 def test_budget_with_a_lagging_history_overspends_by_at_most_one_call(k: Kernel, lag_server: LocalServer) -> None:
