@@ -370,23 +370,20 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
         def showing(text: str) -> bool:
             return any(text in live_text(m) for m in messages if m["header"]["msg_type"] == "update_display_data")
 
-        deadline = time.monotonic() + 30  # until the answer shows (a fixed sleep was too short on a kernel's first cell)
-        while not showing("word2 ") and time.monotonic() < deadline:
-            try:
-                msg = kernel.client.get_iopub_msg(timeout=0.2)
-            except queue.Empty:
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                messages.append(msg)
+        def gather(until: Any, seconds: float) -> None:
+            """Collect the cell's iopub messages until ``until()`` is true or ``seconds`` pass."""
+            deadline = time.monotonic() + seconds
+            while not until() and time.monotonic() < deadline:
+                try:
+                    msg = kernel.client.get_iopub_msg(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    messages.append(msg)
+
+        gather(lambda: showing("word2 "), 30)  # until the answer shows (a fixed sleep was too short on a first cell)
         kernel.manager.request_shutdown()
-        deadline = time.monotonic() + 10
-        while kernel.manager.is_alive() and time.monotonic() < deadline:
-            try:
-                msg = kernel.client.get_iopub_msg(timeout=0.2)
-            except queue.Empty:
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                messages.append(msg)
+        gather(lambda: not kernel.manager.is_alive(), 10)
         assert not kernel.manager.is_alive(), "the kernel should exit promptly, not after the whole answer"
         last = CellResult(messages=messages).displays()
         # the final state is one output holding the whole answer; outputs of frozen blocks are emptied
