@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from harness import Kernel
+from isolation import ProcessState, restore_kernels, restore_servers
 
 from poe_magic.server.launch import LocalServer, local_server
 
@@ -72,6 +73,21 @@ def _private_poe_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("POE_MAGIC_HOME", None)
     else:
         os.environ["POE_MAGIC_HOME"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _undo_what_the_test_changed(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Everything a test changed on shared things is undone after it (``tests/isolation.py``);
+    a planned fault it left queued on a shared server fails it, by path."""
+    process = ProcessState()
+    yield
+    funcargs = dict(getattr(request.node, "funcargs", None) or {})
+    process.restore()
+    leaks = restore_servers(funcargs)
+    restore_kernels(funcargs)
+    if leaks:
+        pytest.fail(f"{request.node.nodeid} left planned faults queued on a shared server: {'; '.join(leaks)} "
+                    "(plant only the faults the test uses: count=N for N requests)", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -68,6 +68,29 @@ class CellResult:
         return json.dumps(self.messages, default=str) + json.dumps(self.reply, default=str)
 
 
+_REMEMBER_START = "import os as _o, sys as _s; _s._poe_test_start = (dict(_o.environ), _o.getcwd()); del _o, _s"
+_RESTORE_START = """
+def _poe_restore():
+    import os, sys
+    environ, cwd = sys._poe_test_start
+    os.chdir(cwd)
+    if dict(os.environ) != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+    if "poe_magic.base.config" in sys.modules:
+        from poe_magic.base.config import settings
+        for name in settings.setting_names():
+            default = settings.trait_defaults(name)
+            if getattr(settings, name) != default:
+                setattr(settings, name, default)
+        settings.set_api_key(None)
+    if "poe_magic.core.session" in sys.modules:
+        sys.modules["poe_magic.core.session"].new_session()
+_poe_restore()
+del _poe_restore
+"""
+
+
 class Kernel:
     """A real IPython kernel in a subprocess."""
 
@@ -79,6 +102,22 @@ class Kernel:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
+        self.run_quietly(_REMEMBER_START)  # what restore_state() goes back to
+
+    def run_quietly(self, code: str) -> CellResult:
+        """Run ``code`` outside the cell history (execution counts and ``In`` unchanged)."""
+        result = self.collect(self.client.execute(code, store_history=False))
+        if result.error:
+            raise AssertionError("cell failed:\n" + "\n".join(result.error["traceback"]))
+        return result
+
+    def alive(self) -> bool:
+        return bool(self.manager.is_alive())
+
+    def restore_state(self) -> None:
+        """Back to how the kernel started: environment, working directory, poe_magic's settings
+        and key, a new session (the test isolation fixture calls this after each test)."""
+        self.run_quietly(_RESTORE_START)
 
     def submit(self, code: str, allow_stdin: bool = False) -> str:
         return self.client.execute(code, store_history=True, allow_stdin=allow_stdin)

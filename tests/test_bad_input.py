@@ -106,12 +106,9 @@ def test_failing_upload_is_one_line(kernel: Kernel, server: LocalServer, tmp_pat
     note = tmp_path / "note.txt"
     note.write_text(f"upload fault {status}")  # new bytes each time: not served from the upload memo
     server.reset()
-    server.fail_next(UPLOAD_PATH, status, count=9)
-    kernel.run_ok("%config PoeMagics.retry_backoff = 0.01")
-    try:
-        line = one_line(kernel.run(f"%%poe EchoBot --attach {note}\nread it"), ename)
-    finally:
-        kernel.run_ok("%config PoeMagics.retry_backoff = 1.0")
+    server.fail_next(UPLOAD_PATH, status, count=tries)  # exactly the tries it should make: none left over
+    kernel.run_ok("%config PoeMagics.retry_backoff = 0.01")  # (undone after the test by the isolation fixture)
+    line = one_line(kernel.run(f"%%poe EchoBot --attach {note}\nread it"), ename)
     assert fragment in line
     assert len(server.requests(UPLOAD_PATH)) == tries, "5xx retried, 401/413 not"
     assert server.requests("/bot/") == [], "no query without its attachment"

@@ -7,7 +7,7 @@ with 404, replies with the real ``{"error": {"code", "type", "message"}}`` shape
 every request so tests can count them. Planned faults (``/_local/faults``) let tests make
 the next request to a path fail with a chosen status.
 
-Routes under ``/_local/`` are this server's own (request log, faults, reset); everything
+Routes under ``/_local/`` are this server's own (request log, faults, reset, restore); everything
 else mirrors ``shared/POE_API.md``.
 """
 
@@ -28,7 +28,7 @@ from poe_magic.server import catalog as catalog_routes
 from poe_magic.server import openai_compat, uploads
 from poe_magic.server import usage as usage_routes
 from poe_magic.server.bots import make_bots
-from poe_magic.server.errors import add_error_handlers, error_body, error_response, model_not_found
+from poe_magic.server.errors import add_error_handlers, code_style, error_body, error_response, model_not_found
 from poe_magic.server.headers import ApiHeaders
 from poe_magic.server.ratelimit import refusal as rate_limit_refusal
 from poe_magic.server.state import Fault, RequestRecord, ServerState
@@ -136,6 +136,17 @@ def _add_local_routes(app: FastAPI, state: ServerState) -> None:
             state.requests.clear()
             state.faults.clear()
         return {"ok": True}
+
+    @app.get("/_local/faults")
+    async def pending_faults() -> list[dict[str, Any]]:
+        return state.pending_faults()
+
+    @app.post("/_local/restore")
+    async def restore() -> dict[str, Any]:
+        """Undo what tests changed (faults, usage modes, rate-limit counters); say what faults were left."""
+        left = state.restore()
+        code_style["codes"] = state.modes.error_codes
+        return {"ok": True, "faults_left": left}
 
     @app.post("/_local/faults")
     async def add_fault(request: Request) -> JSONResponse:

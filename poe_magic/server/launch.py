@@ -64,6 +64,15 @@ class LocalServer:
         """Forget the request log and pending faults."""
         self._call("POST", "/_local/reset")
 
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """The planned faults not used up yet: ``[{"path", "status", "left"}]``."""
+        return list(self._call("GET", "/_local/faults"))
+
+    def restore(self) -> list[dict[str, Any]]:
+        """Back to the server as launched (no planned faults, the usage modes it started with,
+        fresh rate-limit counters); returns the faults that were still pending."""
+        return list(self._call("POST", "/_local/restore")["faults_left"])
+
     def fail_next(self, path: str, status: int, count: int = 1, *, body: dict[str, Any] | None = None,
                   headers: dict[str, str] | None = None) -> None:
         """Make the next ``count`` requests to ``path`` fail with ``status``."""

@@ -29,6 +29,9 @@ routes (see the README):
   GET  /usage/current_balance   the account's points
   GET  /usage/points_history    ?limit=1..100&starting_after=<query_id>, newest first
   POST /_local/usage_modes      change --history-lag etc. while running: {"history_lag": 3, ...}
+  POST /_local/faults           plan failures: {"path": "/bot/EchoBot", "status": 500, "count": 2}
+  GET  /_local/faults           the planned failures not used up yet
+  POST /_local/restore          back to the server as launched (no faults, its own modes, fresh rate limits)
   POST /poe_api/file_upload_3RD_PARTY_POST   file uploads (fastapi_poe.upload_file)
 
 models: offline stand-ins for real names (Claude-Sonnet-4, GPT-5, Gemini-2.5-Pro, ...) and
@@ -78,6 +81,7 @@ def serve(port: int = 0, key: str = "", *, parent_pid: int | None = None,
     requests per minute per key (0: no limit); ``modes`` are :class:`UsageModes` fields."""
     state = ServerState(api_key=key)
     state.modes.update(modes or {})
+    state.started_modes = dict(vars(state.modes))
     code_style["codes"] = state.modes.error_codes
     state.rate_limiter = KeyRateLimiter(rate_limit, rate_burst) if rate_limit > 0 else None
     seed_history(state, history_entries)  # a month of past spending to analyse offline

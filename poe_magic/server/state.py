@@ -90,7 +90,26 @@ class ServerState:
     rate_limiter: Any | None = None  # ratelimit.KeyRateLimiter; None: no rate limit
     files: dict[str, Any] = field(default_factory=dict)  # uploads and bot images: id -> uploads.StoredFile
     modes: UsageModes = field(default_factory=UsageModes)
+    started_modes: dict[str, Any] = field(default_factory=dict)  # the modes as launched: restore() returns to them
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """The planned faults not used up yet (path, status, how many left)."""
+        with self.lock:
+            return [{"path": f.path, "status": f.status, "left": f.count} for f in self.faults if f.count > 0]
+
+    def restore(self) -> list[dict[str, Any]]:
+        """Back to the server as launched: no planned faults, the usage modes it started with,
+        fresh rate-limit buckets (the request log, history and balance stay). Returns the
+        faults that were still pending, so a test suite can name the test that left them."""
+        left = self.pending_faults()
+        with self.lock:
+            self.faults.clear()
+        self.modes = UsageModes()
+        self.modes.update(self.started_modes)
+        if self.rate_limiter is not None:
+            self.rate_limiter.reset()
+        return left
 
     def record(self, record: RequestRecord) -> None:
         with self.lock:
