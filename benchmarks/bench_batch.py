@@ -90,12 +90,13 @@ def run() -> list[Row]:
 
         # the same without the pipeline's hooks (the ledger's cost lookup per call, the budget check)
         srv.reset()
-        bare = k.run_ok("from poe_magic.prompting import pipeline\n"
-                        "hooks = pipeline.preflight, pipeline.finish_reply\n"
-                        "pipeline.preflight = pipeline.finish_reply = lambda _: None\n"
+        bare = k.run_ok("from poe_magic.prompting.runner import Call\n"
+                        "steps = Call.check, Call.settle\n"
+                        "Call.check = lambda self, request=None: None\n"
+                        "Call.settle = lambda self, reply=None: Call.release(self)\n"
                         f"try:\n    bare = poe_magic.batch(df, 'bare {{text}}', models={MODELS!r}, "
                         f"concurrency={CONCURRENCY}, max_rpm=0)\n"
-                        "finally:\n    pipeline.preflight, pipeline.finish_reply = hooks", timeout=600)
+                        "finally:\n    Call.check, Call.settle = steps", timeout=600)
         rows.append(row("batch", "wall time, same batch without client hooks", bare.elapsed, baseline=ideal,
                         goal="<= 1.2x", notes="reply finishers and preflight checks removed: the batch engine alone "
                                               f"({len(srv.requests('/bot/')):,} requests served)"))

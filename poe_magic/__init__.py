@@ -53,7 +53,7 @@ _LAZY: dict[str, str] = {
     "set_budget": "poe_magic.spending.ledger",
     "session_ledger": "poe_magic.spending.ledger",
     "session_spend": "poe_magic.spending.ledger",
-    "doctor": "poe_magic.spending.checkup",
+    "doctor": "poe_magic.prompting.checkup",
     "estimate": "poe_magic.spending.estimating",
     "estimate_cost": "poe_magic.spending.estimating",
     "log": "poe_magic.spending.calllog_view",

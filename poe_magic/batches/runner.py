@@ -2,10 +2,10 @@
 
 ``concurrency`` workers take requests in order. Each waits for the shared
 :class:`~poe_magic.wire.ratelimit.RateLimiter`, books the request's cost with the
-:class:`~poe_magic.batches.cost.BudgetGuard` (when there is a budget), and streams it with the
-client's own :class:`~poe_magic.core.live.LiveStream` (same transport, error mapping and
-first-token/stall watchdog as ``%%poe``), folding events into a Reply with the client's
-:class:`~poe_magic.core.accumulator.Accumulator`. Nothing here blocks the loop: the reply finishers,
+:class:`~poe_magic.batches.cost.BudgetGuard` (when the batch has a budget of its own), and runs
+it as a :class:`~poe_magic.prompting.runner.Call` through the one runner (checked, reserved
+against the session budget, sent, settled: the same lifecycle as ``%%poe``), folding events
+into a Reply with the client's :class:`~poe_magic.core.accumulator.Accumulator`. Nothing here blocks the loop: the reply finishers,
 reply listeners and the journal write run on one helper thread, in order.
 
 Points are looked up in bulk, not per request (that would double the requests against the
@@ -40,7 +40,8 @@ from poe_magic.batches.plan import Job
 from poe_magic.core.accumulator import Accumulator
 from poe_magic.core.live import LiveStream, new_reply
 from poe_magic.core.reply import Reply
-from poe_magic.prompting import pipeline
+from poe_magic.prompting import confirm
+from poe_magic.prompting.runner import Call
 from poe_magic.spending import ledger
 from poe_magic.wire.failures import MAX_RETRY_AFTER, retry_delay
 from poe_magic.wire.ratelimit import RateLimiter
@@ -108,6 +109,12 @@ class _Fold:
             self.ended.set()
 
 
+def _reserve_approved(call: Call) -> None:
+    """The runner's check and reserve for one row (the batch was confirmed as a whole)."""
+    with confirm.approved():
+        call.reserve()
+
+
 class Runner:
     """Runs the given jobs; ``outcomes[job.slot]`` fills in as they end. Loop-thread object:
     :meth:`cancel` and :meth:`snapshot` are called through the loop or read-only."""
@@ -132,6 +139,7 @@ class Runner:
         self.hook_errors: list[str] = []
         self._queue: collections.deque[Job] = collections.deque(jobs)
         self._live: dict[int, LiveStream] = {}
+        self._calls: dict[int, Call] = {}  # job position -> its call through the runner (reserved, not settled)
         self._idle: set[asyncio.Task[Any]] = set()  # workers sleeping (limiter, backoff, probe)
         self._post: list[asyncio.Future[Any]] = []
         self._unpriced: list[_Unpriced] = []  # finished, cost not looked up yet
@@ -178,6 +186,7 @@ class Runner:
             if reply is None:  # stopped while waiting to send
                 if self.budget is not None:
                     self.budget.release(job.position, job.model)
+                self._calls.pop(job.position).release()
                 self._queue.appendleft(job)
                 return
             self._post.append(asyncio.ensure_future(self._finish(job, reply)))
@@ -202,7 +211,7 @@ class Runner:
         return slept and self.stop_reason is None
 
     async def _admit(self, job: Job) -> bool:
-        """Budget and preflight checks; False stops the batch (the job stays unsent)."""
+        """The batch budget, then the runner's check and reserve; False stops the batch (the job stays unsent)."""
         if self.budget is not None:
             admitted, reason = await self._unless_stopped(self.budget.reserve(job.position, job.model))
             if not admitted:
@@ -211,13 +220,15 @@ class Runner:
                 self.stop(reason)
                 return False
         assert job.request is not None
-        try:  # the pipeline's checks (the session budget) may do I/O, so not on the loop
-            await asyncio.get_running_loop().run_in_executor(None, pipeline.preflight, job.request)
-        except E.BudgetExceededError as exc:
+        call = Call(job.request, prompt=job.prompt, settings=self.settings, timeout=self.timeout)
+        try:  # the runner's check and reserve (the session budget) may wait on I/O, so not on the loop
+            await asyncio.get_running_loop().run_in_executor(None, _reserve_approved, call)
+        except E.PoeMagicError as exc:
             if self.budget is not None:
                 self.budget.release(job.position, job.model)
             self.stop(str(exc))
             return False
+        self._calls[job.position] = call
         return True
 
     async def _send(self, job: Job) -> Reply | None:
@@ -258,10 +269,9 @@ class Runner:
         reply = new_reply(job.request, job.prompt)
         fold = _Fold(Accumulator(reply))
         self.running += 1
-        live = LiveStream(job.request, settings=self.settings, events=fold,  # type: ignore[arg-type]
-                          timeout=self.timeout)
+        live = self._calls[job.position].send(reply, events=fold)
         # A stream cancelled before its task started never reports its end: notice that too.
-        live._future.add_done_callback(lambda _: loop.call_soon_threadsafe(fold.ended.set))
+        live.when_done(lambda: loop.call_soon_threadsafe(fold.ended.set))
         self._live[job.position] = live
         try:
             await fold.ended.wait()
@@ -305,9 +315,9 @@ class Runner:
         journal it; returns the ledger's entry of the call."""
         with ledger.deferred_lookups() as recorded:
             try:
-                pipeline.finish_reply(reply)
+                self._calls.pop(job.position).settle(reply)  # the runner's settle, with the job's request
             except Exception as exc:  # another feature's bug must not lose this answer
-                self.hook_errors.append(f"finish_reply: {type(exc).__name__}: {exc}")
+                self.hook_errors.append(f"settle: {type(exc).__name__}: {exc}")
         if reply.ok:
             try:
                 self.store.put(stored_from(job.key, reply))

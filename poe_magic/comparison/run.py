@@ -1,7 +1,8 @@
 """Compare models: one prompt to several models at once, one :class:`Comparison` back.
 
-Every model's request runs concurrently on the one private event loop (one
-:class:`~poe_magic.core.live.LiveStream` each, all feeding one tagged queue); the kernel thread
+Every model's request is a :class:`~poe_magic.prompting.runner.Call` through the one runner
+(all of a round checked and reserved against the budget before any is sent), streaming
+concurrently on the one private event loop (all feeding one tagged queue); the kernel thread
 drains them with :func:`~poe_magic.core.live.consume` and feeds a side-by-side view
 (:mod:`poe_magic.comparison.view`). A failing model keeps its error on its Reply while the others
 go on; Ctrl-C stops every stream and keeps every partial answer.
@@ -29,6 +30,7 @@ from poe_magic.core.display import Throttle
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import current, remember
 from poe_magic.prompting import answer_cache, attachments, confirm, pipeline
+from poe_magic.prompting.runner import Call, settle_unsent
 from poe_magic.prompting.schemas import as_schema, with_instruction
 from poe_magic.spending import calllog, ledger
 from poe_magic.wire.request import build_request
@@ -153,15 +155,20 @@ def _compare(comparison: Comparison, requests: dict[str, Any], asked: dict[str, 
     comparison._view = view
     started = time.perf_counter()
     settled: set[int] = set()
+    calls: dict[int, Call] = {}  # id(reply) -> its call through the runner
     try:
         with ledger.budget_override(force):
             for round_no in range(runs):
-                for request in requests.values():  # all checked before any of the round is sent
-                    pipeline.preflight(request)
+                round_calls = _reserve_all(requests, comparison.prompt, settings, timeout)
                 if round_no == 0:  # each distinct file is uploaded once per session
-                    requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
-                finished = _run_round(comparison, requests, view, round_no, settings, timeout, cached)
-                _settle(comparison, settled, asked, settings, timeout)  # points and the ledger known before the next preflight
+                    try:
+                        requests = {name: attachments.with_uploads(r, settings) for name, r in requests.items()}
+                    except BaseException:
+                        for call in round_calls.values():
+                            call.release()
+                        raise
+                finished = _run_round(comparison, requests, round_calls, calls, view, round_no, settings, cached)
+                _settle(comparison, settled, calls, asked, settings, timeout)  # the ledger knows before the next round
                 for name in requests:  # complete answers only (see cache.save); no key: not cached
                     answer_cache.save(keys[name], comparison.all_runs[name][-1], settings)
                 if not finished:
@@ -172,7 +179,7 @@ def _compare(comparison: Comparison, requests: dict[str, Any], asked: dict[str, 
             refused.comparison = comparison  # type: ignore[attr-defined]
         raise
     finally:
-        _settle(comparison, settled, asked, settings, timeout)
+        _settle(comparison, settled, calls, asked, settings, timeout)
         view.finish(comparison)
     if comparison.interrupted:
         error = E.StreamInterrupted(
@@ -182,10 +189,28 @@ def _compare(comparison: Comparison, requests: dict[str, Any], asked: dict[str, 
         raise error
 
 
-def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, round_no: int,
-               settings: Settings, timeout: float | None, cached: dict[str, Reply]) -> bool:
+def _reserve_all(requests: dict[str, Any], prompt: str, settings: Settings,
+                 timeout: float | None) -> dict[str, Call]:
+    """Every model's call of one round checked and reserved before any is sent (one refusal:
+    none is sent, the others' reservations released)."""
+    calls: dict[str, Call] = {}
+    try:
+        for name, request in requests.items():
+            call = Call(request, prompt=prompt, settings=settings, timeout=timeout)
+            call.reserve()
+            calls[name] = call
+    except BaseException:
+        for call in calls.values():
+            call.release()
+        raise
+    return calls
+
+
+def _run_round(comparison: Comparison, requests: dict[str, Any], round_calls: dict[str, Call],
+               calls: dict[int, Call], view: Any, round_no: int, settings: Settings,
+               cached: dict[str, Reply]) -> bool:
     """One concurrent round over every model (``cached`` ones answered from the cache, the
-    ``requests`` streamed); False when Ctrl-C stopped it."""
+    ``requests`` streamed through their reserved calls); False when Ctrl-C stopped it."""
     events: queue.SimpleQueue[Any] = queue.SimpleQueue()
     accumulators: dict[Hashable, Accumulator] = {}
     streams: list[live.LiveStream] = []
@@ -199,10 +224,13 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
             reply = live.new_reply(request, comparison.prompt)  # its clock starts now
             comparison._add(reply)
             accumulators[name] = Accumulator(reply)
-            streams.append(live.LiveStream(request, settings=settings, events=events, tag=name,
-                                             timeout=timeout))
+            calls[id(reply)] = round_calls[name]
+            streams.append(round_calls[name].send(reply, events=events, tag=name, request=request))
     except BaseException:
         _cancel(streams)
+        for call in round_calls.values():
+            if call.reply is None:
+                call.release()
         raise
 
     throttle = Throttle(settings.throttle_interval)
@@ -224,9 +252,9 @@ def _run_round(comparison: Comparison, requests: dict[str, Any], view: Any, roun
         raise
 
 
-def _settle(comparison: Comparison, settled: set[int], requests: dict[str, Any], settings: Settings,
-            timeout: float | None) -> None:
-    """Finish (structured data, points, files) and remember (ledger, last reply) each ended reply, once."""
+def _settle(comparison: Comparison, settled: set[int], calls: dict[int, Call], requests: dict[str, Any],
+            settings: Settings, timeout: float | None) -> None:
+    """Finish (structured data) and settle (files, ledger, log) each ended reply, once; remember it."""
 
     for model, replies in comparison.all_runs.items():
         for reply in replies:
@@ -236,7 +264,11 @@ def _settle(comparison: Comparison, settled: set[int], requests: dict[str, Any],
                 if comparison.schema is not None:
                     repair = pipeline.structure(reply, requests[model], comparison.schema, settings=settings,
                                                 timeout=timeout)
-                pipeline.finish_reply(reply, requests[model])
+                call = calls.pop(id(reply), None)
+                if call is not None:
+                    call.settle(reply)
+                else:  # answered from the cache: no request was sent
+                    settle_unsent(reply, requests[model])
                 pipeline.add_repair_points(reply, repair)
                 remember(reply)
 

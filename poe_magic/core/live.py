@@ -67,7 +67,8 @@ class LiveStream:
         self.timeout = timeout  # overall seconds for this request, or None
         self.finished = threading.Event()
         self._deadline_error: E.PoeMagicError | None = None
-        self._future = (loop or shared_loop()).submit(self._pump())
+        self._loop = loop or shared_loop()
+        self._future = self._loop.submit(self._pump())
 
     async def _pump(self) -> None:
         put, tag = self.events.put, self.tag
@@ -121,6 +122,12 @@ class LiveStream:
             self._deadline_error = E.PoeTimeoutError(message, hint=hint, model=model, retryable=False)
             task.cancel()
             return
+
+    def when_done(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on the loop thread once the request has ended, also when it was
+        cancelled before it started (never on the caller's thread, even when it has ended)."""
+        loop = self._loop
+        self._future.add_done_callback(lambda _: loop.call_soon(callback))
 
     def cancel(self, wait: float = 1.0) -> None:
         """Cancel the request on the loop thread and wait (briefly) until it has stopped."""
@@ -225,13 +232,10 @@ class SinkFeed:
             self.dirty = False
 
 
-def stream_into(request: PoeRequest, acc: Accumulator, sink: Sink, *, settings: Settings = default_settings,
-                timeout: float | None = None, stream: LiveStream | None = None,
+def stream_into(acc: Accumulator, sink: Sink, stream: LiveStream, *, settings: Settings = default_settings,
                 interval: float | None = None) -> bool:
-    """Stream one request into ``acc`` (its Reply) with ``sink`` updates throttled to one per
-    ``interval`` (default ``settings.throttle_interval``); no start/finish calls, so several
-    requests can share one Reply and display (tool rounds). ``stream``: one already started
-    (the chat panel starts it where its Stop button can reach it). False when interrupted."""
-    stream = stream or LiveStream(request, settings=settings, timeout=timeout)
+    """Fold one started ``stream`` into ``acc`` (its Reply) with ``sink`` updates throttled to one
+    per ``interval`` (default ``settings.throttle_interval``); no start/finish calls, so several
+    requests can share one Reply and display (tool rounds). False when interrupted."""
     feed = SinkFeed(acc, sink, interval or settings.throttle_interval)
     return consume({0: acc}, stream.events, feed, stream.cancel)

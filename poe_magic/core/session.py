@@ -34,6 +34,15 @@ class Session:
                 found = self._states[kind] = kind()
             return found
 
+    def close(self) -> None:
+        """End the session: each feature's state that has a ``close()`` stops what it started."""
+        with self._lock:
+            states = list(self._states.values())
+        for state in states:
+            closing = getattr(state, "close", None)
+            if callable(closing):
+                closing()
+
     def __repr__(self) -> str:
         kinds = ", ".join(sorted(k.__name__ for k in self._states)) or "nothing yet"
         return f"<Session: {kinds}>"
@@ -51,7 +60,8 @@ def new_session() -> Session:
     """Forget everything this process remembered (last answer, ledger, threads, ...) and
     start a fresh session; returns it."""
     global _current
-    _current = Session()
+    old, _current = _current, Session()
+    old.close()
     return _current
 
 

@@ -28,3 +28,6 @@ def unload(ipython: Any) -> None:
     magics_object = ipython.magics_manager.registry.pop("PoeMagics", None)
     if magics_object is not None:
         magics_object.unlink_settings()
+    from poe_magic.prompting.lifecycle import stop_background
+
+    stop_background()  # no poe_magic thread outlives the extension

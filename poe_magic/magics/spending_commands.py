@@ -7,7 +7,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.magics.parsing import LineParser
-from poe_magic.spending.checkup import doctor
+from poe_magic.prompting.checkup import doctor
 from poe_magic.spending.history import current_balance, points_history, spending_summary
 from poe_magic.spending.ledger import budget, budget_status, session_ledger, set_budget
 from poe_magic.spending.plots import plot_spending

@@ -10,6 +10,7 @@ from poe_magic.base import errors as E
 from poe_magic.base.config import check_seconds, settings
 from poe_magic.catalog.resolve import resolve_model
 from poe_magic.core.answer_display import answer_sink
+from poe_magic.core.display import SilentSink
 from poe_magic.core.reply import Reply
 from poe_magic.core.session import remember
 from poe_magic.prompting import answer_cache, attachments, media, pipeline, threads
@@ -111,6 +112,7 @@ async def astream(prompt: str, model: str | None = None, **options: Any) -> Asyn
     """:func:`stream` for async code: ``async for piece in poe_magic.astream(prompt, model)``.
     The stream runs on poe_magic's own loop thread; cancelling the consuming task stops it."""
     answer = stream(prompt, model, **options)
+    answer.confirm_here()  # asked here, on the caller's thread: the pieces come from an executor's
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -149,14 +151,15 @@ def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach
     settings.api_key()  # fail before drawing anything when there is no key
     key = answer_cache.key_for(request, cache) if toolset is None else None
 
-    def on_end(reply: Reply) -> None:
-        media.present(reply, answer.sink)
+    shown = sink if sink is not None else SilentSink()
+
+    def on_end(reply: Reply) -> None:  # (names no `answer`: a cycle would keep a dropped stream alive)
+        media.present(reply, shown)
         if structured is not None and reply.data is not None:
-            show_data(structured, reply.data, answer.sink)
+            show_data(structured, reply.data, shown)
         after_reply(format, reply)
         threads.record(chat, request, reply)
         remember(reply)
 
-    answer = pipeline.AnswerStream(request, prompt=prompt, sink=sink, key=key, toolset=toolset, confirm=confirm,
-                                   force=force, timeout=timeout, on_end=on_end, schema=structured, yes=yes)
-    return answer
+    return pipeline.AnswerStream(request, prompt=prompt, sink=shown, key=key, toolset=toolset, confirm=confirm,
+                                 force=force, timeout=timeout, on_end=on_end, schema=structured, yes=yes)

@@ -1,13 +1,8 @@
-"""The one request pipeline: cache -> preflight -> upload -> stream (or the tool loop) -> finish -> save.
+"""One answer through the runner: cache -> upload -> check/reserve -> stream (or the tool loop) -> settle -> save.
 
-``ask``/``send``, ``stream``, ``%%poe``, ``compare``, the chat panel and ``batch`` all go through
-these steps, and this module is the one place where features hook into every request:
-
-- :func:`preflight` runs before a request is sent (the session budget may refuse it; above
-  ``settings.confirm_above`` the user is asked first, :mod:`poe_magic.prompting.confirm`);
-- :func:`finish_reply` completes every finished Reply before its final display (the files a
-  model returned are listed, the ledger records the call and finds its cost, the call log
-  gets its row).
+``ask``/``send``, ``stream``/``astream``, ``%%poe`` and the chat panel use :class:`AnswerStream`;
+each request is a :class:`~poe_magic.prompting.runner.Call` (check, reserve, send, settle: the
+one lifecycle every feature's requests go through, compare and batch included).
 
 With ``schema=`` (:mod:`poe_magic.prompting.schemas`) the answer is parsed and validated before
 it is finished; one repair round goes back to the model in the same conversation when it
@@ -20,6 +15,7 @@ the magics).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -31,31 +27,13 @@ from poe_magic.core.accumulator import Accumulator, Sink
 from poe_magic.core.display import SilentSink
 from poe_magic.core.live import LiveStream, SinkFeed, drain, new_reply, stop
 from poe_magic.core.reply import Reply
-from poe_magic.prompting import answer_cache, attachments, confirm, media
+from poe_magic.prompting import answer_cache, attachments, confirm
+from poe_magic.prompting.runner import Call, settle_unsent
 from poe_magic.prompting.schemas import Schema, repair_prompt, schema_error
-from poe_magic.spending import calllog, ledger
+from poe_magic.spending import ledger
 from poe_magic.tools.functions import ToolSet
 from poe_magic.tools.loop import Confirm, run_with_tools
 from poe_magic.wire.request import Message, PoeRequest
-
-
-def preflight(request: PoeRequest) -> None:
-    """Checks before ``request`` is sent; a PoeMagicError refuses it (nothing is sent)."""
-    ledger.check_budget(request)
-    confirm.check_request(request)
-
-
-def finish_reply(reply: Reply, request: PoeRequest | None = None) -> None:
-    """Complete a finished Reply: its files listed, the call recorded with its cost.
-
-    A Ctrl-C here (the answer is in, its cost is being looked up) marks the Reply interrupted
-    rather than escaping as a traceback: the text stays, the cell ends in one line."""
-    try:
-        media.collect_files(reply)
-        ledger.record(reply)
-    except KeyboardInterrupt:
-        reply.interrupted = True
-    calllog.record(reply, request)  # queued: written by the log's own thread
 
 
 def structure(reply: Reply, request: PoeRequest, schema: Schema, *, settings: Settings = default_settings,
@@ -75,7 +53,7 @@ def structure(reply: Reply, request: PoeRequest, schema: Schema, *, settings: Se
         try:
             with confirm.approved():  # the call itself was approved: its repair is part of it
                 repair = run(again, SilentSink(), prompt=again.messages[-1].content, settings=settings,
-                             timeout=timeout)
+                             timeout=timeout)  # a call of its own through the runner: reserved, settled, logged
         except E.PoeMagicError as refused:  # e.g. the budget: the first answer's problem stands
             problem = f"{problem} (repair not sent: {refused})"
         if repair is not None and repair.ok:
@@ -156,6 +134,8 @@ class AnswerStream:
         self._feed: SinkFeed | None = None
         self._whole = ""  # an answer that came at once (the cache, the tool loop): its one piece
         self._started = self._ended = False
+        self._call = Call(request, prompt=prompt, settings=settings, timeout=timeout)  # its lifecycle
+        self._driver: threading.Thread | None = None  # the thread iterating or running it right now
         self.schema_repair: Reply | None = None  # the repair round's Reply, when one was sent
 
     # -- the steps ---------------------------------------------------------------------------
@@ -178,20 +158,20 @@ class AnswerStream:
                 if self.schema is not None:
                     self.schema_repair = structure(cached, self.request, self.schema, settings=self.settings,
                                                    timeout=self.timeout)
-                finish_reply(cached, self.request)  # the ledger notes a call at 0 points, files are listed
+                settle_unsent(cached, self.request)  # the ledger notes a call at 0 points, files are listed
                 self.sink.finish(cached)
                 return self._end(cached.text)
             request = attachments.with_uploads(self.request, self.settings)
-            if self.toolset is not None:
+            if self.toolset is not None:  # every round reserved, the whole loop settled once
                 self.reply = run_with_tools(request, self.toolset, self.sink, prompt=self.prompt,
-                                            confirm=self.confirm, settings=self.settings, timeout=self.timeout,
-                                            preflight=preflight, finish=finish_reply)
+                                            rounds=self._call, confirm=self.confirm, settings=self.settings,
+                                            timeout=self.timeout)
                 return self._end(self.reply.text)
-            preflight(request)
+            self._call.reserve(request)  # check (key guard, confirmation) and the budget: a refusal sends nothing
         self.reply = reply = new_reply(request, self.prompt)
         self.sink.start(reply)
         self._acc = Accumulator(reply)
-        self._live = LiveStream(request, settings=self.settings, timeout=self.timeout)
+        self._live = self._call.send(reply, request=request)
         self._steps = drain({0: self._acc}, self._live.events)
         self._feed = SinkFeed(self._acc, self.sink, self.interval)
 
@@ -221,7 +201,7 @@ class AnswerStream:
             if self.schema is not None:
                 repair = self.schema_repair = structure(self.reply, self.request, self.schema,
                                                         settings=self.settings, timeout=self.timeout)
-            finish_reply(self.reply, self.request)
+            self._call.settle(self.reply)
         add_repair_points(self.reply, repair)
         self.sink.finish(self.reply)
         answer_cache.save(self.key, self.reply)
@@ -235,9 +215,18 @@ class AnswerStream:
             self.on_end(self.reply)
 
     # -- driving it ----------------------------------------------------------------------------
+    def confirm_here(self) -> None:
+        """Ask about this request now, on this thread (``astream`` asks on the caller's thread,
+        then streams on an executor's, where no one could answer)."""
+        if not self._started and not self.yes and self.toolset is None:
+            with confirm.approved(False):
+                confirm.check_request(self.request, self.settings)
+            self.yes = True
+
     def run(self) -> Reply:
         """Stream to the end (Ctrl-C stops it, the text kept) and return the Reply; API errors
         stay on ``reply.error``."""
+        self._driver = threading.current_thread()
         try:
             if not self._started:
                 self._begin()
@@ -245,6 +234,8 @@ class AnswerStream:
                 pass
         except KeyboardInterrupt:
             self._interrupt()
+        finally:
+            self._driver = None
         assert self.reply is not None
         return self.reply
 
@@ -252,6 +243,13 @@ class AnswerStream:
         return self
 
     def __next__(self) -> str:
+        self._driver = threading.current_thread()
+        try:
+            return self._next_piece()
+        finally:
+            self._driver = None
+
+    def _next_piece(self) -> str:
         if not self._started:
             self._begin()
         while True:
@@ -273,9 +271,18 @@ class AnswerStream:
                 self._interrupt()
 
     def close(self) -> None:
-        """Stop the request if it still runs (its partial text stays on ``.reply``)."""
-        if self._live is not None and not self._ended:
-            self._live.cancel(wait=0)
+        """Stop the request if it still runs; its partial text stays on ``.reply`` and the call
+        is settled (counted, logged) now. From another thread than the one iterating it (the
+        chat panel's Stop) it only stops the request: the iterating thread settles it."""
+        if self._live is None or self._ended:
+            return
+        self._live.cancel(wait=0 if self._driver not in (None, threading.current_thread()) else 1.0)
+        if self._driver in (None, threading.current_thread()):
+            try:
+                while not self._ended and self._advance():  # the cancelled stream's last events, at once
+                    pass
+            except KeyboardInterrupt:
+                self._interrupt()
 
     def __enter__(self) -> AnswerStream:
         return self
@@ -283,14 +290,28 @@ class AnswerStream:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def __del__(self) -> None:  # an abandoned iterator leaves nothing running on the loop
-        live = getattr(self, "_live", None)
-        if live is not None and not getattr(self, "_ended", True):
-            live.cancel(wait=0)
+    def __del__(self) -> None:
+        """An abandoned stream (``for piece in stream(...): break``, a dropped reference) is
+        stopped and settled: nothing left running on the loop, the call counted and logged.
+        The settling runs on the loop thread once the request has stopped: a finaliser may run
+        at any point of another thread's work, so it only cancels and hands over."""
+        live, call = getattr(self, "_live", None), getattr(self, "_call", None)
+        if live is None or call is None or getattr(self, "_ended", True) or self.reply is None:
+            return
+        acc, reply = self._acc, self.reply
+
+        def settle_abandoned() -> None:
+            if acc is not None and not acc.done:
+                acc.finish(E.StreamInterrupted("the stream was dropped before its end"))
+                reply.text = acc.text()
+            call.settle(reply)
+
+        live.when_done(settle_abandoned)
+        live.cancel(wait=0)
 
     def __repr__(self) -> str:
         state = "ended" if self._ended else "streaming" if self._started else "not started"
         return f"<AnswerStream {self.request.model} {state}>"
 
 
-__all__ = ["AnswerStream", "finish_reply", "preflight", "raise_for", "run", "structure"]
+__all__ = ["AnswerStream", "raise_for", "run", "structure"]

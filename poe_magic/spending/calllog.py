@@ -167,15 +167,29 @@ class _Writer:
             while self.pending and time.monotonic() < deadline:
                 self.idle.wait(0.05)
 
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then end the thread."""
+        self.queue.put(_STOP)
+        self.thread.join(timeout)
+
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
         while True:
-            items = [self.queue.get()]
+            first = self.queue.get()
+            if first is _STOP:
+                if db is not None:
+                    db.close()
+                return
+            items = [first]
             while len(items) < 1000:
                 try:
-                    items.append(self.queue.get_nowait())
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
+                if item is _STOP:  # written below, then the thread ends
+                    self.queue.put(_STOP)
+                    break
+                items.append(item)
             try:
                 if db is None:
                     db = connect(self.file)
@@ -207,8 +221,19 @@ def _clean(value: Any) -> Any:
     return scrub(value) if isinstance(value, str) else value
 
 
+_STOP = object()  # queued by close(): the writer ends after what came before it
 _writers: dict[Path, _Writer] = {}
 _writers_lock = threading.Lock()
+
+
+def close() -> None:
+    """Write what is queued and stop every log writer thread (``%unload_ext``, interpreter
+    exit); the next call starts one again."""
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close()
 
 
 def _writer(file: Path, settings: Settings) -> _Writer:

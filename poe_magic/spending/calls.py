@@ -69,11 +69,25 @@ def release_settled(calls: list[Call]) -> None:
             reply.set_points(None)
 
 
+@dataclass(eq=False)
+class Reservation:
+    """A call about to be sent, counted by the budget at its estimate until it is recorded
+    (settled): concurrent calls each see the others' reservations, never the same spend."""
+
+    model: str
+    estimate: float | None  # None: no price, history or session cost to go by
+    basis: str = ""
+    settled: bool = False
+    book: Any = field(default=None, repr=False)  # the Ledger it was booked in (a session may end meanwhile)
+
+
 class Ledger:
     """This session's calls, the history entries they claimed, and the budget."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.reserved: list[Reservation] = []  # sent (or about to be), not recorded yet
+        self.booking = threading.Lock()  # the budget check and the reservation are one step
         self.claimed: set[str] = set()  # history entries already matched to a call
         self.claiming = threading.Lock()  # the reconciler, a batch's helper and the kernel thread
         self.budget: int | None = None
@@ -82,6 +96,11 @@ class Ledger:
         self.changed = threading.Condition()  # notified whenever a cost arrives
         self.history_reads = 0  # requests the reconciler made (benchmarks, doctor)
         self.reconciler: Any = None  # the reconciler serving this ledger (made on first use)
+
+    def close(self) -> None:
+        """The session ended: its reconciler stops looking."""
+        if self.reconciler is not None:
+            self.reconciler.close()
 
 
 SEEN_KEPT = 500

@@ -6,11 +6,13 @@ Called by :mod:`poe_magic.prompting.pipeline` for every request, from the kernel
   reconciler (:mod:`~poe_magic.spending.reconciler`): nothing here waits for the points
   history, so a cell ends as soon as its answer ends and the footer says "points pending"
   until the cost arrives (it then updates in place);
-- :func:`check_budget` (the preflight check) refuses a call once the session's spend, with
-  every pending call counted at its estimate (:mod:`~poe_magic.spending.estimator`), has
+- :func:`reserve` (the runner's *reserve* step, before a call is sent) books the call at its
+  estimate (:mod:`~poe_magic.spending.estimator`) under one lock, and refuses it once the
+  session's spend, with every pending call and every reservation counted at its estimate, has
   reached the budget (:class:`~poe_magic.BudgetExceededError`, one line) unless forced. When
-  a pending call's estimate is unknown it waits a few seconds for the real cost, then refuses:
-  with a budget set the session never overspends by more than one call's cost.
+  an earlier call's estimate is unknown it waits a few seconds for the real cost, then refuses:
+  with a budget set the session never overspends by more than one call's cost;
+- :func:`record` (the *settle* step) replaces the reservation with the call.
 
 A batch records its calls inside :func:`deferred_lookups` and prices them in bulk with
 :func:`price`; what that does not find, the reconciler keeps looking for.
@@ -32,7 +34,7 @@ from poe_magic.base.config import check_points
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
 from poe_magic.spending.calls import Call as Call  # re-exported: batches name it here
-from poe_magic.spending.calls import Ledger, book, newest_before, release_settled, saw
+from poe_magic.spending.calls import Ledger, Reservation, book, newest_before, release_settled, saw
 from poe_magic.spending.calls import calls as calls
 from poe_magic.spending.estimator import per_call
 from poe_magic.spending.history import PAGE_SIZE, history_page
@@ -88,6 +90,8 @@ def budget_status() -> str:
     pending = [c for c in led.calls if c.pending]
     if pending:
         text += f" ({plural(len(pending), 'cost')} pending: the points history lists calls late)"
+    if led.reserved:
+        text += f" ({plural(len(led.reserved), 'call')} in flight)"
     if led.budget is not None:
         text += f"; budget {led.budget:,} points, {_share_used():,.0%} used"
         if spent >= led.budget:
@@ -116,41 +120,75 @@ def budget_override(force: bool = True) -> Iterator[None]:
         _force.reset(token)
 
 
-def check_budget(request: Any) -> None:
-    """Preflight check: refuse the request when the session's spend, with every pending call
-    counted at its estimate, has reached the budget; wait a few seconds (with a note) for
-    pending costs that cannot be estimated, and refuse if they stay unknown."""
+def reserve(model: str, prompt: str = "") -> Reservation:
+    """Book one call about to be sent (the runner's *reserve* step): the budget check and the
+    booking are one step under the ledger's lock, so concurrent calls (8 columns, 20 batch
+    rows) each see the others' reservations and cannot all pass on the same spend. The call
+    counts at its estimate (the model's history median, its catalogue price, or the largest cost
+    this session) until :func:`record` settles it, and after that until the history bills it.
+
+    Refused (:class:`~poe_magic.BudgetExceededError`, one line, nothing sent) when the spend,
+    pending calls and reservations counted, has reached the budget, or when an earlier call's
+    cost can be neither estimated nor found within a few seconds. ``budget_override`` skips the
+    check (the call is still booked and counted)."""
     led = _ledger()
-    budget = led.budget
-    if budget is None or _force.get():
-        return
-    if _unestimated(led):
+    guess = per_call(model, prompt)
+    checking = led.budget is not None and not _force.get()
+    if checking and _unestimated(led):
         _wait_for_costs(led)
-    unknown = _unestimated(led)
+    with led.booking:
+        if checking:
+            _refuse_when_spent(led, model)
+        booked = Reservation(model, guess.points, guess.basis, book=led)
+        led.reserved.append(booked)
+    return booked
+
+
+def release(booked: Reservation) -> None:
+    """Drop a reservation whose call was never sent (refused by a later check, stopped while
+    waiting for the rate limit)."""
+    led = booked.book or _ledger()
+    with led.booking:
+        if not booked.settled:
+            booked.settled = True
+            led.reserved.remove(booked)
+
+
+def _refuse_when_spent(led: Ledger, model: str) -> None:
+    """The budget check proper (under ``led.booking``)."""
+    budget = led.budget
+    assert budget is not None
+    unknown = _unestimated(led) + [r for r in led.reserved if r.estimate is None]
     if unknown:
         raise E.BudgetExceededError(
-            f"session budget of {budget:,} points: the cost of {plural(len(unknown), 'earlier call')} is not in the "
-            f"points history yet and cannot be estimated, so {request.model} was not asked. Try again in a few "
-            "seconds, or add --force (force=True in Python)", model=request.model)
-    spent, pending = session_spend(), [c for c in led.calls if c.pending]
-    counted = spent + sum(c.estimate or 0.0 for c in pending)
+            f"session budget of {budget:,} points: the cost of {plural(len(unknown), 'earlier call')} is not known "
+            f"yet and cannot be estimated, so {model} was not asked. Try again in a few seconds, or add --force "
+            "(force=True in Python)", model=model)
+    spent, counted, pending = _counted(led)
     if counted >= budget:
-        said = f"{spent:,} spent" + (f" + ~{counted - spent:,.0f} pending for {plural(len(pending), 'call')}"
+        said = f"{spent:,} spent" + (f" + ~{counted - spent:,.0f} pending for {plural(pending, 'call')}"
                                     if pending else "")
         raise E.BudgetExceededError(
-            f"session budget of {budget:,} points reached ({said}); {request.model} was not asked. "
-            "Raise it with %poe budget N, or add --force (force=True in Python)", model=request.model)
+            f"session budget of {budget:,} points reached ({said}); {model} was not asked. "
+            "Raise it with %poe budget N, or add --force (force=True in Python)", model=model)
+
+
+def _counted(led: Ledger) -> tuple[int, float, int]:
+    """(points billed, what the budget counts, how many calls are counted at an estimate): billed
+    costs, plus pending calls and reservations at their estimates."""
+    spent = session_spend()
+    pending = [c.estimate or 0.0 for c in led.calls if c.pending] + [r.estimate or 0.0 for r in led.reserved]
+    return spent, spent + sum(pending), len(pending)
 
 
 def _unestimated(led: Ledger) -> list[Call]:
-    """Pending calls the budget cannot count: no estimate from history, catalogue or session."""
+    """Pending calls the budget cannot count: no estimate from history, catalogue or session.
+    A call that returned no text (a file, an image, a stop right after it started) is counted
+    like any other: it may well have been charged."""
     unknown = []
     for call in led.calls:
-        if call.pending and call.estimate is None and (not call.chars or call.status != "ok"):
-            # stopped or failed part-way: a charge may appear (looked for), but it is not counted
-            call.estimate, call.estimate_basis = 0.0, "unfinished"
-        elif call.pending and call.estimate is None:
-            guess = per_call(call.model, call.reply.prompt if call.reply is not None else "")
+        if call.pending and call.estimate is None:
+            guess = per_call(call.model, "x" * call.prompt_chars)
             call.estimate, call.estimate_basis = guess.points, guess.basis
             if guess.points is None:
                 unknown.append(call)
@@ -180,7 +218,7 @@ def _warn_if_near() -> None:
     if not book.budget:
         return
     _unestimated(book)  # fills in the estimates of pending calls
-    counted = session_spend() + sum(c.estimate or 0.0 for c in book.calls if c.pending)
+    _, counted, _ = _counted(book)
     share = counted / book.budget
     reached = [level for level in WARN_AT if share >= level and level not in book.warned]
     if not reached:
@@ -199,7 +237,7 @@ def wait_for_costs(timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
 
     def waiting() -> bool:  # a call stopped or failed part-way may never be charged: not waited for
-        return any(c.pending and c.chars and c.status == "ok" for c in led.calls)
+        return any(c.pending and c.status == "ok" for c in led.calls)  # (answers with no text included)
 
     if any(c.pending and not c.deferred for c in led.calls):
         reconciler_of(led).kick()
@@ -210,18 +248,27 @@ def wait_for_costs(timeout: float = 60.0) -> bool:
 
 
 # -- cost per call ----------------------------------------------------------------------
-def record(reply: Reply) -> None:
-    """Reply finisher: list the call; its cost is found in the background (nothing waits)."""
+def record(reply: Reply, booked: Reservation | None = None) -> None:
+    """Reply finisher (the runner's *settle* step): list the call in place of its reservation,
+    in one step under the ledger's lock; its cost is found in the background (nothing waits).
+    Until the history bills it, the call counts at its reservation's estimate, also when it was
+    stopped or returned no text."""
     started = reply.started_at.astimezone(timezone.utc)
     ended = started.timestamp() + reply.elapsed if reply.elapsed is not None else time.time()
-    led = _ledger()
+    led = booked.book if booked is not None and booked.book is not None else _ledger()
     call = Call(time=started, model=reply.model, points=None, chars=len(reply.text), elapsed=reply.elapsed,
                 status=reply.status, ended_us=int(ended * 1_000_000), requests="several" if reply.tool_calls else "one",
                 after_id=newest_before(led, started.timestamp()), prompt_chars=len(reply.prompt or ""),
                 # the Reply is kept (to be told its cost) only for an answer that ended well: a stopped or
                 # failed one may never be charged, and its display already says how it ended
                 reply=reply if reply.status == "ok" else None, account=current_account())
-    led.calls.append(call)
+    if booked is not None and booked.estimate is not None:
+        call.estimate, call.estimate_basis = booked.estimate, booked.basis
+    with led.booking:
+        if booked is not None and not booked.settled:
+            booked.settled = True
+            led.reserved.remove(booked)
+        led.calls.append(call)
     deferred = _deferring.get()
     if reply.cached or (reply.error is not None and not reply.text):
         call.points = 0  # served from cache, or failed before answering: nothing to charge

@@ -60,6 +60,12 @@ class Reconciler:
         """Make sure the reconciler runs (a call was recorded or became due)."""
         _costs_loop.call_soon(self._ensure)
 
+    def close(self) -> None:
+        """Stop looking (its session ended): the task is cancelled on its loop."""
+        task = self._task
+        if task is not None and not task.done() and _costs_loop.running:
+            _costs_loop.call_soon(task.cancel)
+
     def _ensure(self) -> None:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
@@ -109,6 +115,11 @@ class Reconciler:
             return 0
         finally:
             self.last_read = time.time()
+
+
+def stop_costs_loop() -> None:
+    """Stop the reconciler's loop thread (``%unload_ext``, interpreter exit); a later call starts it again."""
+    _costs_loop.stop()
 
 
 def current_account() -> str | None:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.core.accumulator import Accumulator, Sink
-from poe_magic.core.live import new_reply, stream_into
+from poe_magic.core.live import LiveStream, new_reply, stream_into
 from poe_magic.core.reply import Reply
 from poe_magic.tools.functions import ToolCall, Tools, ToolSet
 from poe_magic.wire.request import PoeRequest
@@ -101,28 +101,29 @@ def tool_set(tools: Tools | None, confirm: Confirm = False) -> ToolSet | None:
     return tools if isinstance(tools, ToolSet) else ToolSet(tools)
 
 
-Check = Callable[[PoeRequest], None]
+class Rounds(Protocol):
+    """The request runner's steps the loop uses (``poe_magic.prompting.runner.Call``; this layer
+    sits below it): every round is checked and reserved, sent, and the whole loop settled once."""
+
+    def reserve(self, request: PoeRequest | None = None) -> None: ...
+
+    def send(self, reply: Reply, *, request: PoeRequest | None = None,
+             timeout: float | None = None) -> LiveStream: ...
+
+    def settle(self, reply: Reply | None = None) -> None: ...
 
 
-def _no_check(request: PoeRequest) -> None:
-    """No checks before a round (the default outside the request pipeline)."""
-
-
-def _no_finish(reply: Reply) -> None:
-    """Nothing to complete on the finished Reply (the default outside the request pipeline)."""
-
-
-def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt: str, confirm: Confirm = False,
-                   settings: Settings = default_settings, timeout: float | None = None,
-                   preflight: Check = _no_check, finish: Callable[[Reply], None] = _no_finish) -> Reply:
+def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt: str, rounds: Rounds,
+                   confirm: Confirm = False, settings: Settings = default_settings,
+                   timeout: float | None = None) -> Reply:
     """Stream ``request`` offering ``toolset``; run the model's tool calls on this thread
     between rounds and return the finished Reply (API errors on ``reply.error``).
 
-    ``preflight`` checks every round's request before it is sent (the pipeline's budget check:
-    a refusal ends the loop with the error on the Reply); ``finish`` completes the Reply
-    before its final display."""
+    Every round goes through ``rounds`` (the runner): reserved before it is sent (a budget
+    refusal ends the loop with the error on the Reply), and the Reply settled once before its
+    final display."""
     request = replace(request, tools=toolset.definitions)
-    preflight(request)
+    rounds.reserve(request)
     reply = new_reply(request, prompt)
     view = TranscriptSink(sink)
     view.start(reply)
@@ -133,12 +134,12 @@ def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt:
     for round_no in range(cap + 1):
         if round_no:
             request = replace(request, tool_calls=list(calls_sent), tool_results=list(results_sent))
-            if not _ready_for_round(request, reply, timeout, preflight):
+            if not _ready_for_round(request, reply, timeout, rounds):
                 break
         acc = Accumulator(reply)
         view.live = True
         remaining = None if timeout is None else max(timeout - (time.perf_counter() - reply._t0), 0.001)
-        stream_into(request, acc, view, settings=settings, timeout=remaining)
+        stream_into(acc, view, rounds.send(reply, request=request, timeout=remaining), settings=settings)
         view.live = False
         texts.append(reply.text)
         view.parts.append(reply.text)
@@ -158,20 +159,20 @@ def run_with_tools(request: PoeRequest, toolset: ToolSet, sink: Sink, *, prompt:
             break
     reply.text = "\n\n".join(t for t in texts if t)
     reply.elapsed = time.perf_counter() - reply._t0  # the tool calls' time included
-    finish(reply)
+    rounds.settle(reply)
     view.finish(reply)
     return reply
 
 
-def _ready_for_round(request: PoeRequest, reply: Reply, timeout: float | None, preflight: Check) -> bool:
-    """Checks before a follow-up request: the overall timeout, and the preflight hooks
-    (a budget guard may refuse a round); a refusal lands on ``reply.error``."""
+def _ready_for_round(request: PoeRequest, reply: Reply, timeout: float | None, rounds: Rounds) -> bool:
+    """Checks before a follow-up request: the overall timeout, and the runner's check and
+    reserve (the budget may refuse a round); a refusal lands on ``reply.error``."""
     if timeout is not None and time.perf_counter() - reply._t0 >= timeout:
         reply.error = E.PoeTimeoutError(
             f"{request.model} did not finish within {timeout:g} s (tool calls included)", model=request.model)
         return False
     try:
-        preflight(request)
+        rounds.reserve(request)
     except E.PoeMagicError as error:
         reply.error = error
         return False

@@ -50,11 +50,13 @@ class LocalBot(fp.PoeBot):
 
     async def get_response(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         streamed = False
-        async for part in self.answer(request):
-            streamed = True
-            yield part
-        if streamed:
-            self.state.charge(self.name, self.cost_points)
+        try:
+            async for part in self.answer(request):
+                streamed = True
+                yield part
+        finally:  # as the real API does, an answer stopped part-way (Ctrl-C, a dropped client) is charged too
+            if streamed:
+                self.state.charge(self.name, self.cost_points)
 
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
         raise NotImplementedError

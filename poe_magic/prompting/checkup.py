@@ -8,8 +8,8 @@ test call, how long the points history took to list it and what it cost, the rat
 headers seen, and package versions. The key itself is never shown (only ``mask_key``), and
 every message passes through ``scrub``. Offline it runs against the local server like the rest.
 
-The test call is made straight through the transport (this layer sits below the request
-pipeline), so it is not in the session ledger; it costs what one short answer costs.
+The test call goes through the one runner like every request (the budget may refuse it; it
+is in the session ledger and the call log); it costs what one short answer costs.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from poe_magic.base.text import ago
 from poe_magic.base.version import __version__
 from poe_magic.catalog import store
 from poe_magic.catalog.listing import is_test_bot
+from poe_magic.core.display import SilentSink
+from poe_magic.prompting import confirm, pipeline
 from poe_magic.spending.calls import Call
 from poe_magic.spending.history import current_balance, history_page
 from poe_magic.spending.matching import assign, is_provisional
-from poe_magic.wire import transport
-from poe_magic.wire.loop import shared_loop
 from poe_magic.wire.observed import clock_skew, rate_limit_headers
 from poe_magic.wire.request import build_request
 
@@ -163,13 +163,15 @@ def _newest_id() -> str | None:
     return page[0]["query_id"] if page and isinstance(page[0], dict) else None
 
 
-async def _ask(model: str) -> str:
-    text = ""
-    async for message in transport.stream(build_request(PROMPT, model), settings):
-        piece = getattr(message, "text", None)
-        if transport.is_content(message) and isinstance(piece, str):
-            text = piece if getattr(message, "is_replace_response", False) else text + piece
-    return text
+def _ask(model: str) -> str:
+    """The test call, through the runner (asked for by the user: not asked about again)."""
+    with confirm.approved():
+        reply = pipeline.run(build_request(PROMPT, model), SilentSink(), prompt=PROMPT, timeout=CALL_TIMEOUT_S)
+    if reply.error is not None:
+        raise reply.error
+    if reply.interrupted:
+        raise KeyboardInterrupt
+    return reply.text
 
 
 def _test_call(model: str, wait: float) -> list[Row]:
@@ -177,8 +179,8 @@ def _test_call(model: str, wait: float) -> list[Row]:
     after = _newest_id()
     started = time.time()
     try:
-        answer = shared_loop().run(_ask(model), timeout=CALL_TIMEOUT_S)
-    except TimeoutError:
+        answer = _ask(model)
+    except E.PoeTimeoutError:
         return [Row("test call", FAIL, f"{model}: no answer in {CALL_TIMEOUT_S:.0f} s", "try another model")]
     except E.PoeMagicError as exc:
         return [Row("test call", FAIL, f"{model}: failed", _said(exc))]
