@@ -82,3 +82,37 @@ def test_no_module_shares_a_public_name() -> None:
         assert getattr(poe_magic, name) is not None, name
     importlib.import_module("poe_magic.comparison.run")  # importing a module never rebinds a public name
     assert callable(poe_magic.compare) and not isinstance(poe_magic.compare, type(poe_magic))
+
+
+def _calls_to(name: str) -> dict[str, int]:
+    """Modules of the package that call ``name(...)`` (a plain or attribute call, or
+    ``owner.attr`` for exactly that), with counts."""
+    import ast
+
+    found: dict[str, int] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and "." in name:
+                    called = f"{func.value.id}.{func.attr}"
+                if called == name:
+                    key = str(path.relative_to(PACKAGE))
+                    found[key] = found.get(key, 0) + 1
+    return found
+
+
+def test_one_send_path_reaches_the_transport() -> None:
+    """Issue 22: a bot request is sent only by the runner's send step (a LiveStream is made
+    nowhere else), and only the LiveStream calls the streaming transport."""
+    assert _calls_to("LiveStream") == {"prompting/runner.py": 1}
+    assert _calls_to("transport.stream") == {"core/live.py": 1}
+    assert "preflight" not in _calls_to("preflight") and _calls_to("finish_reply") == {}
+
+
+def test_one_retry_policy_decides_every_retry() -> None:
+    """Streaming, uploads, plain HTTP and batch rows all ask wire.retry.RetryPolicy."""
+    makers = {**_calls_to("RetryPolicy"), **_calls_to("of")}
+    assert {"wire/transport.py", "wire/http.py", "batches/runner.py"} <= set(makers)
+    assert _calls_to("next_retry") == {"wire/retry.py": 2}

@@ -15,9 +15,10 @@ seconds, and at the end). With a budget (the batch's or the session's) each fini
 is priced at once, coalesced with whatever else finished meanwhile, since the guard needs real
 costs to stop in time. Each lookup passes through the rate limiter too.
 
-Retries happen here, not in the transport, so each one passes through the rate limiter:
-a 429 pauses *every* worker for ``Retry-After`` and lowers the rate; other retryable
-failures before the first token are retried ``settings.max_retries`` times with backoff.
+Retries happen here, not in the transport, so each one passes through the rate limiter, but
+by the one :class:`~poe_magic.wire.retry.RetryPolicy` every request uses: a 429 pauses *every*
+worker for its wait; other retryable failures before the first token are retried
+``settings.max_retries`` times with backoff.
 """
 
 from __future__ import annotations
@@ -43,13 +44,12 @@ from poe_magic.core.reply import Reply
 from poe_magic.prompting import confirm
 from poe_magic.prompting.runner import Call
 from poe_magic.spending import ledger
-from poe_magic.wire.failures import MAX_RETRY_AFTER, retry_delay
+from poe_magic.wire.failures import MAX_RETRY_AFTER
 from poe_magic.wire.ratelimit import RateLimiter
+from poe_magic.wire.retry import RetryPolicy
 
 T = TypeVar("T")
 
-MAX_RATE_LIMITED = 20  # 429s one request may meet before it is given up (each waits Retry-After)
-DEFAULT_429_WAIT = 2.0  # seconds when a 429 carries no Retry-After
 PRICE_EVERY = 50  # finished requests per bulk cost lookup (one history page of 100 entries covers them)
 PRICE_INTERVAL = 10.0  # seconds a finished request waits for its cost at most (about), in a slow batch
 
@@ -125,8 +125,7 @@ class Runner:
         self.jobs = jobs
         # Retries happen here (through the limiter), so the transport must not retry on its own.
         self.settings = settings.copy(max_retries=0)
-        self.max_retries = settings.max_retries
-        self.backoff = settings.retry_backoff
+        self.original_settings = settings  # its max_retries and retry_backoff drive the one retry policy here
         self.concurrency = concurrency
         self.budget, self.store, self.timeout = budget, store, timeout
         # Without a rate limit the gate does not pace, but a 429 still pauses every worker.
@@ -233,33 +232,27 @@ class Runner:
 
     async def _send(self, job: Job) -> Reply | None:
         """Stream the job, retrying what may be retried; None when stopped before sending."""
-        throttled = failures = 0  # 429s met, other retryable failures met
+        policy = RetryPolicy.of(self.original_settings, bulk=True)  # the one policy, as every request
         while True:
             wait = self.gate.reserve()
             if wait > 0 and not await self._sleep(wait):
                 return None
             reply = await self._stream_once(job)
-            reply.retries = throttled + failures
+            reply.retries = policy.retries
             error = reply.error
-            if error is None or reply.interrupted or reply.text or not error.retryable:
+            if error is None or reply.interrupted:
+                return reply
+            asked = getattr(error, "retry_after", None) if isinstance(error, E.RateLimitError) else None
+            if asked is not None and asked > MAX_RETRY_AFTER:  # a quota, not a burst: stop, the journal keeps what came
+                self.stop(f"rate limited: the server asks to wait {asked:.0f} s; run the same call later "
+                          "to send the rest")
+                return reply
+            delay = policy.next_delay(error, may_retry=not reply.text)
+            if delay is None:
                 return reply
             if isinstance(error, E.RateLimitError):
-                throttled += 1
-                if throttled > MAX_RATE_LIMITED:
-                    return reply
-                delay = error.retry_after if error.retry_after is not None else DEFAULT_429_WAIT * throttled
-                if delay > MAX_RETRY_AFTER:  # a quota, not a burst: stop, the journal keeps what came
-                    self.stop(f"rate limited: the server asks to wait {delay:.0f} s; run the same call later "
-                              "to send the rest")
-                    return reply
                 self.gate.pause(delay)  # every worker waits, not only this one
                 continue
-            else:
-                failures += 1
-                backoff = retry_delay(error, failures, self.backoff)
-                if backoff is None or failures > self.max_retries:
-                    return reply
-                delay = backoff
             if not await self._sleep(delay):
                 return reply
 

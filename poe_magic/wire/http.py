@@ -3,7 +3,7 @@
 Requests run on the calling thread (Ctrl-C lands at once) through one keep-alive
 ``httpx.Client`` per process; timeouts come from the settings at each call. Failures become
 the same one-line errors as the streaming path's (:mod:`poe_magic.wire.failures`), and one
-retry policy applies: 429s are waited out (``Retry-After``, up to :data:`MAX_RATE_LIMIT_WAITS`
+retry policy applies (:mod:`poe_magic.wire.retry`): 429s are waited out (``Retry-After``, up to :data:`~poe_magic.wire.retry.MAX_RATE_LIMITED`
 times), 5xx, connection errors and timeouts retried ``settings.max_retries`` times with
 ``retry_backoff``; 401/402/403/404/413 never. The API key goes only to the server root.
 """
@@ -28,14 +28,12 @@ from poe_magic.wire.failures import (
     Subject,
     network_cause,
     network_error,
-    next_retry,
     parse_retry_after,
     reading,
     status_error,
 )
+from poe_magic.wire.retry import RetryPolicy
 
-#: 429s waited out per request; each waits Retry-After (paging a long history may meet many)
-MAX_RATE_LIMIT_WAITS = 30
 #: seconds to read an answer, and to send a request, unless the caller says otherwise
 READ_TIMEOUT, WRITE_TIMEOUT = 60.0, 30.0
 #: the largest JSON body read (a history page or the catalogue is far smaller)
@@ -209,7 +207,7 @@ def _request(method: str, url: str, **kwargs: Any) -> Iterator[httpx.Response]:
 def with_retries(attempt: Callable[[], Any], subject: Subject, where: str, *, settings: Settings,
                  on_wait: Callable[[str], None] | None, retry: bool) -> Any:
     """Run ``attempt`` until it succeeds or the retry policy gives up (then raise its error)."""
-    throttled = failed = 0  # 429s are counted apart: paging a long history may meet many
+    policy = RetryPolicy.of(settings, retry=retry, bulk=True)  # history paging meets many 429s
     while True:
         try:
             return attempt()
@@ -218,12 +216,7 @@ def with_retries(attempt: Callable[[], Any], subject: Subject, where: str, *, se
         except httpx.TransportError as exc:
             cause = network_cause(exc) or exc
             error = network_error(cause, subject, where, settings.connect_timeout)
-        if isinstance(error, E.RateLimitError):
-            delay = next_retry(error, throttled, MAX_RATE_LIMIT_WAITS if retry else 0, settings.retry_backoff)
-            throttled += 1
-        else:
-            delay = next_retry(error, failed, settings.max_retries if retry else 0, settings.retry_backoff)
-            failed += 1
+        delay = policy.next_delay(error)
         if delay is None:
             raise error from None
         if on_wait is not None:

@@ -31,8 +31,9 @@ from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.secrets import contains_key
 from poe_magic.wire import observed
-from poe_magic.wire.failures import check_event, ended_early, map_error, next_retry, upload_error
+from poe_magic.wire.failures import check_event, ended_early, map_error, upload_error
 from poe_magic.wire.request import KEY_REFUSAL, PoeRequest, check_model_name, check_sendable
+from poe_magic.wire.retry import RetryPolicy
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
 
@@ -226,7 +227,7 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
     settings.api_key()  # no key: one line now (the key itself is never kept in a local)
     query = build_query(request)
     client = http_client(settings)
-    attempt = 0
+    policy = RetryPolicy.of(settings)
     while True:
         info: dict[str, Any] = {}
         _response_info.set(info)
@@ -256,18 +257,11 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is mapped
             error = map_error(exc, info, request.model, settings.root, settings.connect_timeout)
-        delay = _next_try(error, attempt, settings, may_retry=not streamed)
+        delay = policy.next_delay(error, may_retry=not streamed)
         if delay is None:
             raise error  # outside the except block: no chain back to httpx objects (and the key)
-        attempt += 1
-        yield Retrying(attempt, delay, error, settings.max_retries)
+        yield Retrying(policy.retries, delay, error, settings.max_retries)
         await asyncio.sleep(delay)
-
-
-def _next_try(error: E.PoeMagicError, attempt: int, settings: Settings, may_retry: bool = True) -> float | None:
-    """Seconds to wait before retry ``attempt + 1`` of a failed call, or None: give up (the
-    message then says after how many retries)."""
-    return next_retry(error, attempt, settings.max_retries if may_retry else 0, settings.retry_backoff)
 
 
 def is_content(message: Any) -> bool:
@@ -293,7 +287,7 @@ async def upload(data: bytes, name: str, settings: Settings) -> Any:
 
     if contains_key(name):
         raise E.PoeUsageError(KEY_REFUSAL)
-    attempt = 0
+    policy = RetryPolicy.of(settings)
     while True:
         try:
             # no session=: upload_file closes the client it is given, so it must not be the shared one
@@ -301,8 +295,7 @@ async def upload(data: bytes, name: str, settings: Settings) -> Any:
                                         on_error=_quiet_on_error, num_tries=1, base_url=settings.upload_url)
         except Exception as exc:  # noqa: BLE001 - every failure is mapped below
             error = upload_error(exc, name, settings.upload_url)
-        delay = _next_try(error, attempt, settings)
+        delay = policy.next_delay(error)
         if delay is None:
             raise error  # outside the except block: no chain back to httpx objects
-        attempt += 1
         await asyncio.sleep(delay)
