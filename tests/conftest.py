@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from harness import Kernel
-from isolation import ProcessState, restore_kernels, restore_servers
+from isolation import ProcessState, remember_kernels, restore_kernels, restore_servers
 
 from poe_magic.server.launch import LocalServer, local_server
 
@@ -73,6 +73,12 @@ def _private_poe_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None
         os.environ.pop("POE_MAGIC_HOME", None)
     else:
         os.environ["POE_MAGIC_HOME"] = saved
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """Every fixture is set up: note each shared kernel's state once, before its first test."""
+    remember_kernels(dict(getattr(item, "funcargs", None) or {}))
 
 
 @pytest.fixture(autouse=True)

@@ -70,22 +70,32 @@ def resources(kernel: Kernel) -> dict[str, float]:
     return kernel.value("_poe_resources()")
 
 
-def interrupt_when_streaming(kernel: Kernel, code: str) -> CellResult:
-    """Run ``code`` and press Ctrl-C once its answer has started to show (a display update)."""
+def interrupt_when_streaming(kernel: Kernel, code: str, showing: str = "") -> CellResult:
+    """Run ``code`` and press Ctrl-C once its answer has started to show (a display update:
+    text, or a retry notice; with ``showing``, one that contains it), not after a fixed time (a
+    first call in a fresh kernel is slower); the result keeps every message of the cell, those
+    seen before the Ctrl-C too."""
+    import json
     import queue
     import time
 
     msg_id = kernel.submit(code)
+    early: list[dict[str, object]] = []
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             msg = kernel.client.get_iopub_msg(timeout=1)
         except queue.Empty:
             continue
-        if msg["parent_header"].get("msg_id") == msg_id and msg["header"]["msg_type"] == "update_display_data":
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        early.append(msg)
+        if msg["header"]["msg_type"] == "update_display_data" and showing in json.dumps(msg["content"]):
             break
     kernel.interrupt()
-    return kernel.collect(msg_id)
+    result = kernel.collect(msg_id)
+    result.messages[:0] = early
+    return result
 
 
 def churn(kernel: Kernel, server: LocalServer, *, ok: int, failing: int, interrupted: int) -> dict[str, int]:

@@ -68,11 +68,21 @@ class CellResult:
         return json.dumps(self.messages, default=str) + json.dumps(self.reply, default=str)
 
 
-_REMEMBER_START = "import os as _o, sys as _s; _s._poe_test_start = (dict(_o.environ), _o.getcwd()); del _o, _s"
-_RESTORE_START = """
+_REMEMBER_STATE = """
+def _poe_remember():
+    import os, sys
+    values = None
+    if "poe_magic.base.config" in sys.modules:
+        from poe_magic.base.config import settings
+        values = {name: getattr(settings, name) for name in settings.setting_names()}
+    sys._poe_test_start = (dict(os.environ), os.getcwd(), values)
+_poe_remember()
+del _poe_remember
+"""
+_RESTORE_STATE = """
 def _poe_restore():
     import os, sys
-    environ, cwd = sys._poe_test_start
+    environ, cwd, values = sys._poe_test_start
     os.chdir(cwd)
     if dict(os.environ) != environ:
         os.environ.clear()
@@ -80,9 +90,12 @@ def _poe_restore():
     if "poe_magic.base.config" in sys.modules:
         from poe_magic.base.config import settings
         for name in settings.setting_names():
-            default = settings.trait_defaults(name)
-            if getattr(settings, name) != default:
-                setattr(settings, name, default)
+            value = values[name] if values is not None else settings.trait_defaults(name)
+            if getattr(settings, name) != value:
+                try:
+                    setattr(settings, name, value)
+                except Exception:  # an observer the test left behind (a linked widget) objected: the value is set
+                    pass
         settings.set_api_key(None)
     if "poe_magic.core.session" in sys.modules:
         sys.modules["poe_magic.core.session"].new_session()
@@ -102,7 +115,7 @@ class Kernel:
         self.client = self.manager.client()
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
-        self.run_quietly(_REMEMBER_START)  # what restore_state() goes back to
+        self.remembered = False
 
     def run_quietly(self, code: str) -> CellResult:
         """Run ``code`` outside the cell history (execution counts and ``In`` unchanged)."""
@@ -114,10 +127,18 @@ class Kernel:
     def alive(self) -> bool:
         return bool(self.manager.is_alive())
 
+    def remember_state(self) -> None:
+        """Note what :meth:`restore_state` goes back to: the environment, working directory and
+        poe_magic's settings now (the isolation hooks call it once, right before the kernel's
+        first test: after its fixture set it up)."""
+        self.run_quietly(_REMEMBER_STATE)
+        self.remembered = True
+
     def restore_state(self) -> None:
-        """Back to how the kernel started: environment, working directory, poe_magic's settings
-        and key, a new session (the test isolation fixture calls this after each test)."""
-        self.run_quietly(_RESTORE_START)
+        """Back to the remembered state: environment, working directory, poe_magic's settings
+        and key, and a new session (the isolation fixture calls this after each test)."""
+        if self.remembered:
+            self.run_quietly(_RESTORE_STATE)
 
     def submit(self, code: str, allow_stdin: bool = False) -> str:
         return self.client.execute(code, store_history=True, allow_stdin=allow_stdin)

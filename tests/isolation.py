@@ -10,7 +10,8 @@ Used by one autouse fixture in ``conftest.py``. After every test, whatever it di
   the test that planted it (it would fail whichever test next calls that path): the teardown
   fails, naming the fault's path and status;
 - every shared kernel the test used gets back the environment, working directory and
-  settings it started with, and a new session (``Kernel.restore_state``).
+  settings its fixture left it with (noted right before its first test), and a new session
+  (``Kernel.restore_state``).
 
 The undoing is done here, by the fixture, never by the test.
 """
@@ -71,6 +72,13 @@ def restore_servers(funcargs: dict[str, Any]) -> list[str]:
         for fault in server.restore():
             leaks.append(f"{fault['path']} -> {fault['status']} ({fault['left']} left)")
     return leaks
+
+
+def remember_kernels(funcargs: dict[str, Any]) -> None:
+    """Before a test's body: each shared kernel's state as its fixture left it, noted once."""
+    for kernel in shared_values(funcargs, Kernel):
+        if not kernel.remembered and kernel.alive():
+            kernel.remember_state()
 
 
 def restore_kernels(funcargs: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faultkit import one_line, statuses
+from faultkit import interrupt_when_streaming, one_line, statuses
 from harness import CellResult, Kernel
 
 from poe_magic.server.app import error_body
@@ -258,10 +258,7 @@ def test_connection_dropped_before_text_is_retried(k: Kernel, srv: LocalServer) 
 
 def test_ctrl_c_keeps_partial_text(k: Kernel, srv: LocalServer) -> None:
     srv.reset()
-    msg_id = k.submit("%%poe SlowBot -o r\nchunks=400 delay=0.02 first_delay=0")
-    time.sleep(0.8)
-    k.interrupt()
-    result = k.collect(msg_id)
+    result = interrupt_when_streaming(k, "%%poe SlowBot -o r\nchunks=400 delay=0.02 first_delay=0", showing="word3")
     OUTPUTS.append(("ctrl-c", result))
     line = one_line(result, "StreamInterrupted")
     state = reply_state(k)
@@ -276,10 +273,7 @@ def test_ctrl_c_keeps_partial_text(k: Kernel, srv: LocalServer) -> None:
 def test_ctrl_c_during_a_retry_wait(k: Kernel, srv: LocalServer) -> None:
     srv.reset()
     srv.fail_next("/bot/EchoBot", 429, headers={"Retry-After": "30"})
-    msg_id = k.submit("%%poe EchoBot -o r\nhi")
-    time.sleep(0.8)
-    k.interrupt()
-    result = k.collect(msg_id, timeout=20)  # without the interrupt it would wait 30 s
+    result = interrupt_when_streaming(k, "%%poe EchoBot -o r\nhi")  # at the retry notice: it would wait 30 s
     OUTPUTS.append(("ctrl-c in retry wait", result))
     line = one_line(result, "StreamInterrupted")
     assert line.startswith("stopped by you after ") and line.endswith("; no answer had arrived yet")
@@ -342,10 +336,8 @@ def test_failed_turns_never_corrupt_a_thread(k: Kernel, srv: LocalServer) -> Non
     srv.fail_next("/bot/EchoBot", 500, count=4)
     run(k, "%%poe EchoBot --chat t8\nnever answered")  # retried, then failed: not recorded
     assert statuses(srv, "EchoBot") == [500] * 4
-    msg_id = k.submit("%%poe SlowBot --chat t8\nchunks=400 delay=0.02 first_delay=0")
-    time.sleep(0.8)
-    k.interrupt()
-    OUTPUTS.append(("ctrl-c in a thread", k.collect(msg_id)))
+    OUTPUTS.append(("ctrl-c in a thread", interrupt_when_streaming(k, "%%poe SlowBot --chat t8\nchunks=400 delay=0.02 "
+                                                                     "first_delay=0")))
     turns = k.value("[(t.model, t.prompt.split()[0], t.partial) for t in poe_magic.get_thread('t8').turns]")
     assert turns == [["EchoBot", "first", False], ["DropBot", "words=3", True], ["SlowBot", "chunks=400", True]]
     result = run(k, "%%poe EchoBot --chat t8\nwhat now?")

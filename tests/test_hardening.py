@@ -367,12 +367,12 @@ def test_huge_retry_after_and_balances_are_shown_sanely() -> None:
 
 def test_unwritable_journal_is_said_once_and_keeps_the_answers(activated: LocalServer, monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from poe_magic.base import files
+    from poe_magic.base import notices
 
     blocker = tmp_path / "home_file"
     blocker.write_text("a file where the home should be")
     monkeypatch.setenv("POE_MAGIC_HOME", str(blocker))
-    monkeypatch.setattr(files, "_warned", set())  # "once per process": this test's own process view
+    monkeypatch.setattr(notices, "_said", set())  # "once per process": this test's own process view
     frame = poe_magic.batch([f"row {i}" for i in range(5)], "{text}", "EchoBot", progress=False)
     assert frame["answer"].notna().all() and frame["error"].isna().all()
     err = capsys.readouterr().err

@@ -83,7 +83,10 @@ def test_chat_output_keeps_the_conversation_as_html(wk: Kernel) -> None:
 
 
 def test_closing_the_panel_mid_stream_stops_the_stream(wk: Kernel) -> None:
-    wk.run_ok("c3 = poe_magic.chat('SlowBot')\nr3 = c3.submit('chunks=200 delay=0.05')\nimport time; time.sleep(0.5)")
+    # wait for the answer to start (a first call in a fresh kernel imports fastapi_poe first), not a fixed time
+    wk.run_ok("c3 = poe_magic.chat('SlowBot')\nr3 = c3.submit('chunks=200 delay=0.05')\nimport time\n"
+              "deadline = time.monotonic() + 20\nwhile 'word' not in r3.text and time.monotonic() < deadline:\n"
+              "    time.sleep(0.02)")
     wk.run_ok("c3.close()\nc3.wait(10)")
     assert wk.value("[c3.busy, r3.interrupted, 0 < r3.text.count('word') < 200]") == [False, True, True]
 

@@ -19,13 +19,13 @@ import hashlib
 import ipaddress
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from traitlets import Bool, Float, HasTraits, Int, List, Unicode, validate
 
+from poe_magic.base import notices
 from poe_magic.base.errors import ConfigError, PoeUsageError
 from poe_magic.base.secrets import Secret, mask_key, remember_key
 
@@ -125,7 +125,7 @@ def _checked_root(raw: str, name: str) -> str:
         root = check_base_url(raw, name=name)
         warning = insecure_warning(root)
         if warning:
-            print(warning, file=sys.stderr)  # once per value: later calls hit the memo
+            notices.warn(warning)  # once per value: later calls hit the memo
         _checked_roots[raw] = root
     return root
 

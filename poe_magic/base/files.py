@@ -6,7 +6,6 @@ import fcntl
 import json
 import os
 import re
-import sys
 import tempfile
 import threading
 import unicodedata
@@ -14,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from poe_magic.base import notices
 
 #: the longest file name kept from a server (before the extension)
 MAX_NAME = 120
@@ -104,14 +105,8 @@ def write_json_atomic(path: Path, obj: Any, **dumps_options: Any) -> None:
     write_text_atomic(path, json.dumps(obj, **dumps_options))
 
 
-_warned: set[tuple[str, str]] = set()
-
-
 def warn_storage(what: str, exc: BaseException) -> None:
     """Say once per process and cause, in one line on stderr, that ``what`` (e.g. "the answer
     cache") could not be written: a storage failure after an answer never loses the answer."""
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    if (what, reason) in _warned:
-        return
-    _warned.add((what, reason))
-    print(f"poe_magic: could not write {what} ({reason}); the answer is kept", file=sys.stderr)
+    notices.warn(f"poe_magic: could not write {what} ({reason}); the answer is kept", once=("storage", what, reason))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.base import notices
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.base.files import write_json_atomic
 from poe_magic.base.text import ago
+from poe_magic.core.session import current
 from poe_magic.wire.http import get_json
 
 MAX_AGE = 6 * 3600  # seconds a cached catalogue is used without asking the server again
@@ -155,8 +156,18 @@ class Snapshot:
         return list(self._lower.get(name.lower(), []))
 
 
-_memory: dict[str, Snapshot] = {}  # server root -> snapshot
-_failed_at: dict[str, float] = {}  # server root -> monotonic time of the last failed fetch
+class _Memory:
+    """The session's catalogues in memory (a session state: ``new_session()`` starts clean)."""
+
+    def __init__(self) -> None:
+        self.snapshots: dict[str, Snapshot] = {}  # server root -> snapshot
+        self.failed_at: dict[str, float] = {}  # server root -> monotonic time of the last failed fetch
+
+
+def _mem() -> _Memory:
+    return current().state(_Memory)
+
+
 _lock = threading.Lock()
 
 
@@ -170,8 +181,8 @@ def cache_file(root: str, settings: Settings = default_settings) -> Path:
 def clear_cache(disk: bool = False, settings: Settings = default_settings) -> None:
     """Forget the catalogue in memory (and on disk for the current server root)."""
     with _lock:
-        _memory.clear()
-        _failed_at.clear()
+        _mem().snapshots.clear()
+        _mem().failed_at.clear()
     if disk:
         cache_file(settings.root, settings).unlink(missing_ok=True)
 
@@ -211,15 +222,15 @@ def fetch(settings: Settings = default_settings, timeout: float | None = None, *
         raise _failed(root, E.PoeAPIError(f"{root}/v1/models did not return a model list", hint="check POE_BASE_URL"))
     snapshot = Snapshot(root, time.time(), data)
     with _lock:
-        _memory[root] = snapshot
-        _failed_at.pop(root, None)
+        _mem().snapshots[root] = snapshot
+        _mem().failed_at.pop(root, None)
     _write_disk(snapshot, settings)
     return snapshot
 
 
 def _failed(root: str, error: E.PoeMagicError) -> E.PoeMagicError:
     with _lock:
-        _failed_at[root] = time.monotonic()
+        _mem().failed_at[root] = time.monotonic()
     return error
 
 
@@ -227,12 +238,12 @@ def cached(settings: Settings = default_settings) -> Snapshot | None:
     """The newest catalogue we have for the current root (memory, else disk), however old."""
     root = settings.root
     with _lock:
-        snapshot = _memory.get(root)
+        snapshot = _mem().snapshots.get(root)
     if snapshot is None:
         snapshot = _read_disk(root, settings)
         if snapshot is not None:
             with _lock:
-                snapshot = _memory.setdefault(root, snapshot)
+                snapshot = _mem().snapshots.setdefault(root, snapshot)
     return snapshot
 
 
@@ -247,7 +258,7 @@ def catalog(refresh: bool = False, settings: Settings = default_settings) -> Sna
     except E.PoeMagicError as error:
         if snapshot is None:
             raise
-        print(f"note: {error}; showing the catalogue cached {ago(snapshot.age)}", file=sys.stderr)
+        notices.warn(f"note: {error}; showing the catalogue cached {ago(snapshot.age)}")
         return snapshot
 
 
@@ -258,7 +269,7 @@ def _quick(settings: Settings, max_age: float) -> tuple[Snapshot | None, bool]:
     if snapshot is not None and snapshot.age < max_age:
         return snapshot, True
     with _lock:
-        failed_at = _failed_at.get(settings.root)
+        failed_at = _mem().failed_at.get(settings.root)
     if failed_at is not None and time.monotonic() - failed_at < RETRY_FAILED_AFTER:
         return snapshot, False  # the server had no catalogue a moment ago: do not wait again
     try:

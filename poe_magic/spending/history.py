@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import check_count
+from poe_magic.core.session import current
 from poe_magic.spending.history_cache import REQUIRED, HistoryCache, Snapshot, account_id
 from poe_magic.spending.paging_progress import PagingProgress
 from poe_magic.wire.http import HttpStats as HttpStats  # re-exported: scripts read the counters here too
@@ -283,12 +284,16 @@ def points_history(since: TimeLike = None, until: TimeLike = None, *, max_entrie
     return select(snapshot, since_us, until_us, max_entries)
 
 
-_frame_memo: dict[str, Any] = {"snapshot": None, "version": -1, "frame": None}
+class _FrameMemo:
+    """The history DataFrame made last (a session state), rebuilt when the cache changed."""
+
+    def __init__(self) -> None:
+        self.memo: dict[str, Any] = {"snapshot": None, "version": -1, "frame": None}
 
 
 def select(snapshot: Snapshot, since: int | None, until: int | None, max_entries: int | None) -> pd.DataFrame:
     """The cached entries in [since, until), newest first, at most ``max_entries``."""
-    memo = _frame_memo
+    memo = current().state(_FrameMemo).memo
     if memo["snapshot"] is not snapshot or memo["version"] != snapshot.version:
         memo.update(snapshot=snapshot, version=snapshot.version, frame=to_frame(snapshot.columns))
     frame = memo["frame"]

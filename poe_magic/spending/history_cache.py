@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from poe_magic.base import notices
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.base.files import write_json_atomic
@@ -140,7 +140,7 @@ Reporter = Callable[[str], None]
 
 
 def report_to_stderr(message: str) -> None:
-    print(f"poe_magic: {message}", file=sys.stderr, flush=True)
+    notices.warn(f"poe_magic: {message}")
 
 
 class HistoryCache:

@@ -22,7 +22,6 @@ Light on purpose: no pandas until a table is asked for.
 from __future__ import annotations
 
 import contextvars
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from datetime import timezone
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.base import notices
 from poe_magic.base.config import check_points
 from poe_magic.base.text import plural
 from poe_magic.core.reply import Reply
@@ -197,8 +197,7 @@ def _unestimated(led: Ledger) -> list[Call]:
 
 def _wait_for_costs(led: Ledger) -> None:
     """Wait (at most :data:`BUDGET_WAIT_S`) for the costs the budget cannot estimate."""
-    print(f"poe_magic: waiting up to {BUDGET_WAIT_S:.0f} s for the cost of earlier calls (the budget needs it)",
-          file=sys.stderr, flush=True)
+    notices.warn(f"poe_magic: waiting up to {BUDGET_WAIT_S:.0f} s for the cost of earlier calls (the budget needs it)")
     deadline = time.monotonic() + BUDGET_WAIT_S
     next_read = time.monotonic()
     while any(c.pending and c.estimate is None for c in led.calls) and time.monotonic() < deadline:
@@ -226,8 +225,8 @@ def _warn_if_near() -> None:
     book.warned.update(level for level in WARN_AT if level <= reached[-1])
     what = "reached: further calls will be refused (--force overrides)" if reached[-1] >= 1 else "nearly spent"
     about = "~" if any(c.pending for c in book.calls) else ""
-    print(f"poe_magic: session budget {what}: {about}{counted:,.0f} of {book.budget:,} points ({share:,.0%})",
-          file=sys.stdout if _force.get() else sys.stderr, flush=True)
+    line = f"poe_magic: session budget {what}: {about}{counted:,.0f} of {book.budget:,} points ({share:,.0%})"
+    (notices.note if _force.get() else notices.warn)(line)
 
 
 def wait_for_costs(timeout: float = 60.0) -> bool:

@@ -24,13 +24,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from poe_magic.catalog import store
+from poe_magic.core.session import current
 from poe_magic.spending.calls import Call
 
 SLACK_S = 5.0  # seconds either side of a call's run an entry may be stamped
 WINDOW_BACK_US = 15_000_000  # reads go this far before the earliest pending call (slack + skew)
 PROVISIONAL_S = 60.0  # a 0 from an entry younger than this (or an empty breakdown) may change
 
-_names_memo: dict[int, dict[str, set[str]]] = {}
+class _NamesMemo:
+    """The catalogue's name table made last (a session state), keyed by the snapshot it came from."""
+
+    def __init__(self) -> None:
+        self.tables: dict[int, dict[str, set[str]]] = {}
 
 
 def squash(name: object) -> str:
@@ -43,7 +48,8 @@ def _catalogue_names() -> dict[str, set[str]]:
     snapshot = store.cached()
     if snapshot is None:
         return {}
-    memo = _names_memo.get(id(snapshot))
+    tables = current().state(_NamesMemo).tables
+    memo = tables.get(id(snapshot))
     if memo is not None:
         return memo
     table: dict[str, set[str]] = {}
@@ -54,8 +60,8 @@ def _catalogue_names() -> dict[str, set[str]]:
         names = {squash(record["id"]), squash(record["display_name"])}
         for name in names:
             table.setdefault(name, set()).update(names)
-    _names_memo.clear()
-    _names_memo[id(snapshot)] = table
+    tables.clear()
+    tables[id(snapshot)] = table
     return table
 
 
