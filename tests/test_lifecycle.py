@@ -25,6 +25,7 @@ from poe_magic.server.launch import LocalServer, local_server
 from poe_magic.spending import calllog, ledger
 
 LAG = 1.5  # seconds before the history lists a call
+PROMPT = "chunks=40 delay=0.02 first_delay=0"  # SlowBot's knobs: an answer of ~0.8 s, long enough to leave early
 
 
 @pytest.fixture(scope="module")
@@ -70,18 +71,18 @@ def spend_through(path: str, times: int, bot: str = "EchoBot") -> int:
     for _ in range(times):
         try:
             if path == "stream-break":
-                for _piece in poe_magic.stream("count to three", bot):
+                for _piece in poe_magic.stream(PROMPT, bot):
                     break
             elif path == "with-stream":
-                with poe_magic.stream("count to three", bot) as answer:
+                with poe_magic.stream(PROMPT, bot) as answer:
                     next(answer)
             elif path == "astream-break":
                 async def first() -> None:
-                    async for _piece in poe_magic.astream("count to three", bot):
+                    async for _piece in poe_magic.astream(PROMPT, bot):
                         break
                 asyncio.run(first())
             else:
-                poe_magic.ask("count to three", bot, stream=False)
+                poe_magic.ask(PROMPT, bot, stream=False)
         except E.BudgetExceededError:
             refused += 1
     return refused
@@ -124,10 +125,10 @@ def test_eight_concurrent_columns_cannot_all_pass_on_the_same_spend(at_lagging: 
     bots = [f"SlowBot-{i}" for i in range(1, 9)]  # 10 points each
     started = time.time()
     ledger.set_budget(25)
-    comparison = poe_magic.compare("hello", bots[:2], stream=False)  # 2 x 10 under 25: both sent
+    comparison = poe_magic.compare("chunks=3 delay=0.01", bots[:2], stream=False)  # 2 x 10 under 25: both sent
     assert all(reply.ok for reply in comparison.replies.values())
     with pytest.raises(E.BudgetExceededError):  # 20 counted, the round reserved column by column: refused
-        poe_magic.compare("hello", bots, stream=False)
+        poe_magic.compare("chunks=3 delay=0.01", bots, stream=False)
     assert billed(at_lagging, set(bots), started) == 20, "no column of the refused round was sent"
 
 
@@ -151,7 +152,7 @@ def test_confirmation_is_asked_or_refused_on_every_path(at_lagging: LocalServer)
     before = len(at_lagging.requests("/bot/SlowBot"))
 
     async def first() -> None:
-        async for _piece in poe_magic.astream("hello", "SlowBot"):
+        async for _piece in poe_magic.astream(PROMPT, "SlowBot"):
             break
 
     with pytest.raises(E.PoeUsageError, match="cannot ask; pass --yes"):
@@ -160,7 +161,7 @@ def test_confirmation_is_asked_or_refused_on_every_path(at_lagging: LocalServer)
 
     def off_thread() -> None:
         try:
-            poe_magic.ask("hello", "SlowBot", stream=False)
+            poe_magic.ask(PROMPT, "SlowBot", stream=False)
         except BaseException as exc:  # noqa: BLE001 - collected for the assertion
             failures.append(exc)
 
@@ -169,7 +170,7 @@ def test_confirmation_is_asked_or_refused_on_every_path(at_lagging: LocalServer)
     worker.join(30)
     assert len(failures) == 1 and "this thread cannot ask" in str(failures[0])
     assert sent(at_lagging, "SlowBot", before) == 0, "nothing was sent without a Yes"
-    poe_magic.ask("hello", "SlowBot", stream=False, yes=True)
+    poe_magic.ask(PROMPT, "SlowBot", stream=False, yes=True)
     assert sent(at_lagging, "SlowBot", before) == 1
 
 
