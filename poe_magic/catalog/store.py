@@ -140,6 +140,7 @@ class Snapshot:
     entries: list[dict[str, Any]]
     ids: list[str] = field(init=False)
     _lower: dict[str, list[str]] = field(init=False, repr=False)
+    _by_name: dict[str, dict[str, Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.ids = [e["id"].strip() for e in self.entries
@@ -147,6 +148,17 @@ class Snapshot:
         self._lower = {}
         for model_id in self.ids:
             self._lower.setdefault(model_id.lower(), []).append(model_id)
+        self._by_name = {}
+        for raw in self.entries:
+            if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"].strip():
+                display = _dict(raw.get("metadata")).get("display_name")
+                for key in (display, raw["id"].strip()):
+                    if isinstance(key, str) and key.strip():
+                        self._by_name.setdefault(key.strip().lower(), raw)
+
+    def entry(self, name: str) -> dict[str, Any] | None:
+        """The raw catalogue entry of a model named by its id or its display name (any case)."""
+        return self._by_name.get(name.strip().lower())
 
     @property
     def age(self) -> float:

@@ -4,7 +4,8 @@ Every feature (``ask``/``send``, ``stream``/``astream``, ``%%poe``, ``compare``,
 ``grade``, the chat panel, tool rounds, schema repairs, ``%poe doctor``'s test call) makes a
 :class:`Call` and drives it through these steps; none re-implements one:
 
-- **check**: the key guard and the encoding check (:func:`~poe_magic.wire.request.check_sendable`),
+- **check**: the model's catalogue entry (:func:`~poe_magic.catalog.checks.check_request`:
+  its parameters' schemas, features, context window), the key guard and the encoding check (:func:`~poe_magic.wire.request.check_sendable`),
   then confirmation above ``settings.confirm_above`` (asked on the kernel's thread, refused in one
   line where no one can answer: another thread, no stdin);
 - **reserve**: the call is booked at its estimate against the session budget, under the
@@ -28,6 +29,7 @@ from typing import Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.catalog import checks as catalog_checks
 from poe_magic.core.live import LiveStream
 from poe_magic.core.reply import Reply
 from poe_magic.prompting import confirm, media
@@ -56,6 +58,7 @@ class Call:
     def check(self, request: PoeRequest | None = None) -> None:
         """Refuse (one line, nothing sent) what must not be sent, and ask above ``confirm_above``."""
         request = request or self.request
+        catalog_checks.check_request(request, self.settings)  # the model's own parameters, features, size
         check_sendable(request)
         confirm.check_request(request, self.settings)
 

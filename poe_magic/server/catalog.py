@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from poe_magic.base.conventions import LOCAL_OWNER, TEST_OWNER
 from poe_magic.server.bots.paced import LANES
-from poe_magic.server.model_facts import MEDIA_MODELS, MODEL_FACTS, POINT_USD, _ms
+from poe_magic.server.model_facts import MEDIA_MODELS, MODEL_FACTS, PARAMETERS, POINT_USD, REASONING, _ms
 from poe_magic.server.state import ServerState
 
 _TEST_BOTS_CREATED = "2025-01-01"
@@ -55,11 +55,14 @@ def model_entry(bot: Any) -> dict[str, Any]:
         "architecture": {"input_modalities": inputs, "output_modalities": outputs,
                          "modality": f"{','.join(inputs)}->{','.join(outputs)}"},
         "supported_features": list(facts.get("features", ())),
+        "supported_endpoints": ["/v1/chat/completions"] if "text" in outputs else [],
         "pricing": facts.get("pricing", _per_request(int(getattr(bot, "cost_points", 0) or 0))),
         "context_window": {"context_length": context, "max_output_tokens": facts.get("max_output", 4_096)}
         if context else None,
         "context_length": context,
-        "metadata": {"display_name": name, "image": None, "url": f"https://poe.com/{name}"},
+        "metadata": {"display_name": name, "image": None, "url": f"https://poe.com/{name.lower()}"},
+        "reasoning": REASONING.get(name, {"budget": None, "required": False, "supports_reasoning_effort": False}),
+        "parameters": [dict(p) for p in PARAMETERS.get(name, [])],
     }
     for path in facts.get("omit", ()):  # fields some real entries simply do not have
         *parents, leaf = path.split(".")
