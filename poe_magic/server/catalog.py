@@ -44,13 +44,13 @@ def model_entry(bot: Any) -> dict[str, Any]:
     created = facts.get("created", _TEST_BOTS_CREATED)
     context = facts.get("context", 32_000)  # None: a null context window
     entry: dict[str, Any] = {
-        "id": name,
+        "id": name.lower(),  # real ids are lowercase; the bot's name is metadata.display_name
         "object": "model",
         "created": _ms(created) if created else None,
         "description": getattr(bot, "description", "") or None,
         "owned_by": TEST_OWNER if name in TEST_ONLY else getattr(bot, "owned_by", "") or LOCAL_OWNER,
         "permission": [],
-        "root": name,
+        "root": name.lower(),
         "parent": None,
         "architecture": {"input_modalities": inputs, "output_modalities": outputs,
                          "modality": f"{','.join(inputs)}->{','.join(outputs)}"},
@@ -71,6 +71,14 @@ def model_entry(bot: Any) -> dict[str, Any]:
             holder = holder[key]
         del holder[leaf]
     return entry
+
+
+def served_name(state: ServerState, name: str) -> str | None:
+    """The served bot a model name means: its own name, or any case of it (``claude-sonnet-4``)."""
+    if name in state.bots:
+        return name
+    lowered = name.lower()
+    return next((served for served in state.bots if served.lower() == lowered), None)
 
 
 def _per_request(cost_points: int) -> dict[str, Any]:
