@@ -38,7 +38,7 @@ TEST_ONLY = {"ChunkBot", "FailingBot", "DropBot", "TruncateBot", "StallBot", "Fl
 def model_entry(bot: Any) -> dict[str, Any]:
     """One ``/v1/models`` entry for a served bot, in the real API's shape."""
     name = bot.name
-    facts = MODEL_FACTS.get(name) or (MEDIA_MODELS[name][5] if name in MEDIA_MODELS else {})
+    facts = getattr(bot, "facts", None) or MODEL_FACTS.get(name) or (MEDIA_MODELS[name][5] if name in MEDIA_MODELS else {})
     inputs = list(facts.get("inputs") or getattr(bot, "input_modalities", ("text",)) or ())
     outputs = list(getattr(bot, "output_modalities", ("text",)))
     created = facts.get("created", _TEST_BOTS_CREATED)
@@ -62,7 +62,7 @@ def model_entry(bot: Any) -> dict[str, Any]:
         "context_length": context,
         "metadata": {"display_name": name, "image": None, "url": f"https://poe.com/{name.lower()}"},
         "reasoning": REASONING.get(name, {"budget": None, "required": False, "supports_reasoning_effort": False}),
-        "parameters": [dict(p) for p in PARAMETERS.get(name, [])],
+        "parameters": [dict(p) for p in facts.get("parameters", PARAMETERS.get(name, []))],
     }
     for path in facts.get("omit", ()):  # fields some real entries simply do not have
         *parents, leaf = path.split(".")
