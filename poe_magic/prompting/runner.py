@@ -27,6 +27,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog import checks as catalog_checks
@@ -36,6 +37,8 @@ from poe_magic.prompting import confirm, media
 from poe_magic.prompting import lifecycle as lifecycle  # for its atexit hook: threads stopped, the log written at exit
 from poe_magic.spending import calllog, ledger
 from poe_magic.spending.calls import Reservation
+from poe_magic.spending.history import BALANCE_PATH
+from poe_magic.wire.http import get_json
 from poe_magic.wire.request import PoeRequest, check_sendable
 
 
@@ -98,6 +101,7 @@ class Call:
             self.release()
             return
         booked = _merged(self._booked)
+        _say_balance(reply, self.settings)
         try:
             media.collect_files(reply)
         except KeyboardInterrupt:
@@ -108,6 +112,20 @@ class Call:
                 if extra is not booked:
                     ledger.release(extra)
             calllog.record(reply, self.request)  # queued: written by the log's own thread
+
+
+def _say_balance(reply: Reply, settings: Settings) -> None:
+    """A 402 says the points ran out: its line gains the balance now (one quick GET, no retry;
+    left as it is when the balance cannot be had at once)."""
+    error = reply.error
+    if not isinstance(error, E.InsufficientPointsError) or "balance" in error.what:
+        return
+    try:
+        body = get_json(BALANCE_PATH, what="the points balance", timeout=2.0, retry=False, settings=settings)
+        balance = int(body["current_point_balance"])
+    except (E.PoeMagicError, KeyError, TypeError, ValueError, OverflowError):
+        return
+    error.amend(f"balance {balance:,} points")
 
 
 def _merged(booked: list[Reservation]) -> Reservation | None:
