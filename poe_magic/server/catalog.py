@@ -54,7 +54,9 @@ def model_entry(bot: Any) -> dict[str, Any]:
         "parent": None,
         "architecture": {"input_modalities": inputs, "output_modalities": outputs,
                          "modality": f"{','.join(inputs)}->{','.join(outputs)}"},
-        "supported_features": list(facts.get("features", ())),
+        # the local bots take tools (ToolBot calls them, the others ignore them); real names as recorded
+        "supported_features": list(facts["features"] if "features" in facts else
+                                   ("tools",) if outputs == ["text"] else ()),
         "supported_endpoints": ["/v1/chat/completions"] if "text" in outputs else [],
         "pricing": facts.get("pricing", _per_request(int(getattr(bot, "cost_points", 0) or 0))),
         "context_window": {"context_length": context, "max_output_tokens": facts.get("max_output", 4_096)}

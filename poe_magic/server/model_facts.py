@@ -84,9 +84,10 @@ MODEL_FACTS: dict[str, dict[str, Any]] = {
                            pricing=_per_token(1.25e-6, 10e-6), inputs=("text", "image", "video", "audio"),
                            features=("tools", "web_search")),
     "Grok-4": dict(created="2025-07-09", context=256_000, max_output=None,
-                   pricing=_per_token(3e-6, 15e-6), inputs=("text", "image")),
-    # like some real entries: no context window at all, null pricing
-    "Llama-3.1-405B": dict(created="2024-07-23", pricing=None, omit=("context_window", "context_length")),
+                   pricing=_per_token(3e-6, 15e-6), inputs=("text", "image"), features=("tools",)),
+    # like some real entries: no context window at all, null pricing, no tools (113 of 206 real text models)
+    "Llama-3.1-405B": dict(created="2024-07-23", pricing=None, omit=("context_window", "context_length"),
+                           features=()),
 }
 
 
