@@ -27,7 +27,7 @@ Where each comes from (mapping in :func:`poe_magic.wire.failures.map_error`, upl
   408 PoeTimeoutError, 413 RequestTooLargeError, 429 RateLimitError (honouring
   ``Retry-After``), other 4xx PoeAPIError, 5xx ServerError. The server's own message is
   appended only when it says more than ours (no "unknown model 'X': Model 'X' not found").
-- **The real API's string codes** come first (:func:`poe_magic.wire.failures.server_code`):
+- **The real API's string codes** come first (:func:`poe_magic.wire.codes.server_code`):
   ``unsupported_feature_for_model`` UnsupportedFeatureError ("GPT-X does not support tool
   calling"), ``model_not_found`` UnknownModelError whatever the status (the real API sends
   400), ``invalid_api_key`` AuthError; a 400 ``invalid_request_error`` shows the server's own

@@ -23,7 +23,7 @@ from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
 from poe_magic.catalog import store
 from poe_magic.catalog.parameters import check_params
-from poe_magic.wire.failures import feature_refusal
+from poe_magic.wire.codes import feature_refusal
 
 CHARS_PER_TOKEN = 4  # the usual rough rate for English text
 
