@@ -35,7 +35,7 @@ from poe_magic.core.live import LiveStream
 from poe_magic.core.reply import Reply
 from poe_magic.prompting import confirm, media
 from poe_magic.prompting import lifecycle as lifecycle  # for its atexit hook: threads stopped, the log written at exit
-from poe_magic.spending import calllog, ledger
+from poe_magic.spending import calllog, estimator, ledger
 from poe_magic.spending.calls import Reservation
 from poe_magic.spending.history import BALANCE_PATH
 from poe_magic.wire.http import get_json
@@ -102,6 +102,9 @@ class Call:
             return
         booked = _merged(self._booked)
         _say_balance(reply, self.settings)
+        answered = reply.error is None or bool(reply.text)  # a refused call is not charged
+        if answered and reply.points is None and not reply.cached and reply.estimated_points is None:
+            estimator.estimate_answer(reply, self.request)  # footer "≈ N points" at once, billed later
         try:
             media.collect_files(reply)
         except KeyboardInterrupt:
