@@ -41,3 +41,31 @@ def test_a_refused_call_has_no_estimate(activated: LocalServer) -> None:
     activated.fail_next("/bot/EchoBot", 402)
     reply = poe_magic.send("hello", "EchoBot", stream=False)
     assert reply.error is not None and reply.estimated_points is None
+
+
+def test_points_per_usd_is_learned_from_cost_usd_entries() -> None:
+    from poe_magic.spending.estimator import rate_from_columns
+
+    columns = {"cost_points": [300, 0, 150, "x", 90, 10], "cost_usd": ["0.010000", "0.5", "0.005", "1", None, "oops"]}
+    assert rate_from_columns(columns) == pytest.approx(30_000)  # 300/0.01 and 150/0.005; the rest unusable
+    assert rate_from_columns({"cost_points": [5], "cost_usd": ["0"]}) is None
+    assert rate_from_columns({}) is None
+
+
+def test_the_rate_comes_from_this_accounts_history(activated: LocalServer) -> None:
+    import httpx
+
+    from poe_magic.spending.estimator import points_per_usd
+
+    assert points_per_usd() == (pytest.approx(1 / 0.00003), "documented")
+    changed = httpx.post(activated.url + "/_local/usage_modes", json={"cost_fields": True},
+                         headers={"Authorization": f"Bearer {activated.key}"}, timeout=10)
+    assert changed.status_code == 200
+    poe_magic.send("hello", "EchoBot", stream=False)
+    poe_magic.points_history(refresh=True)  # the history cache now holds entries with cost_usd
+    from poe_magic.core.session import current
+    from poe_magic.spending.estimator import _Rate
+
+    current().state(_Rate).read_at = float("-inf")  # read again now, not a minute later
+    rate, source = points_per_usd()
+    assert source == "history" and rate == pytest.approx(1 / 0.00003, rel=0.01)

@@ -29,7 +29,10 @@ def models_command(magics: Any, arg: str) -> Any:
     chosen = {flags[w] for w in words if w in flags}
     named = [w for w in words if not w.startswith("-")]
     if len(named) == 1 and "all" not in chosen and is_model(named[0], refresh="refresh" in chosen):
-        return model_info(named[0])  # one model named exactly (id, display name or alias): its card
+        from poe_magic.spending.estimator import points_per_usd
+
+        # one model named exactly (id, display name or alias): its card, at this account's rate
+        return model_info(named[0], points_per_usd=points_per_usd()[0])
     return model_table(" ".join(w for w in words if not w.startswith("-")),
                        refresh="refresh" in chosen, all="all" in chosen)
 

@@ -129,6 +129,50 @@ def estimate_answer(reply: Any, request: Any) -> None:
     reply.watch_points(billed)
 
 
+RATE_SAMPLE = 200  # newest history entries with cost_usd the points-per-USD rate looks at
+RATE_MAX_AGE = 60.0  # seconds a learned rate is reused before the history cache is read again
+
+
+def rate_from_columns(columns: dict[str, list[Any]]) -> float | None:
+    """Points per USD learned from history entries that carry ``cost_usd`` (a string on the real
+    API): the median of ``cost_points / cost_usd`` over the newest :data:`RATE_SAMPLE`; None
+    without any."""
+    ratios = []
+    for points, usd in zip(columns.get("cost_points") or [], columns.get("cost_usd") or []):
+        try:
+            dollars = float(usd)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(points, int) and points > 0 and math.isfinite(dollars) and dollars > 0:
+            ratios.append(points / dollars)
+            if len(ratios) >= RATE_SAMPLE:
+                break
+    return float(statistics.median(ratios)) if ratios else None
+
+
+class _Rate:
+    """This session's learned points-per-USD rate and when it was read (a session state)."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+        self.read_at = -math.inf
+
+
+def points_per_usd() -> tuple[float, str]:
+    """(points per USD, ``"history"`` or ``"documented"``): learned from this account's own
+    history entries that carry ``cost_usd``, else the documented 1,000,000 points = $30."""
+    import time
+
+    rate = current().state(_Rate)
+    if time.monotonic() - rate.read_at > RATE_MAX_AGE:
+        rate.read_at = time.monotonic()
+        try:
+            rate.value = rate_from_columns(HistoryCache(account_id()).load().columns)
+        except (E.PoeMagicError, OSError, ValueError):
+            rate.value = None
+    return (rate.value, "history") if rate.value else (1 / POINT_USD, "documented")
+
+
 def from_answer(reply: Any, request: Any) -> int | None:
     """Points an answered call probably cost, at once: the catalogue's prices for the model times
     its tokens (the protocol's ``usage`` when it reported one, else about 4 characters a token
@@ -150,7 +194,7 @@ def from_answer(reply: Any, request: Any) -> int | None:
     if not isinstance(answer_tokens, int):
         answer_tokens = len(reply.text or "") // CHARS_PER_TOKEN
     usd = (per_request or 0.0) + (per_prompt or 0.0) * prompt_tokens + (per_answer or 0.0) * answer_tokens
-    return max(1, round(usd / POINT_USD)) if usd > 0 else 0
+    return max(1, round(usd * points_per_usd()[0])) if usd > 0 else 0
 
 
 def _price(value: Any) -> float | None:
