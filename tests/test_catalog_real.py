@@ -86,3 +86,20 @@ def test_both_name_forms_answer_and_values_go_typed(real: LocalServer) -> None:
     assert by_id.error is None and by_name.error is None and by_id.model == by_name.model == "Claude-Sonnet-4.5"
     assert by_id.params == {"thinking_budget": 2000}
     assert "Claude-Sonnet-4.5" in by_id.text
+
+
+def test_context_window_and_features_of_the_real_size_catalogue(real: LocalServer) -> None:
+    with pytest.raises(E.RequestTooLargeError) as caught:
+        poe_magic.ask("word " * 4_000, "tiny-context-4k", stream=False)  # 20,000 characters
+    assert str(caught.value).startswith("the prompt is about 5,000 tokens; Tiny-Context-4K takes 4,096 (nothing was sent)")
+    frame = poe_magic.models(all=True)
+    no_tools = frame[(frame["output_modalities"] == "text") & ~frame["features"].str.contains("tools")]
+    model = str(no_tools["id"].iloc[0])
+
+    def add(a: int, b: int) -> int:
+        """Add."""
+        return a + b
+
+    with pytest.raises(E.UnsupportedFeatureError, match=f"^{model} does not support tool calling; nothing was sent"):
+        poe_magic.ask("a=1 b=2", model, tools=[add], stream=False)
+    assert real.requests("/bot/") == []
