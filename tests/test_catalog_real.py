@@ -103,3 +103,17 @@ def test_context_window_and_features_of_the_real_size_catalogue(real: LocalServe
     with pytest.raises(E.UnsupportedFeatureError, match=f"^{model} does not support tool calling; nothing was sent"):
         poe_magic.ask("a=1 b=2", model, tools=[add], stream=False)
     assert real.requests("/bot/") == []
+
+
+def test_priced_stand_ins_charge_by_tokens_and_the_estimate_comes_close(real: LocalServer) -> None:
+    """The real-size catalogue's per-token-priced stand-ins charge their prices x the server's own
+    token count (not the client's guess), so the immediate estimate meets a real error."""
+    from poe_magic.spending.ledger import wait_for_costs
+
+    short = poe_magic.send("hello", "Claude-Opus-4.6", stream=False)
+    long = poe_magic.send("Summarise: " + "A model is chosen by what it costs and answers. " * 300,
+                          "Claude-Opus-4.6", stream=False)
+    assert short.estimated_points is not None and long.estimated_points is not None
+    assert wait_for_costs(30)
+    assert long.points > short.points > 0  # charged by tokens, not a flat cost
+    assert abs(long.estimated_points - long.points) / long.points < 0.5

@@ -15,14 +15,16 @@ and ``Tiny-Context-4K`` (a 4,096-token context window, for size checks).
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+import re
 from collections.abc import AsyncIterable
 from typing import Any
 
 import fastapi_poe as fp
 
 from poe_magic.server.bots.base import LocalBot
-from poe_magic.server.model_facts import _param, _per_token
+from poe_magic.server.model_facts import POINT_USD, _param, _per_token
 from poe_magic.server.state import ServerState
 
 REAL_SIZE = 362
@@ -118,8 +120,15 @@ def _facts(name: str, owner: str, kind: str, index: int) -> dict[str, Any]:
                 parameters=list(_MEDIA_PARAMS[kind]) if index % 3 else [])
 
 
+def tokens(text: str) -> int:
+    """The server's own token count (words and punctuation x 1.3, like a subword tokenizer):
+    deliberately not the client's 4-characters-a-token guess, so estimates meet a real error."""
+    return math.ceil(len(re.findall(r"\w+|[^\w\s]", text)) * 1.3)
+
+
 class BulkStandIn(LocalBot):
-    """Answers for one model of the real-size catalogue: a short deterministic line."""
+    """Answers for one model of the real-size catalogue: a few deterministic sentences, charged
+    as the real API charges a priced model: its per-token prices (or per-request price) x tokens."""
 
     def __init__(self, name: str, state: ServerState, facts: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(name, state, **kwargs)
@@ -129,9 +138,32 @@ class BulkStandIn(LocalBot):
         self.cost_points = 5 + _digest(name) % 200
         self.description = f"{name}: a {facts['outputs'][0]} model (local stand-in of the real-size catalogue)"
 
+    def price(self, sent: str, answered: str) -> int:
+        """Points for one call: per-token and per-request prices of its catalogue entry, else its flat cost."""
+        pricing = self.facts.get("pricing") or {}
+        usd = sum(float(pricing.get(key) or 0) * n for key, n in (("prompt", tokens(sent)),
+                                                                  ("completion", tokens(answered)), ("request", 1)))
+        return max(1, round(usd / POINT_USD)) if usd > 0 else self.cost_points
+
+    async def get_response(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
+        sent = "\n".join(m.content for m in request.query)
+        answered: list[str] = []
+        try:
+            async for part in self.answer(request):
+                answered.append(part.text)
+                yield part
+        finally:  # charged like LocalBot (a stopped answer too), at its token prices
+            if answered:
+                self.state.charge(self.name, self.price(sent, "".join(answered)))
+
     async def answer(self, request: fp.QueryRequest) -> AsyncIterable[fp.PartialResponse]:
-        prompt = " ".join((request.query[-1].content if request.query else "").split())[:60]
-        yield fp.PartialResponse(text=f"**{self.name}** (local stand-in) on *{prompt or 'your prompt'}*.\n")
+        prompt = " ".join((request.query[-1].content if request.query else "").split())
+        topic = prompt[:60] or "your prompt"
+        digest = _digest(self.name + prompt)
+        yield fp.PartialResponse(text=f"**{self.name}** (local stand-in) on *{topic}*.\n\n")
+        for i in range(1 + digest % 6):  # 1 to 6 sentences: answers of different lengths
+            yield fp.PartialResponse(text=f"Point {i + 1}: start from what you know, check each step, "
+                                          f"and write down what {self.name} would measure next.\n")
 
 
 def bulk_bots(state: ServerState, existing: dict[str, Any]) -> list[LocalBot]:
