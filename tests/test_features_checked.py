@@ -32,7 +32,7 @@ def test_tools_to_a_model_without_tools_are_refused_unsent(activated: LocalServe
     with pytest.raises(E.UnsupportedFeatureError) as caught:
         poe_magic.ask("a=2 b=3", "Llama-3.1-405B", tools=[add], stream=False)
     assert str(caught.value) == ("Llama-3.1-405B does not support tool calling; nothing was sent; "
-                                 "pick a tool-capable model or drop --tools")
+                                 "pick a tool-capable model (%poe models tools lists them) or drop --tools")
     assert activated.requests("/bot/") == []
     reply = poe_magic.send("What is a=2 b=3 added up?", "GPT-5", tools=[add], stream=False)  # GPT-5 lists tools
     assert reply.error is None and activated.requests("/bot/GPT-5")
@@ -48,7 +48,8 @@ def test_the_servers_own_refusal_reads_the_same(server: LocalServer) -> None:
     assert response.json()["error"]["code"] == "unsupported_feature_for_model"
     error = status_error(400, model="Llama-3.1-405B", body=response.text)
     assert isinstance(error, E.UnsupportedFeatureError)
-    assert str(error) == "Llama-3.1-405B does not support tool calling; pick a tool-capable model or drop --tools"
+    assert str(error) == ("Llama-3.1-405B does not support tool calling; "
+                          "pick a tool-capable model (%poe models tools lists them) or drop --tools")
 
 
 def test_a_prompt_beyond_the_context_window_is_refused_with_the_estimate(activated: LocalServer) -> None:
@@ -73,9 +74,15 @@ def test_an_image_to_a_text_only_model_is_a_warning_and_sent(activated: LocalSer
     assert "Claude-Sonnet-4 takes" not in capsys.readouterr().err
 
 
+def test_percent_poe_models_tools_lists_the_models_that_take_them(activated: LocalServer) -> None:
+    listed = set(poe_magic.model_table("tools").DataFrame()["id"])
+    assert {"Claude-Sonnet-4", "GPT-5", "ToolBot"} <= listed and "Llama-3.1-405B" not in listed
+
+
 def test_percent_percent_poe_tools_refused_in_one_line(kernel: Kernel, server: LocalServer) -> None:
     server.reset()
     kernel.run_ok("def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b")
     line = one_line(kernel.run("%%poe Llama-3.1-405B --tools add\nadd a=1 b=2"), "UnsupportedFeatureError")
-    assert line == "Llama-3.1-405B does not support tool calling; nothing was sent; pick a tool-capable model or drop --tools"
+    assert line == ("Llama-3.1-405B does not support tool calling; nothing was sent; "
+                    "pick a tool-capable model (%poe models tools lists them) or drop --tools")
     assert server.requests("/bot/") == []

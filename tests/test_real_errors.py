@@ -27,7 +27,7 @@ UNSUPPORTED_VALUE = body("Unsupported value: 'high' is not supported with the 'g
                          "Supported values are: 'medium'.", "invalid_request_error")
 CASES = [
     (400, NO_TOOLS, E.UnsupportedFeatureError,
-     "GPT-4o-mini does not support tool calling; pick a tool-capable model or drop --tools"),
+     "GPT-4o-mini does not support tool calling; pick a tool-capable model (%poe models tools lists them) or drop --tools"),
     (400, UNSUPPORTED_VALUE, E.PoeAPIError,
      "GPT-4o-mini refused the request (400): Unsupported value: 'high' is not supported with the "
      "'gpt-5.2-chat-latest' model. Supported values are: 'medium'; check the options and --param values"),

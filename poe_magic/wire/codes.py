@@ -26,7 +26,8 @@ def server_code(body: str) -> tuple[str, str, str]:
 
 def feature_refusal(model: str, feature: str, *, status: int | None = None) -> E.UnsupportedFeatureError:
     """``GPT-X does not support tool calling``: the same line whether the catalogue or the server said it."""
-    fix = "pick a tool-capable model or drop --tools" if "tool" in feature else f"pick a model with {feature}"
+    fix = ("pick a tool-capable model (%poe models tools lists them) or drop --tools" if "tool" in feature
+           else f"pick a model with {feature}")
     return E.UnsupportedFeatureError(f"{model} does not support {feature}", hint=fix, model=model, status=status,
                                      retryable=False)
 
