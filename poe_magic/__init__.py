@@ -41,6 +41,7 @@ _LAZY: dict[str, str] = {
     "local_server": "poe_magic.server.launch",
     "start_local_server": "poe_magic.server.launch",
     "models": "poe_magic.catalog.listing",
+    "model_info": "poe_magic.catalog.card",
     "model_table": "poe_magic.catalog.table",
     "use": "poe_magic.catalog.choosing",
     "alias": "poe_magic.catalog.choosing",

@@ -113,7 +113,9 @@ def test_closest_matches_and_messages() -> None:
 def test_models_dataframe_from_the_local_server(fresh_catalog: LocalServer) -> None:
     df = listing.models()
     assert list(df.columns) == catalog.COLUMNS
-    assert {"EchoBot", "Claude-Sonnet-4", "Imagen-4", "Veo-3", "ElevenLabs-v3"} <= set(df["id"])
+    # asked by the display name when it is the id in another case; by the id when no display name is listed
+    assert {"EchoBot", "Claude-Sonnet-4", "Imagen-4", "veo-3", "ElevenLabs-v3"} <= set(df["id"])
+    assert df.set_index("id").loc["Claude-Sonnet-4", "api_id"] == "claude-sonnet-4"
     rows = df.set_index("id")
     assert str(df["created"].dtype).startswith("datetime64") and str(df["created"].dt.tz) == "UTC"
     assert rows.loc["EchoBot", "created"].year == 2025
@@ -123,11 +125,11 @@ def test_models_dataframe_from_the_local_server(fresh_catalog: LocalServer) -> N
     assert rows.loc[["Imagen-4", "Llama-3.1-405B"], ["prompt_price", "request_price"]].isna().all().all()  # null pricing
     assert rows["context_window"].isna()["Llama-3.1-405B"]  # context window left out
     assert rows.loc["FLUX-pro-1.1", "description"] == ""  # description left out
-    assert rows.loc["Veo-3", "display_name"] == "Veo-3"  # display name left out
+    assert rows.loc["veo-3", "display_name"] == "veo-3"  # display name left out
     assert rows["created"].isna()["ElevenLabs-v3"]  # created null
     assert rows.loc["EchoBot", "request_price"] == pytest.approx(10 * 0.00003)
     assert df.attrs["source"].endswith("/v1/models")
-    assert list(listing.models(search="google video")["id"]) == ["Gemini-2.5-Pro", "Veo-3"]
+    assert list(listing.models(search="google video")["id"]) == ["Gemini-2.5-Pro", "veo-3"]
 
 
 def test_test_only_bots_are_listed_last_and_only_when_asked(fresh_catalog: LocalServer) -> None:
@@ -195,12 +197,13 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
 def test_resolution_corrects_case_once_and_rejects_unknown_names(
         fresh_catalog: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert resolve.resolve_name("EchoBot") == "EchoBot"
-    assert resolve.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
-    assert resolve.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("claude-sonnet-4") == "Claude-Sonnet-4"  # the catalogue id: no note
+    assert resolve.resolve_name("CLAUDE-Sonnet-4") == "Claude-Sonnet-4"
+    assert resolve.resolve_name("CLAUDE-Sonnet-4") == "Claude-Sonnet-4"
     printed = capsys.readouterr()
     notes = printed.out.strip().splitlines()
     assert printed.err == ""  # a note on stdout: JupyterLab shows stderr like an error
-    assert notes == ["note: using model 'Claude-Sonnet-4' for 'claude-sonnet-4' (model names are case-sensitive)"]
+    assert notes == ["note: using model 'Claude-Sonnet-4' for 'CLAUDE-Sonnet-4' (model names are case-sensitive)"]
     with pytest.raises(E.UnknownModelError) as caught:
         resolve.resolve_name("claude-sonet-4")
     assert str(caught.value) == "unknown model 'claude-sonet-4'; did you mean Claude-Sonnet-4?"
@@ -334,9 +337,10 @@ def test_poe_models_table_and_filter(kernel: Kernel) -> None:
 
 
 def test_poe_use_sets_the_default_for_the_next_cell(kernel: Kernel, server: LocalServer) -> None:
-    result = kernel.run_ok("%poe use markdownbot")
+    result = kernel.run_ok("%poe use markdownBOT")
     assert "Default model: MarkdownBot" in result.stdout
-    assert "note: using model 'MarkdownBot' for 'markdownbot'" in result.stdout and result.stderr == ""
+    assert "note: using model 'MarkdownBot' for 'markdownBOT'" in result.stdout and result.stderr == ""
+    assert "note" not in kernel.run_ok("%poe use markdownbot").stdout  # the catalogue's own id: no note
     assert kernel.value("get_ipython().magics_manager.registry['PoeMagics'].default_model") == "MarkdownBot"
     assert kernel.run_ok("%%poe\nanything").markdown()[0].startswith("# A Markdown answer")
     result = kernel.run_ok("%poe use SlowBot-1 SlowBot-2 slowbot-3")
@@ -351,9 +355,12 @@ def test_unknown_model_names_get_suggestions_and_send_nothing(kernel: Kernel, se
     line = one_line_error(kernel.run("%poe use gpt-6"), "UnknownModelError")
     assert "did you mean GPT-5" in line
     assert server.requests("/bot/") == []
-    corrected = kernel.run_ok("%%poe echobot\nhello")
+    corrected = kernel.run_ok("%%poe ECHOBOT\nhello")
     assert "EchoBot received" in corrected.markdown()[0]
-    assert "note: using model 'EchoBot' for 'echobot'" in corrected.stdout and corrected.stderr == ""
+    assert "note: using model 'EchoBot' for 'ECHOBOT'" in corrected.stdout and corrected.stderr == ""
+    by_id = kernel.run_ok("%%poe echobot\nhello")  # the catalogue's lowercase id: sent by the bot's name
+    assert "EchoBot received" in by_id.markdown()[0] and "note" not in by_id.stdout
+    assert all(r["path"].startswith(("/bot/EchoBot", "/bot/Claude")) for r in server.requests("/bot/"))
 
 
 def test_aliases_in_the_kernel(kernel: Kernel) -> None:

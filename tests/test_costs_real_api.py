@@ -9,6 +9,7 @@ budget must not be overspent by more than one call whatever the history's lag.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import time
 from collections.abc import Iterator
@@ -278,13 +279,14 @@ def test_doctor_reports_the_lag_and_the_cost_and_never_the_key(k: Kernel, lag_se
     assert too_many.error["ename"] == "PoeUsageError" and len(too_many.error["traceback"]) == 1
 
 
-def test_footer_says_points_pending_then_updates_in_place(k: Kernel, lag_server: LocalServer) -> None:
+def test_footer_shows_the_estimate_then_the_billed_cost_in_place(k: Kernel, lag_server: LocalServer) -> None:
     import queue
 
     modes(lag_server, **LAGGING)
     cell = k.run_ok("%%poe PricedBot\ncost=42")
     (first,) = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][:1]
-    assert cell.markdown()[0].rstrip().endswith("· points pending</sub>")  # the cell ended with its answer
+    # the cell ended with its answer and the catalogue's price at once (PricedBot lists its default cost)
+    assert re.search(r"· ≈ [\d,]+ points</sub>$", cell.markdown()[0].rstrip()), cell.markdown()[0]
     display_id = first["content"]["transient"]["display_id"]
     deadline = time.monotonic() + 45
     updated = None
@@ -298,7 +300,7 @@ def test_footer_says_points_pending_then_updates_in_place(k: Kernel, lag_server:
                 and content.get("transient", {}).get("display_id") == display_id):
             updated = content["data"].get("text/markdown", "")
     assert updated is not None and updated.rstrip().endswith("· 42 points</sub>"), updated
-    assert "points pending" not in updated
+    assert "points pending" not in updated and "≈" not in updated
 
 
 def test_someone_elses_entry_near_a_call_is_not_taken_while_its_own_is_unlisted() -> None:

@@ -85,7 +85,7 @@ STATUS_FAULTS = [
     # case, fault, error class, message fragment, statuses the server saw
     ("401 bad key", None, "AuthError", "the server rejected the API key (401) asking EchoBot", [401]),
     ("402 no points", dict(status=402, body=error_body(402, "Insufficient points")), "InsufficientPointsError",
-     "not enough points to ask EchoBot (402); top up", [402]),
+     "not enough points to ask EchoBot (402); balance ", [402]),
     ("403 forbidden", dict(status=403), "ForbiddenError", "this API key may not use EchoBot (403)", [403]),
     ("404 from the server", dict(status=404, body=error_body(404, "Model 'EchoBot' not found")),
      "UnknownModelError", "unknown model 'EchoBot' (404); check the spelling", [404]),
@@ -170,7 +170,7 @@ NEVER_RETRIED_EVENTS = [
     ("error event, allow_retry false", "FlakyBot", "retry=0", "ServerError",
      "FlakyBot reported an error: the model is temporarily overloaded; the bot says a retry will not help"),
     ("error event insufficient_fund", "FlakyBot", "error_type=insufficient_fund text=this_costs_300_points",
-     "InsufficientPointsError", "not enough points to ask FlakyBot: this costs 300 points; top up"),
+     "InsufficientPointsError", "not enough points to ask FlakyBot: this costs 300 points; balance "),
     ("error event user_message_too_long", "FlakyBot", "error_type=user_message_too_long text=limit_is_200k_tokens",
      "RequestTooLargeError", "the message is too long for FlakyBot: limit is 200k tokens; shorten"),
 ]

@@ -74,8 +74,15 @@ def test_catalogue_and_balance_payloads_match_the_api(server: LocalServer) -> No
     body = models.json()
     assert set(body) == {"object", "data"} and body["object"] == "list"
     served = httpx.get(f"{server.url}/_local/health").json()["bots"]
-    assert sorted(m["id"] for m in body["data"]) == served  # every listed model answers
+    # every listed model answers; ids are lowercase, the bot's name is the display name (real shape)
+    assert sorted(m["id"] for m in body["data"]) == sorted(name.lower() for name in served)
+    assert {m["metadata"].get("display_name", m["id"]) for m in body["data"]} == set(served) - {"Veo-3"} | {"veo-3"}
     for model in body["data"]:
+        assert model["id"] == model["id"].lower() == model["root"]
+        assert set(model["reasoning"]) == {"budget", "required", "supports_reasoning_effort"}
+        assert isinstance(model["parameters"], list) and isinstance(model["supported_endpoints"], list)
+        prices = model["pricing"]
+        assert prices is None or all(v is None or (isinstance(v, str) and float(v) >= 0) for v in prices.values())
         assert model["object"] == "model" and isinstance(model["owned_by"], str)
         arch = model["architecture"]
         assert arch["input_modalities"] and arch["output_modalities"]

@@ -195,3 +195,19 @@ def test_server_log_never_holds_the_key(server: LocalServer) -> None:
     chat(server, ask("FailingBot", "words=1"))
     chat(server, ask("EchoBot", "hi"), key="nope")
     assert server.key not in server.log()
+
+
+def test_models_answer_by_their_lowercase_catalogue_id(server: LocalServer) -> None:
+    """The real catalogue's ids are lowercase (``claude-opus-4.6`` for the bot ``Claude-Opus-4.6``):
+    both forms answer, on this endpoint and on the bot route."""
+    response = chat(server, ask("echobot", "hi"))
+    assert response.status_code == 200 and echo_received(response.json()["choices"][0]["message"]["content"])["bot"] \
+        == "EchoBot"
+    server.reset()
+    import fastapi_poe as fp
+
+    messages = [fp.ProtocolMessage(role="user", content="hi")]
+    text = "".join(p.text for p in fp.get_bot_response_sync(messages, bot_name="echobot", api_key=server.key,
+                                                             base_url=f"{server.url}/bot/"))
+    assert "EchoBot received" in text
+    assert [r["path"] for r in server.requests("/bot/")] == ["/bot/EchoBot"]  # logged under the served name

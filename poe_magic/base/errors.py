@@ -8,7 +8,8 @@
     │   ├── AuthError                401: the key was rejected
     │   ├── InsufficientPointsError  402 / error_type insufficient_fund
     │   ├── ForbiddenError           403 / error_type privacy_authorization_error
-    │   ├── UnknownModelError        404: no such model / bot
+    │   ├── UnknownModelError        404: no such model / bot (400 code model_not_found)
+    │   ├── UnsupportedFeatureError  400 code unsupported_feature_for_model: e.g. tools to a model without them
     │   ├── RequestTooLargeError     413 / error_type user_message_too_long
     │   ├── RateLimitError           429 / a "rate limit" error event          (retried)
     │   └── ServerError              5xx / a bot's error event                 (retried *)
@@ -26,6 +27,12 @@ Where each comes from (mapping in :func:`poe_magic.wire.failures.map_error`, upl
   408 PoeTimeoutError, 413 RequestTooLargeError, 429 RateLimitError (honouring
   ``Retry-After``), other 4xx PoeAPIError, 5xx ServerError. The server's own message is
   appended only when it says more than ours (no "unknown model 'X': Model 'X' not found").
+- **The real API's string codes** come first (:func:`poe_magic.wire.codes.server_code`):
+  ``unsupported_feature_for_model`` UnsupportedFeatureError ("GPT-X does not support tool
+  calling"), ``model_not_found`` UnknownModelError whatever the status (the real API sends
+  400), ``invalid_api_key`` AuthError; a 400 ``invalid_request_error`` shows the server's own
+  sentence ("Unsupported value: ..."). A 402's line also shows the balance at that moment
+  (one quick GET by the runner when the call settles).
 - **Error events inside the stream** (fastapi_poe ``BotError`` JSON: ``text``,
   ``error_type``, ``allow_retry``): by ``error_type`` as above, "rate limit" texts as
   RateLimitError, anything else ServerError, retried only when ``allow_retry`` is true.
@@ -180,6 +187,13 @@ class UnknownModelError(PoeAPIError):
     """404: no model or bot by that name."""
 
     status = 404
+
+
+class UnsupportedFeatureError(PoeAPIError):
+    """The model does not take what the request asks for (tools, web search); said by the
+    catalogue before sending, or by the server (400 ``unsupported_feature_for_model``)."""
+
+    status = 400
 
 
 class RequestTooLargeError(PoeAPIError):

@@ -52,7 +52,9 @@ def models(refresh: bool = False, *, search: str = "", all: bool = False) -> pd.
 
 def matches(record: dict[str, Any], search: str) -> bool:
     """Every word of ``search`` occurs (case-insensitively) in the id, display name, owner,
-    description or modalities of the record (``"image google"``: Google's image models)."""
+    description, modalities or features of the record (``"image google"``: Google's image
+    models; ``"tools"``: the models that take tools)."""
     haystack = " ".join(str(record.get(k) or "") for k in (
-        "id", "display_name", "owned_by", "description", "input_modalities", "output_modalities")).lower()
+        "id", "display_name", "owned_by", "description", "input_modalities", "output_modalities",
+        "features")).lower()
     return all(word in haystack for word in search.lower().split())

@@ -46,7 +46,7 @@ def resolve_name(name: str, settings: Settings = default_settings) -> str:
         found = _match(name, snapshot) if snapshot is not None else None
     if found is not None:
         noted = current().state(_Noted)
-        if found != name and (name, found) not in noted:
+        if found != name and (snapshot is None or name not in snapshot.api_ids) and (name, found) not in noted:
             noted.add((name, found))
             # stdout: a note, not a warning (JupyterLab shows stderr as an error-coloured band)
             print(f"note: using model '{found}' for '{name}' (model names are case-sensitive)")
@@ -60,6 +60,8 @@ def resolve_name(name: str, settings: Settings = default_settings) -> str:
 def _match(name: str, snapshot: Snapshot) -> str | None:
     if name in snapshot.ids:
         return name
+    if name in snapshot.api_ids:  # the catalogue's lowercase id: asked by the model's name, no note
+        return snapshot.api_ids[name]
     same = snapshot.case_matches(name)
     return same[0] if len(same) == 1 else None
 

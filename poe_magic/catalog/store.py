@@ -42,7 +42,7 @@ RETRY_FAILED_AFTER = 60  # after a failed fetch, requests do not try again for t
 COLUMNS = [
     "id", "display_name", "owned_by", "description", "input_modalities", "output_modalities",
     "context_window", "max_output_tokens", "prompt_price", "completion_price", "image_price",
-    "request_price", "cache_read_price", "cache_write_price", "features", "created",
+    "request_price", "cache_read_price", "cache_write_price", "features", "created", "api_id",
 ]
 _PRICE_FIELDS = {"prompt_price": "prompt", "completion_price": "completion", "image_price": "image",
                  "request_price": "request", "cache_read_price": "input_cache_read",
@@ -66,9 +66,10 @@ def parse_entry(raw: Any) -> dict[str, Any] | None:
     window, pricing = _dict(raw.get("context_window")), _dict(raw.get("pricing"))
     modality = _text(arch.get("modality"))
     inputs, _, outputs = modality.partition("->")
+    name = name_of(raw)
     record: dict[str, Any] = {
-        "id": raw["id"].strip(),
-        "display_name": _text(meta.get("display_name")) or raw["id"].strip(),
+        "id": name,
+        "display_name": _text(meta.get("display_name")) or name,
         "owned_by": _text(raw.get("owned_by")),
         "description": _text(raw.get("description")),
         "input_modalities": _modalities(arch.get("input_modalities"), inputs),
@@ -77,10 +78,22 @@ def parse_entry(raw: Any) -> dict[str, Any] | None:
         "max_output_tokens": _int(window.get("max_output_tokens")),
         "features": ",".join(str(f) for f in raw.get("supported_features") or [] if f),
         "created": _created(raw.get("created")),
+        "api_id": raw["id"].strip(),
     }
     for column, key in _PRICE_FIELDS.items():
         record[column] = _float(pricing.get(key))
     return record
+
+
+def name_of(raw: dict[str, Any]) -> str:
+    """The name a model is asked by: the display name (the bot's name, the history's ``bot_name``)
+    when it is the id in another case (real ids are lowercase: ``claude-opus-4.6`` /
+    ``Claude-Opus-4.6``), else the id (no display name, or one that is not a name: ``Claude Sonnet 4``)."""
+    model_id = raw["id"].strip()
+    display = _dict(raw.get("metadata")).get("display_name")
+    if isinstance(display, str) and display.strip().lower() == model_id.lower():
+        return display.strip()
+    return model_id
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -133,20 +146,37 @@ def _created(value: Any) -> datetime | None:
 
 @dataclass
 class Snapshot:
-    """One fetched catalogue: the raw entries and the ids, for fast lookups."""
+    """One fetched catalogue: the raw entries and the names, for fast lookups.
+
+    ``ids`` are the names models are asked by (:func:`name_of`: ``Claude-Opus-4.6`` for the
+    entry ``claude-opus-4.6``); ``api_ids`` maps each catalogue id that differs to its name."""
 
     root: str
     fetched_at: float  # Unix seconds
     entries: list[dict[str, Any]]
     ids: list[str] = field(init=False)
+    api_ids: dict[str, str] = field(init=False, repr=False)
     _lower: dict[str, list[str]] = field(init=False, repr=False)
+    _by_name: dict[str, dict[str, Any]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.ids = [e["id"].strip() for e in self.entries
-                    if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"].strip()]
-        self._lower = {}
-        for model_id in self.ids:
-            self._lower.setdefault(model_id.lower(), []).append(model_id)
+        self.ids, self.api_ids, self._lower, self._by_name = [], {}, {}, {}
+        for raw in self.entries:
+            if not (isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"].strip()):
+                continue
+            name, model_id = name_of(raw), raw["id"].strip()
+            self.ids.append(name)
+            self._lower.setdefault(name.lower(), []).append(name)
+            if model_id != name:
+                self.api_ids.setdefault(model_id, name)
+            display = _dict(raw.get("metadata")).get("display_name")
+            for key in (name, model_id, display):
+                if isinstance(key, str) and key.strip():
+                    self._by_name.setdefault(key.strip().lower(), raw)
+
+    def entry(self, name: str) -> dict[str, Any] | None:
+        """The raw catalogue entry of a model named by its id or its display name (any case)."""
+        return self._by_name.get(name.strip().lower())
 
     @property
     def age(self) -> float:

@@ -34,6 +34,8 @@ class Reply:
     attachments: list[Any] = field(default_factory=list)  # files/images the model returned
     points: int | None = None  # points this call spent, when known
     points_pending: bool = False  # its cost is being looked up in the points history (footer: "points pending")
+    estimated_points: int | None = None  # the catalogue price x tokens, at once (footer "≈ N points" until billed)
+    usage: dict[str, Any] | None = None  # tokens as the protocol reported them (prompt/completion/cached), if it did
     tool_calls: list[Any] = field(default_factory=list)
     retries: int = 0
     cached: bool = False  # served from the on-disk cache, no points spent
@@ -113,6 +115,8 @@ class Reply:
                 bits.append(f"first token {self.time_to_first_token:.2f} s")
         if self.points is not None and not self.cached:
             bits.append(f"{self.points:,} points")
+        elif self.estimated_points is not None and not self.cached:
+            bits.append(f"≈ {self.estimated_points:,} points")  # replaced by the billed cost when it lands
         elif self.points_pending and not self.cached:
             bits.append("points pending")
         if self.retries:

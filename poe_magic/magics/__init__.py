@@ -11,17 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from poe_magic.magics import transformer
+from poe_magic.magics import completion, transformer
 from poe_magic.magics.poe import PoeMagics
 
 
 def load(ipython: Any) -> None:
     ipython.register_magics(PoeMagics(shell=ipython))
     transformer.register(ipython)  # `%poe what is 2**10?` asks, not shows help
+    completion.register(ipython)  # Tab completes models, options, --param names and choices
 
 
 def unload(ipython: Any) -> None:
     transformer.unregister(ipython)
+    completion.unregister(ipython)
     magics = ipython.magics_manager.magics
     magics["line"].pop("poe", None)
     magics["cell"].pop("poe", None)

@@ -6,8 +6,10 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import settings
-from poe_magic.catalog.aliases import aliases, config_path, remove_alias
+from poe_magic.catalog.aliases import aliases, config_path, expand, remove_alias
+from poe_magic.catalog.card import model_info
 from poe_magic.catalog.choosing import alias, use
+from poe_magic.catalog.store import catalog
 from poe_magic.catalog.table import model_table
 from poe_magic.magics.commands import SUBCOMMANDS
 from poe_magic.widgets.chat_panel import chat
@@ -16,7 +18,8 @@ from poe_magic.widgets.picker import model_picker
 
 def models_command(magics: Any, arg: str) -> Any:
     """``%poe models [-r|--refresh] [-a|--all] [FILTER ...]``: the catalogue as a table
-    (``--all`` also lists the local server's test-only bots)."""
+    (``--all`` also lists the local server's test-only bots); ``%poe models NAME`` naming one
+    model exactly (id, display name or alias, any case) shows its card."""
 
     words = arg.split()
     flags = {"-r": "refresh", "--refresh": "refresh", "-a": "all", "--all": "all"}
@@ -24,8 +27,19 @@ def models_command(magics: Any, arg: str) -> Any:
     if unknown:
         raise E.PoeUsageError(f"%poe models takes [--refresh] [--all] [FILTER], not {unknown[0]!r}")
     chosen = {flags[w] for w in words if w in flags}
+    named = [w for w in words if not w.startswith("-")]
+    if len(named) == 1 and "all" not in chosen and is_model(named[0], refresh="refresh" in chosen):
+        from poe_magic.spending.estimator import points_per_usd
+
+        # one model named exactly (id, display name or alias): its card, at this account's rate
+        return model_info(named[0], points_per_usd=points_per_usd()[0])
     return model_table(" ".join(w for w in words if not w.startswith("-")),
                        refresh="refresh" in chosen, all="all" in chosen)
+
+
+def is_model(word: str, refresh: bool = False) -> bool:
+    """Whether ``word`` names one model exactly (id, display name or alias; any case)."""
+    return catalog(refresh=refresh).entry(expand(word, settings)) is not None
 
 
 def use_command(magics: Any, arg: str) -> None:

@@ -4,7 +4,8 @@ Every feature (``ask``/``send``, ``stream``/``astream``, ``%%poe``, ``compare``,
 ``grade``, the chat panel, tool rounds, schema repairs, ``%poe doctor``'s test call) makes a
 :class:`Call` and drives it through these steps; none re-implements one:
 
-- **check**: the key guard and the encoding check (:func:`~poe_magic.wire.request.check_sendable`),
+- **check**: the model's catalogue entry (:func:`~poe_magic.catalog.checks.check_request`:
+  its parameters' schemas, features, context window), the key guard and the encoding check (:func:`~poe_magic.wire.request.check_sendable`),
   then confirmation above ``settings.confirm_above`` (asked on the kernel's thread, refused in one
   line where no one can answer: another thread, no stdin);
 - **reserve**: the call is booked at its estimate against the session budget, under the
@@ -26,14 +27,18 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
+from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.catalog import checks as catalog_checks
 from poe_magic.core.live import LiveStream
 from poe_magic.core.reply import Reply
 from poe_magic.prompting import confirm, media
 from poe_magic.prompting import lifecycle as lifecycle  # for its atexit hook: threads stopped, the log written at exit
-from poe_magic.spending import calllog, ledger
+from poe_magic.spending import calllog, estimator, ledger
 from poe_magic.spending.calls import Reservation
+from poe_magic.spending.history import BALANCE_PATH
+from poe_magic.wire.http import get_json
 from poe_magic.wire.request import PoeRequest, check_sendable
 
 
@@ -56,6 +61,7 @@ class Call:
     def check(self, request: PoeRequest | None = None) -> None:
         """Refuse (one line, nothing sent) what must not be sent, and ask above ``confirm_above``."""
         request = request or self.request
+        catalog_checks.check_request(request, self.settings)  # the model's own parameters, features, size
         check_sendable(request)
         confirm.check_request(request, self.settings)
 
@@ -95,6 +101,10 @@ class Call:
             self.release()
             return
         booked = _merged(self._booked)
+        _say_balance(reply, self.settings)
+        answered = reply.error is None or bool(reply.text)  # a refused call is not charged
+        if answered and reply.points is None and not reply.cached and reply.estimated_points is None:
+            estimator.estimate_answer(reply, self.request)  # footer "≈ N points" at once, billed later
         try:
             media.collect_files(reply)
         except KeyboardInterrupt:
@@ -105,6 +115,20 @@ class Call:
                 if extra is not booked:
                     ledger.release(extra)
             calllog.record(reply, self.request)  # queued: written by the log's own thread
+
+
+def _say_balance(reply: Reply, settings: Settings) -> None:
+    """A 402 says the points ran out: its line gains the balance now (one quick GET, no retry;
+    left as it is when the balance cannot be had at once)."""
+    error = reply.error
+    if not isinstance(error, E.InsufficientPointsError) or "balance" in error.what:
+        return
+    try:
+        body = get_json(BALANCE_PATH, what="the points balance", timeout=2.0, retry=False, settings=settings)
+        balance = int(body["current_point_balance"])
+    except (E.PoeMagicError, KeyError, TypeError, ValueError, OverflowError):
+        return
+    error.amend(f"balance {balance:,} points")
 
 
 def _merged(booked: list[Reservation]) -> Reservation | None:

@@ -28,6 +28,8 @@ from poe_magic.server import catalog as catalog_routes
 from poe_magic.server import openai_compat, uploads
 from poe_magic.server import usage as usage_routes
 from poe_magic.server.bots import make_bots
+from poe_magic.server.catalog import served_name
+from poe_magic.server.catalog_bulk import bulk_bots
 from poe_magic.server.errors import add_error_handlers, code_style, error_body, error_response, model_not_found
 from poe_magic.server.headers import ApiHeaders
 from poe_magic.server.ratelimit import refusal as rate_limit_refusal
@@ -60,6 +62,12 @@ class PoeGate:
             return
         path: str = scope["path"]
         bot = path[len("/bot/"):] if path.startswith("/bot/") else None
+        if bot is not None and bot not in self.state.bots:
+            # the real API answers a bot by its lowercase catalogue id as well as by its name
+            served = served_name(self.state, bot)
+            if served is not None:
+                bot, path = served, f"/bot/{served}"
+                scope = {**scope, "path": path, "raw_path": path.encode()}
         client = scope.get("client") or (None, None)
         record = RequestRecord(time=time.time(), method=scope["method"], path=path, bot=bot, client_port=client[1])
         self.state.record(record)
@@ -107,6 +115,7 @@ def build_app(state: ServerState) -> Any:
     """The ASGI app: bots, API routes and the local admin routes, behind PoeGate."""
     logging.getLogger("uvicorn.default").setLevel(logging.ERROR)  # fastapi_poe's logger: no "bot name not set" banners
     bots = make_bots(state)
+    bots += bulk_bots(state, {bot.name: bot for bot in bots})  # POE_LOCAL_SERVER_CATALOG=real: 362 models
     state.bots = {bot.name: bot for bot in bots}
     app = FastAPI(title="poe_magic local Poe-compatible server")
     fp.make_app(bots, allow_without_key=True, app=app)  # PoeGate checks the key instead

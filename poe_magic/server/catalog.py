@@ -24,7 +24,7 @@ from fastapi import FastAPI
 
 from poe_magic.base.conventions import LOCAL_OWNER, TEST_OWNER
 from poe_magic.server.bots.paced import LANES
-from poe_magic.server.model_facts import MEDIA_MODELS, MODEL_FACTS, POINT_USD, _ms
+from poe_magic.server.model_facts import MEDIA_MODELS, MODEL_FACTS, PARAMETERS, POINT_USD, REASONING, _ms
 from poe_magic.server.state import ServerState
 
 _TEST_BOTS_CREATED = "2025-01-01"
@@ -38,28 +38,33 @@ TEST_ONLY = {"ChunkBot", "FailingBot", "DropBot", "TruncateBot", "StallBot", "Fl
 def model_entry(bot: Any) -> dict[str, Any]:
     """One ``/v1/models`` entry for a served bot, in the real API's shape."""
     name = bot.name
-    facts = MODEL_FACTS.get(name) or (MEDIA_MODELS[name][5] if name in MEDIA_MODELS else {})
+    facts = getattr(bot, "facts", None) or MODEL_FACTS.get(name) or (MEDIA_MODELS[name][5] if name in MEDIA_MODELS else {})
     inputs = list(facts.get("inputs") or getattr(bot, "input_modalities", ("text",)) or ())
     outputs = list(getattr(bot, "output_modalities", ("text",)))
     created = facts.get("created", _TEST_BOTS_CREATED)
     context = facts.get("context", 32_000)  # None: a null context window
     entry: dict[str, Any] = {
-        "id": name,
+        "id": name.lower(),  # real ids are lowercase; the bot's name is metadata.display_name
         "object": "model",
         "created": _ms(created) if created else None,
         "description": getattr(bot, "description", "") or None,
         "owned_by": TEST_OWNER if name in TEST_ONLY else getattr(bot, "owned_by", "") or LOCAL_OWNER,
         "permission": [],
-        "root": name,
+        "root": name.lower(),
         "parent": None,
         "architecture": {"input_modalities": inputs, "output_modalities": outputs,
                          "modality": f"{','.join(inputs)}->{','.join(outputs)}"},
-        "supported_features": list(facts.get("features", ())),
+        # the local bots take tools (ToolBot calls them, the others ignore them); real names as recorded
+        "supported_features": list(facts["features"] if "features" in facts else
+                                   ("tools",) if outputs == ["text"] else ()),
+        "supported_endpoints": ["/v1/chat/completions"] if "text" in outputs else [],
         "pricing": facts.get("pricing", _per_request(int(getattr(bot, "cost_points", 0) or 0))),
         "context_window": {"context_length": context, "max_output_tokens": facts.get("max_output", 4_096)}
         if context else None,
         "context_length": context,
-        "metadata": {"display_name": name, "image": None, "url": f"https://poe.com/{name}"},
+        "metadata": {"display_name": name, "image": None, "url": f"https://poe.com/{name.lower()}"},
+        "reasoning": REASONING.get(name, {"budget": None, "required": False, "supports_reasoning_effort": False}),
+        "parameters": [dict(p) for p in facts.get("parameters", PARAMETERS.get(name, []))],
     }
     for path in facts.get("omit", ()):  # fields some real entries simply do not have
         *parents, leaf = path.split(".")
@@ -68,6 +73,14 @@ def model_entry(bot: Any) -> dict[str, Any]:
             holder = holder[key]
         del holder[leaf]
     return entry
+
+
+def served_name(state: ServerState, name: str) -> str | None:
+    """The served bot a model name means: its own name, or any case of it (``claude-sonnet-4``)."""
+    if name in state.bots:
+        return name
+    lowered = name.lower()
+    return next((served for served in state.bots if served.lower() == lowered), None)
 
 
 def _per_request(cost_points: int) -> dict[str, Any]:

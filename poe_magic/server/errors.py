@@ -39,6 +39,13 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "type": ERROR_TYPES.get(status, "server_error"), "message": message}}
 
 
+def unsupported_feature(model_id: str, feature: str) -> dict[str, Any]:
+    """The real API's 400 body for a feature the model lacks (recorded March 2026)."""
+    return {"error": {"message": f"Model {model_id} does not support {feature}. Use a tool-capable model or "
+                                 "remove tools from the request.", "type": "invalid_request_error",
+                      "param": "model", "code": "unsupported_feature_for_model"}}
+
+
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """An error answer for a FastAPI route: status, real body shape, optional headers."""
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)

@@ -21,6 +21,52 @@ def _per_token(prompt: float, completion: float, cache_read: Any = None) -> dict
             "input_cache_write": None}
 
 
+def _param(name: str, schema: dict[str, Any], default: Any = None, description: str | None = None) -> dict[str, Any]:
+    """One entry of a model's ``parameters`` list, in the real catalogue's shape."""
+    entry: dict[str, Any] = {"name": name, "schema": schema}
+    if default is not None:
+        entry["default_value"] = default
+    if description:
+        entry["description"] = description
+    return entry
+
+
+_WEB_SEARCH = _param("web_search", {"type": "boolean"}, False, "Enable web search and real-time information access.")
+
+#: per-model ``parameters`` as the real catalogue lists them (schemas from the March 2026 recording)
+PARAMETERS: dict[str, list[dict[str, Any]]] = {
+    "Claude-Sonnet-4": [
+        _param("thinking_budget", {"type": "number", "minimum": 0, "maximum": 31999}, 0,
+               "Tokens the model may spend thinking before it answers (0: no extended thinking)."),
+        _WEB_SEARCH],
+    "Claude-Haiku-3.5": [_WEB_SEARCH],
+    "GPT-5": [
+        _param("reasoning_effort", {"enum": ["minimal", "low", "medium", "high"]}, "medium",
+               "How much the model reasons before it answers."),
+        _param("verbosity", {"enum": ["low", "medium", "high"]}, "medium")],
+    "Gemini-2.5-Pro": [
+        _param("thinking_budget", {"type": "number", "minimum": 0, "maximum": 24576}, None,
+               "Tokens the model may spend thinking."),
+        _WEB_SEARCH],
+    "Grok-4": [
+        _param("output_effort", {"enum": ["max", "high", "medium", "low", "none"]}, "high"),
+        _param("max_output_tokens", {"type": "integer", "minimum": 1, "maximum": 64000})],
+    "Imagen-4": [
+        _param("aspect_ratio", {"enum": ["1:1", "16:9", "9:16", "4:3", "3:4"]}, "1:1"),
+        _param("seed", {"type": "integer", "minimum": 0, "maximum": 2147483647}),
+        _param("negative_prompt", {"type": "string"}, None, "What the image should not show.")],
+    "Veo-3": [
+        _param("duration", {"enum": [4, 6, 8]}, 8, "Clip length in seconds."),
+        _param("resolution", {"enum": ["720p", "1080p"]}, "720p")],
+}
+
+#: ``reasoning`` of the models that think (others: budget null, not required, no effort)
+REASONING: dict[str, dict[str, Any]] = {
+    "Claude-Sonnet-4": {"budget": 31999, "required": False, "supports_reasoning_effort": False},
+    "GPT-5": {"budget": None, "required": True, "supports_reasoning_effort": True},
+    "Gemini-2.5-Pro": {"budget": 24576, "required": True, "supports_reasoning_effort": False},
+}
+
 #: what the real catalogue says about well-known names (created, context, max output, pricing, features)
 MODEL_FACTS: dict[str, dict[str, Any]] = {
     "Claude-Sonnet-4": dict(created="2025-05-22", context=200_000, max_output=64_000,
@@ -38,9 +84,10 @@ MODEL_FACTS: dict[str, dict[str, Any]] = {
                            pricing=_per_token(1.25e-6, 10e-6), inputs=("text", "image", "video", "audio"),
                            features=("tools", "web_search")),
     "Grok-4": dict(created="2025-07-09", context=256_000, max_output=None,
-                   pricing=_per_token(3e-6, 15e-6), inputs=("text", "image")),
-    # like some real entries: no context window at all, null pricing
-    "Llama-3.1-405B": dict(created="2024-07-23", pricing=None, omit=("context_window", "context_length")),
+                   pricing=_per_token(3e-6, 15e-6), inputs=("text", "image"), features=("tools",)),
+    # like some real entries: no context window at all, null pricing, no tools (113 of 206 real text models)
+    "Llama-3.1-405B": dict(created="2024-07-23", pricing=None, omit=("context_window", "context_length"),
+                           features=()),
 }
 
 

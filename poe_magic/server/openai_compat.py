@@ -40,7 +40,8 @@ import fastapi_poe as fp
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from poe_magic.server.errors import error_body, error_response, model_not_found
+from poe_magic.server.catalog import model_entry, served_name
+from poe_magic.server.errors import error_body, error_response, model_not_found, unsupported_feature
 from poe_magic.server.state import ServerState
 from poe_magic.server.uploads import store_file
 
@@ -310,9 +311,12 @@ def add_routes(app: FastAPI, state: ServerState) -> None:
         record = request.scope.get("poe_record")
         if record is not None:
             record.bot = chat.model  # the request log names the model, as for /bot/{name}
-        bot = state.bots.get(chat.model)
+        served = served_name(state, chat.model)
+        bot = state.bots.get(served) if served is not None else None
         if bot is None:
             return error_response(404, model_not_found(chat.model))
+        if chat.query.tools and "tools" not in model_entry(bot)["supported_features"]:
+            return JSONResponse(unsupported_feature(chat.model.lower(), "tool calling"), status_code=400)
         answer = Answer()
         events = bot.handle_query(chat.query, fp.RequestContext(http_request=request))
         first: list[dict[str, Any]] = []

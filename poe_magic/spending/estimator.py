@@ -22,6 +22,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.catalog import store
+from poe_magic.core.session import current
 from poe_magic.spending.calls import calls
 from poe_magic.spending.history_cache import HistoryCache, account_id
 from poe_magic.spending.matching import names_of, squash
@@ -101,6 +102,99 @@ def _catalogue_points(model: str, prompt: str) -> float | None:
     tokens = len(prompt) / CHARS_PER_TOKEN
     usd = per_request + per_prompt * tokens + per_answer * ASSUMED_ANSWER_TOKENS
     return usd / POINT_USD if usd > 0 else None
+
+
+class Calibration:
+    """(estimated, billed) points of this session's answers, as their costs land (a session state)."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[int, int]] = []
+
+
+def estimate_answer(reply: Any, request: Any) -> None:
+    """Give an answered call its immediate estimate (``reply.estimated_points``, the footer's
+    "≈ N points"), and compare it with the billed cost when that lands (:class:`Calibration`)."""
+    reply.estimated_points = from_answer(reply, request)
+    if reply.estimated_points is None:
+        return
+    pairs = current().state(Calibration).pairs
+    estimated: int = reply.estimated_points
+    done: list[bool] = []
+
+    def billed(answered: Any) -> None:
+        if not done and isinstance(answered.points, int) and answered.points > 0:  # not a provisional 0
+            done.append(True)
+            pairs.append((estimated, answered.points))
+
+    reply.watch_points(billed)
+
+
+RATE_SAMPLE = 200  # newest history entries with cost_usd the points-per-USD rate looks at
+RATE_MAX_AGE = 60.0  # seconds a learned rate is reused before the history cache is read again
+
+
+def rate_from_columns(columns: dict[str, list[Any]]) -> float | None:
+    """Points per USD learned from history entries that carry ``cost_usd`` (a string on the real
+    API): the median of ``cost_points / cost_usd`` over the newest :data:`RATE_SAMPLE`; None
+    without any."""
+    ratios = []
+    for points, usd in zip(columns.get("cost_points") or [], columns.get("cost_usd") or []):
+        try:
+            dollars = float(usd)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(points, int) and points > 0 and math.isfinite(dollars) and dollars > 0:
+            ratios.append(points / dollars)
+            if len(ratios) >= RATE_SAMPLE:
+                break
+    return float(statistics.median(ratios)) if ratios else None
+
+
+class _Rate:
+    """This session's learned points-per-USD rate and when it was read (a session state)."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+        self.read_at = -math.inf
+
+
+def points_per_usd() -> tuple[float, str]:
+    """(points per USD, ``"history"`` or ``"documented"``): learned from this account's own
+    history entries that carry ``cost_usd``, else the documented 1,000,000 points = $30."""
+    import time
+
+    rate = current().state(_Rate)
+    if time.monotonic() - rate.read_at > RATE_MAX_AGE:
+        rate.read_at = time.monotonic()
+        try:
+            rate.value = rate_from_columns(HistoryCache(account_id()).load().columns)
+        except (E.PoeMagicError, OSError, ValueError):
+            rate.value = None
+    return (rate.value, "history") if rate.value else (1 / POINT_USD, "documented")
+
+
+def from_answer(reply: Any, request: Any) -> int | None:
+    """Points an answered call probably cost, at once: the catalogue's prices for the model times
+    its tokens (the protocol's ``usage`` when it reported one, else about 4 characters a token
+    of the messages sent and the answer), plus any per-request price; None without a price."""
+    snapshot = store.cached()
+    entry = snapshot.entry(reply.model) if snapshot is not None else None
+    record = store.parse_entry(entry) if entry is not None else None
+    if record is None:
+        return None
+    per_request, per_prompt, per_answer = (_price(record.get(k)) for k in ("request_price", "prompt_price",
+                                                                         "completion_price"))
+    if per_request is None and per_prompt is None and per_answer is None:
+        return None
+    usage = reply.usage if isinstance(reply.usage, dict) else {}
+    prompt_tokens = usage.get("prompt_tokens")
+    if not isinstance(prompt_tokens, int):
+        prompt_tokens = sum(len(m.content or "") for m in request.messages) // CHARS_PER_TOKEN
+    answer_tokens = usage.get("completion_tokens")
+    if not isinstance(answer_tokens, int):
+        answer_tokens = len(reply.text or "") // CHARS_PER_TOKEN
+    usd = (per_request or 0.0) + (per_prompt or 0.0) * prompt_tokens + (per_answer or 0.0) * answer_tokens
+    return max(1, round(usd * points_per_usd()[0])) if usd > 0 else 0
 
 
 def _price(value: Any) -> float | None:

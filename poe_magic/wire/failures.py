@@ -21,6 +21,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.text import plural
+from poe_magic.wire.codes import coded_error  # the real API's string codes, read before the status
 
 #: the longest ``Retry-After`` (seconds) we wait for; a longer one is reported, not retried
 MAX_RETRY_AFTER = 60.0
@@ -156,6 +157,9 @@ def status_error(status: int, *, what: str = "", model: str | None = None, body:
     streaming path) or reading ``what`` (plain GETs); ``body`` is the server's error body."""
     subject = subject or (asking(model) if model else reading(what))
     detail = server_message(body)
+    by_code = coded_error(status, body, detail, subject, _STATUS)
+    if by_code is not None:
+        return by_code
     cls, what_happened, todo = _status_parts(status, subject)
     if status != 401 and _adds_information(detail, what_happened):  # a 401 body can only echo what we sent
         what_happened += f": {detail}"
