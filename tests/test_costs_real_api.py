@@ -271,7 +271,8 @@ def test_doctor_reports_the_lag_and_the_cost_and_never_the_key(k: Kernel, lag_se
     assert rows["points"].endswith(": 10 points") or ": 10 points" in rows["points"]
     skew, unsure = rows["clock"].split("server ")[1].split(" s (±")
     assert abs(float(skew) - SKEW) <= float(unsure.split(" s")[0]) + 0.1 <= 1.0, rows["clock"]  # Date: whole seconds
-    assert rows["rate"].startswith("✓") and "limit 500" in rows["rate"]
+    # this server has no rate limit, so (like the real API's recorded responses) no x-ratelimit-* headers
+    assert "no x-ratelimit-* headers seen" in rows["rate"] and "~500/min" in rows["rate"]
     assert "poe_magic 0.1.0" in rows["versions"] and "fastapi_poe" in rows["versions"]
     assert lag_server.key not in text + page + result.stdout + result.stderr
     assert "<table>" in page and "✓" in page
@@ -284,9 +285,9 @@ def test_footer_says_points_pending_then_updates_in_place(k: Kernel, lag_server:
 
     modes(lag_server, **LAGGING)
     cell = k.run_ok("%%poe PricedBot\ncost=42")
-    (first,) = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][:1]
-    assert cell.markdown()[0].rstrip().endswith("· points pending</sub>")  # the cell ended with its answer
-    display_id = first["content"]["transient"]["display_id"]
+    footer = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][-1]
+    assert cell.markdown()[-1].rstrip().endswith("· points pending</sub>")  # the cell ended with its answer
+    display_id = footer["content"]["transient"]["display_id"]  # the footer: its own output (issue 26)
     deadline = time.monotonic() + 45
     updated = None
     while updated is None and time.monotonic() < deadline:  # the update comes after the cell ended

@@ -51,8 +51,8 @@ def test_footer_shows_what_the_server_charged_for_each_call(k: Kernel, spend_ser
     second = k.run_ok("%%poe Claude-Haiku-3.5 -o b\nhello")
     charged = newest_entries(spend_server, 2)  # newest first: b's entry, then a's
     assert [e["bot_name"] for e in charged] == ["Claude-Haiku-3.5", "EchoBot"]
-    assert first.markdown()[0].rstrip().endswith("· points pending</sub>")  # the cells did not wait for the costs
-    assert second.markdown()[0].rstrip().endswith("· points pending</sub>")
+    assert first.markdown()[-1].rstrip().endswith("· points pending</sub>")  # the cells did not wait for the costs
+    assert second.markdown()[-1].rstrip().endswith("· points pending</sub>")
     settled(k)  # (the footers update in place: tests/test_costs_real_api.py)
     assert k.value("[a.points, b.points]") == [charged[1]["cost_points"], charged[0]["cost_points"]] == [10, 60]
 

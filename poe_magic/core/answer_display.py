@@ -1,13 +1,14 @@
 """Sinks for one streaming answer: Markdown outputs updated in place, or text in a terminal.
 
-The notebook sink shows the answer with a footer (model, timings, points, what went wrong),
-its finished blocks frozen and only the open tail sent again (traffic linear in the answer);
-callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
+The notebook sink shows the answer with a footer (model, timings, points, what went wrong; its
+own output once the answer ended, so a late cost re-sends only the footer), its finished
+blocks frozen and only the open tail sent again (traffic linear in the answer); callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
 prints the answer as it arrives. Both are of the :mod:`poe_magic.core.display` family.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,16 @@ def markdown_bundle(text: str, footer: str = "") -> Bundle:
 
 def text_bundle(text: str, footer: str = "") -> Bundle:
     return {"text/plain": text + (f"\n\n{footer}" if footer else "")}
+
+
+def footer_bundle(footer: str, fmt: str = "markdown") -> Bundle:
+    """The footer alone, as its own output below a finished answer (small: a cost found late
+    re-sends this, never the answer)."""
+    if fmt == "text":
+        return {"text/plain": footer}
+    if fmt == "html":
+        return {"text/html": f'<div style="opacity:.7"><sub>{html.escape(footer)}</sub></div>', "text/plain": footer}
+    return {"text/markdown": f"<sub>{footer}</sub>", "text/plain": footer}
 
 
 #: how each output format renders a (text, footer) pair; extended by other modules
@@ -53,8 +64,9 @@ class AnswerNotebookSink(NotebookSink):
     (issue 19): each live update costs the open block, not the answer so far, and is held back
     (at most ``MAX_WAIT`` s, then a timer shows it) until the text grew by a third of what it
     would send; the frozen parts stay few (:mod:`~poe_magic.core.frozen_parts`). The final state
-    is what it always was: one output with the exact answer as Markdown and text, the footer and
-    ``metadata["poe_magic"]`` (emptied outputs, ``text/plain`` ``""``, show nothing).
+    is one output with the exact answer (Markdown and text; emptied outputs, ``text/plain``
+    ``""``, show nothing), then the footer as its own small output carrying
+    ``metadata["poe_magic"]``: a cost found later updates that output alone (issue 26).
     """
 
     def __init__(self, fmt: str = "markdown") -> None:
@@ -65,11 +77,13 @@ class AnswerNotebookSink(NotebookSink):
         self._frozen = FrozenParts()
         self._sent_len = -1  # length of the text the tail last showed
         self._sent_at = 0.0
-        self._final_text: str | None = None  # what redraw() put in place of the answer
         self._lock = threading.RLock()  # a flush timer may show what an update held back
         self._pending: tuple[str, str] | None = None
         self._timer: threading.Timer | None = None
         self._ended = False
+        self.fmt = fmt
+        self.footer: NotebookSink | None = None  # its own output once the answer ended
+        self._footer_sent: tuple[str, dict[str, Any]] | None = None
 
     def start(self, reply: Reply) -> None:
         self._show("", f"{reply.model} · waiting for the first token…")
@@ -87,28 +101,35 @@ class AnswerNotebookSink(NotebookSink):
             self._ended = True
             if self._timer is not None:
                 self._timer.cancel()
-        # a failure is named briefly: the one-line error under the display says the rest
-        self._final(reply)
-        # the cost may be found after the answer ended: the same output then shows it (frontends
-        # update a display_id even after its cell ended)
-        reply.watch_points(self._final)
+        self._whole(reply.text)  # the answer alone, sent once: never again for its cost
+        # the footer (a failure named briefly: the one-line error under the display says the
+        # rest) and the metadata are their own output, below the answer: the cost, often found
+        # after the cell ended, updates that output alone (frontends update a display_id even
+        # after its cell ended), never the answer
+        self.footer = NotebookSink(like=self)
+        if reply.points is None:  # (watch_points shows a known cost at once)
+            self._show_footer(reply)
+        reply.watch_points(self._show_footer)
 
-    def _final(self, reply: Reply) -> None:
-        text = self._final_text if self._final_text is not None else reply.text
-        self._whole(text, reply.footer(brief=True), {"poe_magic": reply.output_metadata()})
+    def _show_footer(self, reply: Reply) -> None:
+        footer, metadata = reply.footer(brief=True), {"poe_magic": reply.output_metadata()}
+        with self._lock:
+            if self.footer is None or (footer, metadata) == self._footer_sent:
+                return
+            self._footer_sent = (footer, metadata)
+            self.footer.publish(footer_bundle(footer, self.fmt), metadata)
 
-    def _whole(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
+    def _whole(self, text: str) -> None:
         """The whole answer in the first output (sent once, at the end), the others emptied."""
         with self._lock:
-            self.view.publish(0, self.render(text, footer), metadata)
+            self.view.publish(0, self.render(text, ""))
             self.view.blank_from(1)
             self._frozen.whole(text)
 
-    def redraw(self, text: str, footer: str) -> None:
+    def redraw(self, text: str, footer: str = "") -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
-        embedded below, replaced by a note); later footer updates keep it."""
-        self._final_text = text
-        self._whole(text, footer)
+        embedded below, replaced by a note); the footer output stays as it is."""
+        self._whole(text)
 
     def _show(self, text: str, footer: str, *, force: bool = False) -> None:
         """Show ``text`` live: new frozen parts, then the tail (held back while not worth its bytes)."""
