@@ -110,3 +110,28 @@ _shared = LoopThread()
 def shared_loop() -> LoopThread:
     """The one loop every poe_magic request runs on (started on first use)."""
     return _shared
+
+
+def warm_up() -> threading.Thread | None:
+    """Get ready for the first call in the background (``%load_ext`` starts it, then returns at
+    once): import httpx and fastapi_poe (most of a cold first call's time) and start the loop
+    thread, while the user types the first prompt. A call arriving meanwhile waits on the import
+    lock, never longer than without this. Never prints, never raises; off with the environment
+    variable ``POE_MAGIC_WARM_UP=0``. Returns the thread (None when off)."""
+    import os
+
+    if os.environ.get("POE_MAGIC_WARM_UP", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+
+    def work() -> None:
+        try:  # third-party packages only: they import nothing of ours (no import-order cycles)
+            import fastapi_poe  # noqa: F401
+            import httpx  # noqa: F401
+
+            shared_loop().start()
+        except BaseException:  # noqa: BLE001 - a warm-up that failed leaves the first call as it was
+            pass
+
+    thread = threading.Thread(target=work, name="poe_magic-warm-up", daemon=True)
+    thread.start()
+    return thread
