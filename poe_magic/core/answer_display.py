@@ -120,11 +120,13 @@ class AnswerNotebookSink(NotebookSink):
             self.footer.publish(footer_bundle(footer, self.fmt), metadata)
 
     def _whole(self, text: str) -> None:
-        """The whole answer in the first output (sent once, at the end), the others emptied."""
+        """The whole answer in the first output (sent once, at the end), the others emptied.
+        The sink keeps no copy of it (it lives as long as the reply's cost watchers)."""
         with self._lock:
             self.view.publish(0, self.render(text, ""))
             self.view.blank_from(1)
-            self._frozen.whole(text)
+            self._frozen = FrozenParts()
+            self._pending = None
 
     def redraw(self, text: str, footer: str = "") -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
