@@ -161,7 +161,7 @@ def test_retry_wait_is_shown_live(k: Kernel, srv: LocalServer) -> None:
     srv.fail_next("/bot/EchoBot", 429, headers={"Retry-After": "0.6"}, body=error_body(429, "Too many requests"))
     result = run(k, "%%poe EchoBot -o r\nhi")
     assert result.error is None
-    shown = [live_text(m) for m in result.of_type("update_display_data")]
+    shown = [live_text(m) for m in result.of_type("display_data", "update_display_data")]
     assert any("rate limited (429) asking EchoBot · retrying in 0.6 s (retry 1 of 3)" in s for s in shown), shown
     assert statuses(srv, "EchoBot") == [429, 200]
 
@@ -277,7 +277,7 @@ def test_ctrl_c_during_a_retry_wait(k: Kernel, srv: LocalServer) -> None:
     OUTPUTS.append(("ctrl-c in retry wait", result))
     line = one_line(result, "StreamInterrupted")
     assert line.startswith("stopped by you after ") and line.endswith("; no answer had arrived yet")
-    shown = " ".join(live_text(m) for m in result.of_type("update_display_data"))
+    shown = " ".join(live_text(m) for m in result.of_type("display_data", "update_display_data"))
     assert "retrying in 30 s (retry 1 of 3)" in shown
     assert statuses(srv, "EchoBot") == [429]
     assert k.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().pending_tasks()") == 0

@@ -53,6 +53,8 @@ BLOCKWISE = {"markdown", "text"}
 #: after the last (longer for a tail past TAIL_FREE characters, e.g. one huge code block): the
 #: bytes sent stay a few times the answer, at least two updates a second while text arrives
 GROWTH, MAX_WAIT, TAIL_FREE = 3, 0.5, 4096
+#: seconds without text before the display says it is waiting for the first token
+FIRST_WAIT = 0.3
 
 
 class AnswerNotebookSink(NotebookSink):
@@ -84,21 +86,40 @@ class AnswerNotebookSink(NotebookSink):
         self.fmt = fmt
         self.footer: NotebookSink | None = None  # its own output once the answer ended
         self._footer_sent: tuple[str, dict[str, Any]] | None = None
+        self._waiting: threading.Timer | None = None  # shows "waiting for the first token" if it is slow
 
     def start(self, reply: Reply) -> None:
-        self._show("", f"{reply.model} · waiting for the first token…")
+        """Say "waiting for the first token" only if it does not come within FIRST_WAIT s (most
+        answers start sooner: one message less, issue 26)."""
+        with self._lock:
+            self._waiting = threading.Timer(FIRST_WAIT, self._show_waiting, (reply.model,))
+            self._waiting.daemon = True
+            self._waiting.start()
+
+    def _show_waiting(self, model: str) -> None:
+        with self._lock:
+            if not self._ended and not self.shown:
+                self._show("", f"{model} · waiting for the first token…", force=True)
+
+    def _stop_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
 
     def update(self, reply: Reply) -> None:
         with self._lock:
+            self._stop_waiting()
             self._show(reply.text, f"{reply.model} · streaming…")
 
     def status(self, reply: Reply, text: str) -> None:
         with self._lock:
+            self._stop_waiting()
             self._show(reply.text, f"{reply.model} · {text}", force=True)
 
     def finish(self, reply: Reply) -> None:
         with self._lock:
             self._ended = True
+            self._stop_waiting()
             if self._timer is not None:
                 self._timer.cancel()
         self._whole(reply.text)  # the answer alone, sent once: never again for its cost
