@@ -53,7 +53,7 @@ def short_cells() -> list[Row]:
                   f"{base_first:.1f} -> {base_last:.1f} MB"),
         row("memory", f"kernel resident growth over the next {CELLS} short cells (steady state)", later - last,
             unit="MB", goal="<= 2 MB", notes=f"current RSS {last:.1f} -> {later:.1f} MB: the first 200 cells fill "
-                                             "bounded caches (SQLite page caches of the call log and IPython's history)"),
+                                             "bounded caches (likely the page caches of the kernel's 3 SQLite connections: not verified)"),
         row("memory", "Python memory kept per short cell (tracemalloc, 50 cells)", traced / 50 / 1024, unit="KB",
             notes=f"of which allocated in poe_magic's own files: {ours / 50 / 1024:.2f} KB per cell; the rest "
                   "is IPython's and ipykernel's per-cell history (In, Out, compile cache)"),
