@@ -90,7 +90,9 @@ def interrupt_when_streaming(kernel: Kernel, code: str, showing: str = "") -> Ce
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         early.append(msg)
-        if msg["header"]["msg_type"] == "update_display_data" and showing in json.dumps(msg["content"]):
+        content = json.dumps(msg["content"])  # (an answer's first output may be its text or a notice,
+        if msg["header"]["msg_type"] in ("display_data", "update_display_data") and showing in content \
+                and "waiting for the first token" not in content:  # or, when slow, the wait)
             break
     kernel.interrupt()
     result = kernel.collect(msg_id)

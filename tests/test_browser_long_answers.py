@@ -28,6 +28,7 @@ from test_browser import (
     _need_browser,
     artifacts_on_failure,
     cell,
+    outputs,
     prompt,
     wait_for_kernel,
 )
@@ -56,6 +57,7 @@ CELLS = [
     "%%poe LongBot\nkb=30 seconds=12",  # 1: rendering checks
     f"%%poe LongBot\nkb=100 seconds={SECONDS}",  # 2: after
     OLD_DESIGN,  # 3: before
+    "%%poe LongBot\nkb=8 seconds=1",  # 4: the cost found after the cell ended (issue 26)
 ]
 
 
@@ -196,10 +198,47 @@ def test_frozen_blocks_and_the_tail_render_as_one_answer(lab_page: tuple[Any, Tr
         page.wait_for_timeout(500)
         shown = cell(page, 1).evaluate(SNAPSHOT)
         check_one_answer(shown, answer, final=True)
-        assert "LongBot ·" in shown[0]["text"] and "streaming" not in shown[0]["text"]  # the footer, final
+        assert "LongBot ·" in shown[-1]["text"] and "streaming" not in shown[-1]["text"]  # the footer, final
+        assert "LongBot ·" not in shown[0]["text"]  # (its own output, below the answer: issue 26)
         # the end: the first output holds the whole answer, the emptied ones take no room
-        assert all(not out["text"].strip() and out["height"] < 2 for out in shown[1:])  # (measured: 0 px)
+        assert all(not out["text"].strip() and out["height"] < 2 for out in shown[1:-1])  # (measured: 0 px)
         assert "Show more outputs" not in cell(page, 1).inner_text()
+
+
+MARK = """(cell) => [...cell.querySelectorAll('.jp-OutputArea-output')].forEach((o, i) => { o.dataset.seen = i; })"""
+SEEN = """(cell) => [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => [o.dataset.seen ?? null, o.innerText,
+    o.querySelectorAll('h2').length])"""
+
+
+def test_a_late_cost_changes_the_footer_in_place_and_the_answer_stays(lab_page: tuple[Any, Traffic, Any],
+                                                                        server: LocalServer) -> None:
+    """Issue 26: the cost, found after the cell ended (the server lists calls 4 s late here),
+    changes the footer's text in place; the rendered answer stays as it was (the same DOM
+    nodes, headings and all) and the update the browser receives is small."""
+    from playwright.sync_api import expect
+
+    page, traffic, _ = lab_page
+    server._call("POST", "/_local/usage_modes", {"history_lag": 4})  # (the isolation fixture undoes it)
+    answer = long_markdown(8 * 1024)
+    with artifacts_on_failure(page, "long-late-cost"):
+        run(page, 4)
+        page.wait_for_timeout(300)  # the last renders land
+        before = cell(page, 4).evaluate(SNAPSHOT)
+        check_one_answer(before, answer, final=True)
+        assert "points pending" in before[-1]["text"], before[-1]["text"]
+        cell(page, 4).evaluate(MARK)  # tag the output nodes shown now
+        messages, received = traffic.messages, traffic.bytes
+        footer = outputs(page, 4).last
+        expect(footer).to_contain_text(re.compile(r"\d points"), timeout=60_000)
+        page.wait_for_timeout(500)
+        after = cell(page, 4).evaluate(SEEN)
+        cell(page, 4).screenshot(path=str(ARTIFACTS / "browser-late-cost-footer.png"))
+    assert len(after) == len(before)  # no output added: the footer changed in place
+    assert [seen for seen, _, _ in after[:-1]] == [str(i) for i in range(len(before) - 1)]  # answer nodes kept
+    assert [(text, h2) for _, text, h2 in after[:-1]] == [(o["text"], len(o["h2"])) for o in before[:-1]]
+    assert "points pending" not in after[-1][1] and after[-1][1].startswith("LongBot ·")
+    assert 1 <= traffic.messages - messages <= 2 and traffic.bytes - received < 3000, (
+        traffic.messages - messages, traffic.bytes - received)
 
 
 def test_main_thread_time_per_update_on_a_100_kb_answer(lab_page: tuple[Any, Traffic, Any]) -> None:

@@ -39,8 +39,11 @@ def column_bodies(html: str) -> dict[str, str]:
 
 
 def final_html(result: Any) -> str:
-    (data,) = result.displays().values()  # one display, updated in place
-    return data["text/html"]
+    """The grid (one display, updated in place, static at the end) and its summary table (its
+    own display below, the only one a late cost updates), as one HTML text."""
+    (grid, table) = result.displays().values()
+    assert "first token</th>" not in grid["text/html"] and table["text/html"].startswith("<table")
+    return grid["text/html"] + table["text/html"]
 
 
 # -- kernel tests ------------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def test_models_stream_concurrently_side_by_side(kernel: Kernel, server: LocalSe
     states = [column_states(u) for u in updates]
     assert any(s.get("SlowBot-1", "").startswith("✓") and not s.get("SlowBot-3", "").startswith("✓")
                for s in states), states
-    # one display; the final state is static: every answer, its status, then the summary table
+    # one grid display, static at the end: every answer, its status; then the summary table
     html = final_html(result)
     bodies = column_bodies(html)
     assert list(bodies) == ["SlowBot-1", "SlowBot-2", "SlowBot-3"]
@@ -277,8 +280,9 @@ def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: Local
     path = tmp_path / "compare.ipynb"
     nbformat.write(nb, path)
     outputs = nbformat.read(path, as_version=4).cells[1].outputs
-    assert [o.output_type for o in outputs] == ["display_data"], "one static output, no error"
-    saved = outputs[0].data["text/html"]
+    assert [o.output_type for o in outputs] == ["display_data"] * 2, "the static grid and its summary, no error"
+    saved = outputs[0].data["text/html"] + outputs[1].data["text/html"]
+    assert "poe_magic" in outputs[1].metadata  # the summary table carries the metadata
     bodies = column_bodies(saved)
     assert "word0 word1 word2" in bodies["SlowBot-1"]
     assert "<h1>A Markdown answer</h1>" in bodies["MarkdownBot"] and "<table>" in bodies["MarkdownBot"]

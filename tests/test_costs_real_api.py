@@ -91,8 +91,9 @@ def test_server_modes_lag_provisional_names_skew_headers_and_codes(lag_server: L
                               headers={"Authorization": f"Bearer {lag_server.key}"})
         received = time.time()
         assert answered.status_code == 200
-        for name in ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"):
-            assert name in answered.headers
+        # this server has no rate limit (--rate-limit 0, the suites' default): it sends no
+        # made-up x-ratelimit-* figures (those of a limited server: tests/test_frontend_weight.py)
+        assert not [name for name in answered.headers if name.lower().startswith("x-ratelimit")]
         server_clock = httpx.get(lag_server.url + "/v1/models").headers["date"]
         from email.utils import parsedate_to_datetime
         assert abs(parsedate_to_datetime(server_clock).timestamp() - time.time() - SKEW) < 1.5
@@ -271,7 +272,8 @@ def test_doctor_reports_the_lag_and_the_cost_and_never_the_key(k: Kernel, lag_se
     assert rows["points"].endswith(": 10 points") or ": 10 points" in rows["points"]
     skew, unsure = rows["clock"].split("server ")[1].split(" s (±")
     assert abs(float(skew) - SKEW) <= float(unsure.split(" s")[0]) + 0.1 <= 1.0, rows["clock"]  # Date: whole seconds
-    assert rows["rate"].startswith("✓") and "limit 500" in rows["rate"]
+    # this server has no rate limit, so (like the real API's recorded responses) no x-ratelimit-* headers
+    assert "no x-ratelimit-* headers seen" in rows["rate"] and "~500/min" in rows["rate"]
     assert "poe_magic 0.1.0" in rows["versions"] and "fastapi_poe" in rows["versions"]
     assert lag_server.key not in text + page + result.stdout + result.stderr
     assert "<table>" in page and "✓" in page
@@ -284,10 +286,10 @@ def test_footer_shows_the_estimate_then_the_billed_cost_in_place(k: Kernel, lag_
 
     modes(lag_server, **LAGGING)
     cell = k.run_ok("%%poe PricedBot\ncost=42")
-    (first,) = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][:1]
+    footer = [m for m in cell.of_type("display_data") if "text/markdown" in m["content"]["data"]][-1]
     # the cell ended with its answer and the catalogue's price at once (PricedBot lists its default cost)
-    assert re.search(r"· ≈ [\d,]+ points</sub>$", cell.markdown()[0].rstrip()), cell.markdown()[0]
-    display_id = first["content"]["transient"]["display_id"]
+    assert re.search(r"· ≈ [\d,]+ points</sub>$", cell.markdown()[-1].rstrip()), cell.markdown()[-1]
+    display_id = footer["content"]["transient"]["display_id"]  # the footer: its own output (issue 26)
     deadline = time.monotonic() + 45
     updated = None
     while updated is None and time.monotonic() < deadline:  # the update comes after the cell ended

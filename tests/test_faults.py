@@ -146,7 +146,7 @@ def test_transient_failures_before_the_first_token_are_retried(
     assert statuses(srv, bot) == seen
     state = reply_state(k)
     assert state["retries"] == len(seen) - 1 and state["error"] is None and answer in state["text"]
-    assert f"{len(seen) - 1} retr" in result.markdown()[0]  # the footer says so
+    assert f"{len(seen) - 1} retr" in result.markdown()[-1]  # the footer says so
     FAULT_TABLE.append((case, f"(none: answered; footer says {len(seen) - 1} retr...)", len(seen) - 1, "n/a"))
 
 
@@ -161,7 +161,7 @@ def test_retry_wait_is_shown_live(k: Kernel, srv: LocalServer) -> None:
     srv.fail_next("/bot/EchoBot", 429, headers={"Retry-After": "0.6"}, body=error_body(429, "Too many requests"))
     result = run(k, "%%poe EchoBot -o r\nhi")
     assert result.error is None
-    shown = [live_text(m) for m in result.of_type("update_display_data")]
+    shown = [live_text(m) for m in result.of_type("display_data", "update_display_data")]
     assert any("rate limited (429) asking EchoBot · retrying in 0.6 s (retry 1 of 3)" in s for s in shown), shown
     assert statuses(srv, "EchoBot") == [429, 200]
 
@@ -228,7 +228,7 @@ def test_failures_after_text_keep_the_partial_answer(k: Kernel, srv: LocalServer
     state = reply_state(k)
     assert state["text"].startswith(partial) and state["error"] == ename and state["retries"] == 0
     assert f"partial answer kept ({len(state['text']):,} chars)" in line
-    screen = result.markdown()[0]
+    screen = "\n\n".join(result.markdown())  # the answer, then its footer
     status = "⚠ timed out" if ename == "PoeTimeoutError" else f"⚠ {ename}"
     assert screen.startswith(state["text"]) and screen.endswith(f" · {status}</sub>")  # a short status
     assert fragment not in screen, "the message is said once, by the error line under the display"
@@ -265,7 +265,7 @@ def test_ctrl_c_keeps_partial_text(k: Kernel, srv: LocalServer) -> None:
     assert state["interrupted"] and state["text"].startswith("word0 word1 word2")
     kept = f"; partial answer ({len(state['text']):,} chars) kept in _poe"
     assert line.startswith("stopped by you after ") and line.endswith(kept)
-    assert result.markdown()[0].startswith(state["text"]) and result.markdown()[0].endswith(" · ⏹ stopped</sub>")
+    assert "\n\n".join(result.markdown()).startswith(state["text"]) and result.markdown()[-1].endswith(" · ⏹ stopped</sub>")
     assert statuses(srv, "SlowBot") == [200]
     record("Ctrl-C while streaming", line, 0, state["text"][:20] + "…")
 
@@ -277,7 +277,7 @@ def test_ctrl_c_during_a_retry_wait(k: Kernel, srv: LocalServer) -> None:
     OUTPUTS.append(("ctrl-c in retry wait", result))
     line = one_line(result, "StreamInterrupted")
     assert line.startswith("stopped by you after ") and line.endswith("; no answer had arrived yet")
-    shown = " ".join(live_text(m) for m in result.of_type("update_display_data"))
+    shown = " ".join(live_text(m) for m in result.of_type("display_data", "update_display_data"))
     assert "retrying in 30 s (retry 1 of 3)" in shown
     assert statuses(srv, "EchoBot") == [429]
     assert k.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().pending_tasks()") == 0
@@ -378,8 +378,8 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
         gather(lambda: not kernel.manager.is_alive(), 10)
         assert not kernel.manager.is_alive(), "the kernel should exit promptly, not after the whole answer"
         last = CellResult(messages=messages).displays()
-        # the final state is one output holding the whole answer; outputs of frozen blocks are emptied
-        (screen,) = [d["text/plain"] for d in last.values() if d.get("text/plain")]
+        # the final state is one output holding the whole answer, then its footer; outputs of frozen blocks are emptied
+        screen = "\n\n".join(d["text/plain"] for d in last.values() if d.get("text/plain"))
         assert screen.startswith("word0 word1 word2") and screen.endswith(" · ⏹ stopped"), screen[-300:]
         assert "word399" not in screen
     finally:

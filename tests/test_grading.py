@@ -98,7 +98,7 @@ def test_magic_judge_adds_score_and_reason(kernel: Kernel) -> None:
     table = next(h for h in shown if "reason" in h and "score" in h)
     assert "words" in table and "JsonBot" in table
     assert kernel.value("sorted(_poe.grades)") == ["EchoBot", "JsonBot"]
-    # the comparison's own summary table (the grid's final state, updated in place) gains them too
+    # the comparison's own summary table (its own output below the grid, updated in place) gains them too
     grid = [m["content"]["data"].get("text/html", "") for m in result.of_type("update_display_data")]
     assert any("<th" in h and ">score</th>" in h and ">reason</th>" in h and "JsonBot" in h for h in grid)
     result = kernel.run("%%poe JsonBot EchoBot --judge JudgeBot\nq")

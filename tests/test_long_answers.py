@@ -178,11 +178,12 @@ def test_a_long_slow_answer_costs_a_few_times_its_size_and_ends_exact(kernel: Ke
     assert sent <= MAX_RATIO * len(expected), f"{sent} bytes for a {len(expected)}-byte answer"
     outputs = answer_outputs(result)
     assert len(outputs) > 10  # the answer was shown block by block while it streamed...
-    (data, meta), blanks = outputs[0], outputs[1:]
-    # ...and in the end reads as it always did: one output, the exact answer, footer, metadata
-    assert data["text/markdown"].startswith(expected) and data["text/plain"].startswith(expected)
-    assert "LongBot ·" in data["text/markdown"][len(expected):]
-    assert meta["poe_magic"]["model"] == "LongBot" and meta["poe_magic"]["status"] == "ok"
+    (data, meta), blanks, (foot, foot_meta) = outputs[0], outputs[1:-1], outputs[-1]
+    # ...and in the end reads as one answer: one output with the exact answer, then the footer
+    # with the metadata as its own output (so a late cost re-sends only the footer: issue 26)
+    assert data["text/markdown"].rstrip() == expected.rstrip() and data["text/plain"] == expected and not meta
+    assert foot["text/plain"].startswith("LongBot ·") and "LongBot ·" in foot["text/markdown"]
+    assert foot_meta["poe_magic"]["model"] == "LongBot" and foot_meta["poe_magic"]["status"] == "ok"
     assert all(d == {"text/plain": ""} and not m for d, m in blanks)  # the block outputs emptied
     times = update_times(result)
     gaps = [b - a for a, b in zip(times[1:], times[2:])]  # (from the first text on)
@@ -200,7 +201,8 @@ def test_a_long_slow_comparison_costs_a_few_times_its_answers(kernel: Kernel) ->
     size = sum(map(len, expected.values()))
     sent = traffic(result)
     assert sent <= MAX_RATIO * size, f"{sent} bytes for {size} bytes of answers"
-    (final, meta), = answer_outputs(result)  # one output, static at the end
+    (final, _), (table, meta) = answer_outputs(result)  # the static grid, then the summary table
+    assert "<table" in table["text/html"] and "LongBot-B" in table["text/plain"]
     plain = final["text/plain"]
     assert all(f"== {m} ==\n{text}\n-- " in plain for m, text in expected.items())  # the exact answers
     assert final["text/html"].count("<pre") >= expected["LongBot"].count("```python") * 2
@@ -238,10 +240,11 @@ def test_a_replaced_long_answer_ends_as_the_replacement_only(kernel: Kernel) -> 
     expected = REPLACED + "".join(pieces[len(pieces) // 2:])
     result = kernel.run_ok("%%poe LongBot -o replaced\nkb=8 seconds=3 replace=1", timeout=120)
     assert kernel.value("replaced.text") == expected
-    (data, meta), *rest = answer_outputs(result)
-    assert data["text/plain"].startswith(expected) and data["text/markdown"].startswith(expected)
+    (data, meta), *rest, (foot, _) = answer_outputs(result)
+    assert data["text/plain"] == expected and data["text/markdown"].startswith(expected)
     assert "Part 1:" not in data["text/markdown"]  # the first half is gone
     assert rest and all(d == {"text/plain": ""} for d, _ in rest)
+    assert foot["text/plain"].startswith("LongBot ·")  # the footer, its own output
 
 
 def test_the_saved_notebook_renders_one_answer_in_nbconvert_html(kernel: Kernel) -> None:

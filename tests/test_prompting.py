@@ -256,11 +256,11 @@ def test_code_format_puts_the_code_in_a_new_cell_without_running_it(kernel: Kern
 
 def test_html_and_text_formats(kernel: Kernel) -> None:
     html = kernel.run_ok("%%poe MarkdownBot -f html\nshow me markdown")
-    (data,) = html.displays().values()
-    assert data["text/html"].startswith(MARKDOWN_SAMPLE) and "<sub>MarkdownBot" in data["text/html"]
+    (data, footer) = html.displays().values()  # the answer, then its footer
+    assert data["text/html"].startswith(MARKDOWN_SAMPLE) and "<sub>MarkdownBot" in footer["text/html"]
     text = kernel.run_ok("%%poe MarkdownBot -f text\nshow me markdown")
-    (data,) = text.displays().values()
-    assert set(data) == {"text/plain"}
+    (data, footer) = text.displays().values()
+    assert set(data) == set(footer) == {"text/plain"} and footer["text/plain"].startswith("MarkdownBot ·")
 
 
 # -- cache ------------------------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_cached_answer_sends_no_request_and_says_so(kernel: Kernel, server: Loca
     assert len(server.requests("/bot/")) == 1 and "from cache" not in first.markdown()[0]
     second = kernel.run_ok(f"%%poe EchoBot --cache -t 0.5\n{question}")
     assert len(server.requests("/bot/")) == 1, "a cached answer must not reach the server"
-    assert "from cache, 0 points" in second.markdown()[0]
+    assert "from cache, 0 points" in second.markdown()[-1]
     assert kernel.value("[_poe.cached, _poe.points]") == [True, 0]
     assert kernel.value("__import__('poe_magic.spending.ledger', fromlist=['_']).calls()[-1].points") == 0  # a 0-point call
     assert received(second) == received(first)

@@ -38,3 +38,42 @@ def test_many_cells_leave_no_threads_fds_or_replies_behind(kernel: Kernel, serve
     assert after["loop_tasks"] == 0, "nothing may keep running on the private loop"
     assert after["replies_alive"] <= before["replies_alive"] + 1, "old Replies must not pile up"
     assert after["rss_mb"] - before["rss_mb"] < RSS_BOUND_MB
+
+
+HELD = """
+import gc
+from poe_magic.core.answer_display import AnswerNotebookSink
+from poe_magic.core.display import NotebookSink
+
+def _held(obj, seen):
+    # characters of text an object keeps itself (not through the shell, its cell or the frontend handle)
+    if id(obj) in seen or isinstance(obj, (type, type(gc))):
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, str):
+        return len(obj)
+    if isinstance(obj, dict):
+        return sum(_held(k, seen) + _held(v, seen) for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return sum(_held(v, seen) for v in obj)
+    if isinstance(obj, NotebookSink) or type(obj).__module__.startswith('poe_magic.core'):
+        skip = {'_shell', '_parent', '_handle', '_lock', '_timer', 'render'}
+        return sum(_held(v, seen) for k, v in vars(obj).items() if k not in skip)
+    return 0
+
+_sinks = [o for o in gc.get_objects() if isinstance(o, AnswerNotebookSink)]
+_kept = [_held(s, set()) for s in _sinks]
+"""
+
+
+def test_answer_displays_keep_no_copy_of_their_answers(kernel: Kernel) -> None:
+    """Issue 26 row 4: a finished answer's display lives as long as its reply's cost watchers
+    (the reply of ``_poe``, of ``-o`` names, of a chat thread: often the whole session); it keeps
+    no copy of the answer (the frontend has it): a fingerprint of what it showed, not the bundle."""
+    for i in range(5):
+        kernel.run_ok(f"%%poe ChunkBot -o kept_{i}\nchunks=500 size=20")  # 10,000 characters each, kept
+    kernel.run_ok("import gc; gc.collect()\n" + HELD)
+    kept = kernel.value("_kept")
+    assert len(kept) >= 5, "the kept replies' displays should still be alive (their cost watchers)"
+    assert max(kept) < 1500, kept  # the footer's text and metadata, not the 10,000-character answer
+    kernel.run_ok("del kept_0, kept_1, kept_2, kept_3, kept_4")

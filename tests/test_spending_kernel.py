@@ -52,8 +52,8 @@ def test_footer_shows_what_the_server_charged_for_each_call(k: Kernel, spend_ser
     charged = newest_entries(spend_server, 2)  # newest first: b's entry, then a's
     assert [e["bot_name"] for e in charged] == ["Claude-Haiku-3.5", "EchoBot"]
     # the cells did not wait for the costs: the footers show the catalogue's estimate at once
-    assert first.markdown()[0].rstrip().endswith("· ≈ 10 points</sub>")  # EchoBot: a per-request price
-    assert re.search(r"· ≈ [\d,]+ points</sub>$", second.markdown()[0].rstrip())  # per-token prices
+    assert first.markdown()[-1].rstrip().endswith("· ≈ 10 points</sub>")  # EchoBot: a per-request price
+    assert re.search(r"· ≈ [\d,]+ points</sub>$", second.markdown()[-1].rstrip())  # per-token prices
     settled(k)  # (the footers update in place: tests/test_costs_real_api.py)
     assert k.value("[a.points, b.points]") == [charged[1]["cost_points"], charged[0]["cost_points"]] == [10, 60]
 

@@ -196,7 +196,7 @@ def tools_kernel(kernel: Kernel, server: LocalServer) -> Kernel:
 def test_typed_function_is_called_and_its_result_reaches_the_answer(tools_kernel: Kernel, server: LocalServer) -> None:
     result = tools_kernel.run_ok("%%poe ToolBot --tools add -o r\ncall add a=2 b=3")
     assert tools_kernel.value("calls") == [[2, 3, "int", True]]  # typed, on the kernel's main thread
-    (shown,) = result.markdown()
+    (shown, _footer) = result.markdown()
     assert "- 🔧 `add(a=2, b=3)` → `5`" in shown  # the call, inline, before the answer
     assert shown.index("🔧") < shown.index("Answer: 5")
     assert tools_kernel.value("r.text").endswith("Answer: 5")
@@ -207,7 +207,7 @@ def test_typed_function_is_called_and_its_result_reaches_the_answer(tools_kernel
 
 def test_a_raising_tool_sends_its_error_to_the_model(tools_kernel: Kernel) -> None:
     result = tools_kernel.run_ok("%%poe ToolBot --tools add,explode -o r\ncall explode reason=fuse")
-    (shown,) = result.markdown()
+    (shown, _footer) = result.markdown()
     assert "⚠ `RuntimeError: kaboom: fuse`" in shown
     assert "Answer: error: RuntimeError: kaboom: fuse" in shown
     assert tools_kernel.value("r.tool_calls[0].error") == "RuntimeError: kaboom: fuse"
@@ -223,7 +223,7 @@ def test_the_round_cap_stops_a_looping_model(tools_kernel: Kernel, server: Local
     assert "stopped after 2 tool round(s)" in line and "max_tool_rounds" in line
     assert tools_kernel.value("[len(calls), len(_poe.tool_calls)]") == [2, 2]
     assert len(server.requests("/bot/ToolBot")) == 3
-    assert "ToolRoundsExceeded" in result.markdown()[0]  # the footer says why it stopped
+    assert "ToolRoundsExceeded" in result.markdown()[-1]  # the footer says why it stopped
 
 
 def test_confirm_declining_and_accepting(tools_kernel: Kernel) -> None:
@@ -231,7 +231,7 @@ def test_confirm_declining_and_accepting(tools_kernel: Kernel) -> None:
     assert declined.error is None
     assert declined.prompts == ["poe_magic: run add(a=2, b=3)? [y/N] "]
     assert tools_kernel.value("calls") == []
-    (shown,) = declined.markdown()
+    (shown, _footer) = declined.markdown()
     assert "→ declined" in shown and "returned: the user declined to run this tool call" in shown
     accepted = tools_kernel.run_with_input("%%poe ToolBot --tools add --confirm\ncall add a=2 b=3", ["y"])
     assert len(accepted.prompts) == 1 and tools_kernel.value("len(calls)") == 1

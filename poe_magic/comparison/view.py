@@ -3,8 +3,9 @@
 In a kernel, one display is updated in place (throttled by the caller) with an HTML grid:
 one column per model with a header, at most four per row (more wrap to the next row), each
 showing its model's answer as rendered Markdown, or its one-line error. The last update is a
-static rendering (every final answer plus the summary table, inline styles and one scoped
-``<style>`` for heading sizes, no script),
+static rendering (every final answer, inline styles and one scoped ``<style>`` for heading
+sizes, no script), followed by the summary table as its own output (the only one a cost found
+later, or a judge's grade, updates),
 so a saved notebook shows the comparison in nbviewer, on GitHub or after nbconvert.
 
 Markdown to HTML: no package of the runtime set converts Markdown, so ``mistune`` is used when
@@ -19,6 +20,7 @@ not the answers so far; the final grid shows them whole.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from typing import Any, Protocol, TextIO
 
@@ -43,6 +45,9 @@ class Comparison(Protocol):
 
     @property
     def rounds_done(self) -> int: ...
+
+    @property
+    def all_runs(self) -> dict[str, list[Reply]]: ...
 
     def rows(self) -> list[dict[str, Any]]: ...
 
@@ -178,12 +183,17 @@ def files_html(reply: Reply) -> str:
     return "".join(shown)
 
 
-def static_html(comparison: Comparison) -> str:
-    """The finished comparison: every final answer in its column, then the summary table."""
+def final_grid_html(comparison: Comparison) -> str:
+    """The finished comparison's columns: every final answer whole (no summary table)."""
     render = pre_html if comparison.format == "text" else markdown_to_html
     columns = [column_html(m, render(closed_markdown(r.text)) + files_html(r), column_status(r), r.error)
                for m, r in comparison.replies.items()]
-    return grid_html(columns, _caption(comparison)) + summary_html(comparison)
+    return grid_html(columns, _caption(comparison))
+
+
+def static_html(comparison: Comparison) -> str:
+    """The finished comparison: every final answer in its column, then the summary table."""
+    return final_grid_html(comparison) + summary_html(comparison)
 
 
 def plain_text(comparison: Comparison) -> str:
@@ -201,10 +211,13 @@ WINDOW = 1200
 #: a live update is sent once the answers grew by 1/GROWTH of its size, or MAX_WAIT s after the
 #: last one while text arrives: traffic linear in the answers, at least 2 updates a second
 GROWTH, MAX_WAIT = 3, 0.5
+#: seconds a cost found late waits for the others before the summary table shows them all
+SUMMARY_WAIT = 0.3
 
 
 class GridNotebookSink(NotebookSink):
-    """The live side-by-side display: one output updated in place, static at the end.
+    """The live side-by-side display: one output updated in place, static at the end, then the
+    summary table as its own small output (updated alone when costs arrive).
 
     Live, each column shows the latest blocks of its answer (about :data:`WINDOW` characters,
     finished blocks whole: never cut inside a fence or a table) under a note of how much is
@@ -228,6 +241,10 @@ class GridNotebookSink(NotebookSink):
         self._sent_chars = 0  # the answers' total length at the last update sent
         self._sent_at = 0.0
         self._sent_bytes = 0
+        self.summary: NotebookSink | None = None  # the summary table's own output, once finished
+        self._summary_sent: tuple[str, dict[str, Any]] | None = None
+        self._summary_lock = threading.RLock()
+        self._summary_timer: threading.Timer | None = None
 
     @property
     def behind(self) -> bool:
@@ -293,9 +310,46 @@ class GridNotebookSink(NotebookSink):
                    f"Comparing {', '.join(comparison.models)}… (the live view needs an HTML frontend)")
 
     def finish(self, comparison: Comparison) -> None:
-        if self.shown:  # always the exact final state, last
-            self.publish({"text/html": static_html(comparison), "text/plain": plain_text(comparison)},
-                         {"poe_magic": comparison.output_metadata()})
+        """The exact final state, last: the static grid (sent once), then the summary table
+        with the metadata as its own output. Costs found later (often after the cell ended)
+        and a judge's grades update that table alone, never the answers (issue 26); a second
+        call (after grading) updates only the table."""
+        if not self.shown:
+            return
+        if self.summary is None:
+            self.publish({"text/html": final_grid_html(comparison), "text/plain": plain_text(comparison)})
+            self.summary = NotebookSink(like=self)
+            for runs in comparison.all_runs.values():
+                for reply in runs:
+                    if reply.points is None:
+                        reply.watch_points(lambda _r: self._summary_soon(comparison))
+        self._show_summary(comparison)
+
+    def _summary_soon(self, comparison: Comparison) -> None:
+        """Costs arrive one by one, often together: one table update per SUMMARY_WAIT at most,
+        showing the state when it is sent (so the last state is always shown)."""
+        with self._summary_lock:
+            if self._summary_timer is not None:
+                return
+            self._summary_timer = threading.Timer(SUMMARY_WAIT, self._show_summary, (comparison,))
+            self._summary_timer.daemon = True
+            self._summary_timer.start()
+
+    def _show_summary(self, comparison: Comparison) -> None:
+        with self._summary_lock:
+            self._summary_timer = None
+            table, metadata = summary_html(comparison), {"poe_magic": comparison.output_metadata()}
+            if self.summary is None or (table, metadata) == self._summary_sent:
+                return
+            self._summary_sent = (table, metadata)
+            self.summary.publish({"text/html": table, "text/plain": summary_text(comparison)}, metadata)
+
+
+def summary_text(comparison: Comparison) -> str:
+    """The summary table as one line per model (text-only frontends)."""
+    return "\n".join(f"{r['model']}: {r['status']}, {_cell(r['elapsed'], 's')}"
+                     + (f", {r['points']:,} points" if r.get("points") is not None else "")
+                     for r in comparison.rows())
 
 
 class GridTerminalSink(TerminalSink):

@@ -1,13 +1,14 @@
 """Sinks for one streaming answer: Markdown outputs updated in place, or text in a terminal.
 
-The notebook sink shows the answer with a footer (model, timings, points, what went wrong),
-its finished blocks frozen and only the open tail sent again (traffic linear in the answer);
-callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
+The notebook sink shows the answer with a footer (model, timings, points, what went wrong; its
+own output once the answer ended, so a late cost re-sends only the footer), its finished
+blocks frozen and only the open tail sent again (traffic linear in the answer); callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
 prints the answer as it arrives. Both are of the :mod:`poe_magic.core.display` family.
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,16 @@ def text_bundle(text: str, footer: str = "") -> Bundle:
     return {"text/plain": text + (f"\n\n{footer}" if footer else "")}
 
 
+def footer_bundle(footer: str, fmt: str = "markdown") -> Bundle:
+    """The footer alone, as its own output below a finished answer (small: a cost found late
+    re-sends this, never the answer)."""
+    if fmt == "text":
+        return {"text/plain": footer}
+    if fmt == "html":
+        return {"text/html": f'<div style="opacity:.7"><sub>{html.escape(footer)}</sub></div>', "text/plain": footer}
+    return {"text/markdown": f"<sub>{footer}</sub>", "text/plain": footer}
+
+
 #: how each output format renders a (text, footer) pair; extended by other modules
 FORMATS: dict[str, Callable[[str, str], Bundle]] = {
     "markdown": markdown_bundle,
@@ -42,6 +53,8 @@ BLOCKWISE = {"markdown", "text"}
 #: after the last (longer for a tail past TAIL_FREE characters, e.g. one huge code block): the
 #: bytes sent stay a few times the answer, at least two updates a second while text arrives
 GROWTH, MAX_WAIT, TAIL_FREE = 3, 0.5, 4096
+#: seconds without text before the display says it is waiting for the first token
+FIRST_WAIT = 0.3
 
 
 class AnswerNotebookSink(NotebookSink):
@@ -53,8 +66,9 @@ class AnswerNotebookSink(NotebookSink):
     (issue 19): each live update costs the open block, not the answer so far, and is held back
     (at most ``MAX_WAIT`` s, then a timer shows it) until the text grew by a third of what it
     would send; the frozen parts stay few (:mod:`~poe_magic.core.frozen_parts`). The final state
-    is what it always was: one output with the exact answer as Markdown and text, the footer and
-    ``metadata["poe_magic"]`` (emptied outputs, ``text/plain`` ``""``, show nothing).
+    is one output with the exact answer (Markdown and text; emptied outputs, ``text/plain``
+    ``""``, show nothing), then the footer as its own small output carrying
+    ``metadata["poe_magic"]``: a cost found later updates that output alone (issue 26).
     """
 
     def __init__(self, fmt: str = "markdown") -> None:
@@ -65,50 +79,80 @@ class AnswerNotebookSink(NotebookSink):
         self._frozen = FrozenParts()
         self._sent_len = -1  # length of the text the tail last showed
         self._sent_at = 0.0
-        self._final_text: str | None = None  # what redraw() put in place of the answer
         self._lock = threading.RLock()  # a flush timer may show what an update held back
         self._pending: tuple[str, str] | None = None
         self._timer: threading.Timer | None = None
         self._ended = False
+        self.fmt = fmt
+        self.footer: NotebookSink | None = None  # its own output once the answer ended
+        self._footer_sent: tuple[str, dict[str, Any]] | None = None
+        self._waiting: threading.Timer | None = None  # shows "waiting for the first token" if it is slow
 
     def start(self, reply: Reply) -> None:
-        self._show("", f"{reply.model} · waiting for the first token…")
+        """Say "waiting for the first token" only if it does not come within FIRST_WAIT s (most
+        answers start sooner: one message less, issue 26)."""
+        with self._lock:
+            self._waiting = threading.Timer(FIRST_WAIT, self._show_waiting, (reply.model,))
+            self._waiting.daemon = True
+            self._waiting.start()
+
+    def _show_waiting(self, model: str) -> None:
+        with self._lock:
+            if not self._ended and not self.shown:
+                self._show("", f"{model} · waiting for the first token…", force=True)
+
+    def _stop_waiting(self) -> None:
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
 
     def update(self, reply: Reply) -> None:
         with self._lock:
+            self._stop_waiting()
             self._show(reply.text, f"{reply.model} · streaming…")
 
     def status(self, reply: Reply, text: str) -> None:
         with self._lock:
+            self._stop_waiting()
             self._show(reply.text, f"{reply.model} · {text}", force=True)
 
     def finish(self, reply: Reply) -> None:
         with self._lock:
             self._ended = True
+            self._stop_waiting()
             if self._timer is not None:
                 self._timer.cancel()
-        # a failure is named briefly: the one-line error under the display says the rest
-        self._final(reply)
-        # the cost may be found after the answer ended: the same output then shows it (frontends
-        # update a display_id even after its cell ended)
-        reply.watch_points(self._final)
+        self._whole(reply.text)  # the answer alone, sent once: never again for its cost
+        # the footer (a failure named briefly: the one-line error under the display says the
+        # rest) and the metadata are their own output, below the answer: the cost, often found
+        # after the cell ended, updates that output alone (frontends update a display_id even
+        # after its cell ended), never the answer
+        self.footer = NotebookSink(like=self)
+        if reply.points is None:  # (watch_points shows a known cost at once)
+            self._show_footer(reply)
+        reply.watch_points(self._show_footer)
 
-    def _final(self, reply: Reply) -> None:
-        text = self._final_text if self._final_text is not None else reply.text
-        self._whole(text, reply.footer(brief=True), {"poe_magic": reply.output_metadata()})
-
-    def _whole(self, text: str, footer: str, metadata: dict[str, Any] | None = None) -> None:
-        """The whole answer in the first output (sent once, at the end), the others emptied."""
+    def _show_footer(self, reply: Reply) -> None:
+        footer, metadata = reply.footer(brief=True), {"poe_magic": reply.output_metadata()}
         with self._lock:
-            self.view.publish(0, self.render(text, footer), metadata)
-            self.view.blank_from(1)
-            self._frozen.whole(text)
+            if self.footer is None or (footer, metadata) == self._footer_sent:
+                return
+            self._footer_sent = (footer, metadata)
+            self.footer.publish(footer_bundle(footer, self.fmt), metadata)
 
-    def redraw(self, text: str, footer: str) -> None:
+    def _whole(self, text: str) -> None:
+        """The whole answer in the first output (sent once, at the end), the others emptied.
+        The sink keeps no copy of it (it lives as long as the reply's cost watchers)."""
+        with self._lock:
+            self.view.publish(0, self.render(text, ""))
+            self.view.blank_from(1)
+            self._frozen = FrozenParts()
+            self._pending = None
+
+    def redraw(self, text: str, footer: str = "") -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
-        embedded below, replaced by a note); later footer updates keep it."""
-        self._final_text = text
-        self._whole(text, footer)
+        embedded below, replaced by a note); the footer output stays as it is."""
+        self._whole(text)
 
     def _show(self, text: str, footer: str, *, force: bool = False) -> None:
         """Show ``text`` live: new frozen parts, then the tail (held back while not worth its bytes)."""

@@ -61,7 +61,7 @@ class NotebookSink:
 
         self.updates = 0  # display messages sent after the first, for tests and benchmarks
         self._handle: Any = None
-        self._sent: Bundle | None = None
+        self._sent: tuple[Any, ...] | None = None  # what was shown last, as a fingerprint (not a copy)
         self._shell: Any
         self._parent: Any
         if like is not None:
@@ -78,9 +78,10 @@ class NotebookSink:
     def publish(self, bundle: Bundle, metadata: dict[str, Any] | None = None) -> None:
         """Show ``bundle`` (first call) or put it in place of what this sink showed; with
         ``metadata``, the output's metadata too (a saved notebook keeps it)."""
-        if bundle == self._sent and metadata is None:
+        sent = _fingerprint(bundle)
+        if sent == self._sent and metadata is None:
             return
-        self._sent = bundle
+        self._sent = sent
         set_parent = getattr(self._shell, "set_thread_parent", None)
         tokens = set_parent(self._parent) if set_parent is not None and self._parent else None
         try:
@@ -94,6 +95,13 @@ class NotebookSink:
         finally:
             if tokens is not None:
                 self._shell.reset_thread_parent(tokens)
+
+
+def _fingerprint(bundle: Bundle) -> tuple[Any, ...]:
+    """What tells two bundles apart, without keeping them: a sink lives as long as its reply's
+    cost watchers (often the whole session), and its last bundle may be a 100 KB answer."""
+    return tuple(sorted((key, len(value), hash(value)) if isinstance(value, str) else (key, -1, repr(value))
+                        for key, value in bundle.items()))
 
 
 class NotebookOutputs:

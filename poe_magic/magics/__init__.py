@@ -13,12 +13,14 @@ from typing import Any
 
 from poe_magic.magics import completion, transformer
 from poe_magic.magics.poe import PoeMagics
+from poe_magic.wire.loop import warm_up
 
 
 def load(ipython: Any) -> None:
     ipython.register_magics(PoeMagics(shell=ipython))
     transformer.register(ipython)  # `%poe what is 2**10?` asks, not shows help
     completion.register(ipython)  # Tab completes models, options, --param names and choices
+    warm_up()  # fastapi_poe, httpx and the loop thread, in the background: a fast first call
 
 
 def unload(ipython: Any) -> None:

@@ -12,11 +12,12 @@ import atexit
 from poe_magic.core.session import current
 from poe_magic.spending import calllog
 from poe_magic.spending.reconciler import stop_costs_loop
-from poe_magic.wire.loop import shared_loop
+from poe_magic.wire.loop import shared_loop, wait_warm_up
 
 
 def stop_background() -> None:
     """End the session's reconciler, write the queued log rows, stop every poe_magic thread."""
+    wait_warm_up()
     current().close()
     calllog.close()
     stop_costs_loop()

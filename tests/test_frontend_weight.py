@@ -1,0 +1,104 @@
+"""Issue 26 row 1: once an answer (or a comparison) ended, the cost found later updates its
+footer (the comparison's summary table) alone: the answer is never sent again. Read with a raw
+iopub listener that keeps reading after the cell went idle, on a server whose history lists a
+call only after LAG seconds (as the real one does), so the cost is always found late."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import Kernel
+from iopub import display_id, late_messages, shares_text, size
+
+from poe_magic.server.launch import LocalServer, local_server
+
+LAG = 2.0
+pytestmark = [pytest.mark.kernel, pytest.mark.http]
+
+
+@pytest.fixture(scope="module")
+def lag_server() -> Iterator[LocalServer]:
+    with local_server(args=["--history-lag", str(LAG), "--history-entries", "30"]) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def lk(lag_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    kernel = Kernel(env={**lag_server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("weight_home"))})
+    kernel.run_ok("%load_ext poe_magic")
+    yield kernel
+    kernel.shutdown()
+
+
+def priced(msgs: list[dict]) -> bool:
+    """Some message shows a known cost in its metadata."""
+    def points(m: dict) -> object:
+        meta = m["content"].get("metadata", {}).get("poe_magic", {})
+        return meta.get("points") if "model" in meta else next(
+            (e.get("points") for e in meta.get("models", meta.get("replies", [])) if isinstance(e, dict)), None)
+    return any(points(m) is not None for m in msgs)
+
+
+def test_a_late_cost_updates_the_footer_alone(lk: Kernel) -> None:
+    result = lk.run_ok("%%poe LongBot -o weighed\nkb=5 seconds=0.5")
+    answer = lk.value("weighed.text")
+    assert len(answer) > 4000
+    shown = [display_id(m) for m in result.of_type("display_data")]
+    footer_id = shown[-1]  # the footer: the cell's last output, carrying the metadata
+    footer = [m for m in result.messages if display_id(m) == footer_id][-1]["content"]
+    assert footer["metadata"]["poe_magic"]["model"] == "LongBot"
+    assert footer["metadata"]["poe_magic"]["points"] is None and "LongBot ·" in footer["data"]["text/plain"]
+    late = late_messages(lk, priced, timeout=LAG + 20)
+    assert priced(late), "the cost found after the cell never reached the frontend"
+    assert {display_id(m) for m in late} == {footer_id}  # only the footer, updated in place
+    assert all(m["header"]["msg_type"] == "update_display_data" for m in late)
+    assert all(size(m) < 1500 for m in late), [size(m) for m in late]
+    assert not [m for m in late if shares_text(m, answer)]  # no piece of the answer
+    assert "points" in late[-1]["content"]["data"]["text/plain"]
+    assert lk.value("weighed.points") == late[-1]["content"]["metadata"]["poe_magic"]["points"]
+
+
+def test_a_late_cost_updates_the_comparison_summary_alone(lk: Kernel) -> None:
+    result = lk.run_ok("%%poe LongBot LongBot-B -o weighed_cmp\nkb=3 seconds=0.5")
+    answers = lk.value("[r.text for r in weighed_cmp.replies.values()]")
+    grid_id, table_id = [display_id(m) for m in result.of_type("display_data")][-2:]
+    table = [m for m in result.messages if display_id(m) == table_id][-1]["content"]
+    assert table["data"]["text/html"].startswith("<table") and "poe_magic" in table["metadata"]
+    assert ">points</th>" not in table["data"]["text/html"]  # not known yet
+    late = late_messages(lk, lambda ms: bool(ms) and ">points</th>" in ms[-1]["content"]["data"]["text/html"]
+                         and "–" not in ms[-1]["content"]["data"]["text/html"].split(">points</th>")[1],
+                         timeout=LAG + 20)
+    assert late, "the costs found after the cell never reached the frontend"
+    assert {display_id(m) for m in late} == {table_id}  # the grid (the answers) is never re-sent
+    assert all(size(m) < 3000 for m in late), [size(m) for m in late]
+    assert not [m for m in late for text in answers if shares_text(m, text)]
+    assert lk.value("[r.points is not None for r in weighed_cmp.replies.values()]") == [True, True]
+    assert grid_id != table_id
+
+
+WARMED = ("[m in __import__('sys').modules for m in ('fastapi_poe', 'httpx', 'anyio._backends._asyncio')] + "
+          "[__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().running] + "
+          "[not [t for t in __import__('threading').enumerate() if t.name == 'poe_magic-warm-up']]")
+
+
+def test_load_ext_warms_up_in_the_background(fresh_kernel: Kernel) -> None:
+    """Issue 26 row 3: ``%load_ext`` returns without fastapi_poe; a background thread then
+    imports it and httpx and starts the loop thread, so the first call finds them ready (the
+    time it saves: ``python -m benchmarks first_call``). No call is made here."""
+    fresh_kernel.run_ok("import sys\n_before = 'fastapi_poe' in sys.modules\n%load_ext poe_magic")
+    assert fresh_kernel.value("_before") is False
+    fresh_kernel.run_ok(f"import time\nfor _ in range(300):\n    if all({WARMED}):\n        break\n    time.sleep(0.1)")
+    assert fresh_kernel.value(WARMED) == [True] * 5  # ready, and the warm-up thread has ended
+    assert "EchoBot" in fresh_kernel.run_ok("%%poe EchoBot\nready?").markdown()[0]
+
+
+def test_the_warm_up_can_be_turned_off(server: LocalServer, tmp_path: Path) -> None:
+    k = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path / "home"), "POE_MAGIC_WARM_UP": "0"})
+    try:
+        k.run_ok("%load_ext poe_magic\nimport time\ntime.sleep(1.5)")
+        assert k.value("'fastapi_poe' in __import__('sys').modules") is False
+        assert k.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().running") is False
+    finally:
+        k.shutdown()
