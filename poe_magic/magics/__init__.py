@@ -12,16 +12,25 @@ from __future__ import annotations
 from typing import Any
 
 from poe_magic.magics import transformer
+from poe_magic.magics.last_result import LastResult
 from poe_magic.magics.poe import PoeMagics
+
+_last_results: dict[int, LastResult] = {}
 
 
 def load(ipython: Any) -> None:
     ipython.register_magics(PoeMagics(shell=ipython))
     transformer.register(ipython)  # `%poe what is 2**10?` asks, not shows help
+    if id(ipython) not in _last_results:
+        _last_results[id(ipython)] = LastResult(ipython)
+        _last_results[id(ipython)].register()  # `_poe` after a compare(...) from Python
 
 
 def unload(ipython: Any) -> None:
     transformer.unregister(ipython)
+    last = _last_results.pop(id(ipython), None)
+    if last is not None:
+        last.unregister()
     magics = ipython.magics_manager.magics
     magics["line"].pop("poe", None)
     magics["cell"].pop("poe", None)

@@ -39,6 +39,20 @@ class PoeMagics(Magics, SettingTraits):
         self._links = [link((self, name), (settings, name)) if name in configured
                        else link((settings, name), (self, name)) for name in SettingTraits.setting_names()]
 
+    def update_config(self, config: Any) -> None:
+        """``%config PoeMagics.max_retries = 50``: a bad value is one line on stderr (IPython's
+        ``%config`` would log it as ``ERROR:root:...``); nothing changes."""
+        import sys
+
+        from traitlets import TraitError
+
+        from poe_magic.base import errors as E
+
+        try:
+            super().update_config(config)
+        except (TraitError, E.PoeMagicError) as exc:
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+
     def unlink_settings(self) -> None:
         """Stop mirroring ``poe_magic.settings`` (``%unload_ext``)."""
         for each in self._links:
@@ -143,9 +157,9 @@ class PoeMagics(Magics, SettingTraits):
         """
         from poe_magic.magics import cell as cell_module
         from poe_magic.magics import commands
-        from poe_magic.magics.parsing import parse_options
+        from poe_magic.magics.parsing import parse_options, strip_comment
 
         if cell is None:
             return commands.dispatch(self, line)
-        args = parse_options(self.poe.parser, line)  # quotes removed, unlike parse_argstring
+        args = parse_options(self.poe.parser, strip_comment(line))  # `%%poe GPT-5 --chat  # a note`  # quotes removed, unlike parse_argstring
         return cell_module.run_cell(self, args, cell)

@@ -124,6 +124,19 @@ async def astream(prompt: str, model: str | None = None, **options: Any) -> Asyn
         answer.close()
 
 
+def publish_last(reply: Reply) -> None:
+    """``_poe`` is the last answer, from Python too: written into the notebook's namespace while
+    the extension is loaded (the magics then also set ``-o NAME``)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    registry = getattr(getattr(shell, "magics_manager", None), "registry", {})
+    if shell is not None and "PoeMagics" in registry:
+        shell.user_ns["_poe"] = reply
+
+
 def _next_piece(answer: pipeline.AnswerStream) -> str | None:
     return next(answer, None)
 
@@ -160,6 +173,7 @@ def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach
         after_reply(format, reply)
         threads.record(chat, request, reply)
         remember(reply)
+        publish_last(reply)
 
     return pipeline.AnswerStream(request, prompt=prompt, sink=shown, key=key, toolset=toolset, confirm=confirm,
                                  force=force, timeout=timeout, on_end=on_end, schema=structured, yes=yes)
