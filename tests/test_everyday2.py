@@ -130,3 +130,21 @@ def test_a_stopped_local_server_fails_at_once_with_what_to_do(stopped_server: tu
     report = k.run_ok("d = poe_magic.doctor(wait=0)\nprint(d)").stdout
     server_row = next(line for line in report.splitlines() if " server " in f" {line} ")
     assert server_row.startswith("✗") and "not answering" in server_row, report
+
+
+def test_costs_can_be_waited_for_from_python(k: Kernel) -> None:
+    k.run_ok("r = poe_magic.ask('a cost to wait for', 'EchoBot', stream=False)")
+    assert k.value("poe_magic.wait_for_costs(30)") is True
+    points = k.value("r.wait_points(30)")
+    assert isinstance(points, int) and points > 0 and k.value("r.points") == points
+    assert k.value("'wait_for_costs' in dir(poe_magic)") is True
+
+
+def test_the_demo_shows_costs_not_points_pending(tmp_path: Path) -> None:
+    from poe_magic import demo
+
+    executed = demo.execute(demo.DEFAULT_NOTEBOOK, timeout=120)
+    assert demo.problems(executed) == []
+    outputs = str([cell.get("outputs", []) for cell in executed.cells])
+    assert "points pending" not in outputs and "None points" not in outputs
+    assert " points" in outputs
