@@ -148,3 +148,20 @@ def test_the_demo_shows_costs_not_points_pending(tmp_path: Path) -> None:
     outputs = str([cell.get("outputs", []) for cell in executed.cells])
     assert "points pending" not in outputs and "None points" not in outputs
     assert " points" in outputs
+
+
+def test_stand_ins_for_real_models_answer_structured_requests_and_judge_prompts(k: Kernel) -> None:
+    k.run_ok("import pydantic, pandas as pd\nfrom typing import Literal\n"
+             "class Label(pydantic.BaseModel):\n    label: Literal['spam', 'ham']\n    score: float\n"
+             "reply = poe_magic.ask(\"Classify: 'Win a free phone!' (spam or ham)\", 'GPT-5', schema=Label, "
+             "stream=False)")
+    assert k.value("[type(reply.data).__name__, reply.data.label]") == ["Label", "spam"]
+    k.run_ok("reviews = pd.DataFrame({'text': ['great phone, would buy again', 'it broke on day one']})\n"
+             "results = poe_magic.batch(reviews, 'Classify: {text}', ['GPT-5', 'Grok-4'], "
+             "schema={'label': Literal['positive', 'negative']}, progress=False)\n"
+             "graded = poe_magic.grade(results, judge='Claude-Sonnet-4', rubric='Is the label right?', "
+             "progress=False)\nboard = poe_magic.leaderboard(graded)")
+    assert k.value("bool(results['error'].isna().all()) if 'error' in results else True") is True
+    assert set(k.value("results['label'].astype(str).tolist()")) <= {"positive", "negative"}
+    assert k.value("int(graded['score'].notna().sum())") == 4
+    assert k.value("sorted(board['answers'].tolist())") == [2, 2]
