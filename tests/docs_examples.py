@@ -58,7 +58,8 @@ def blocks(path: Path) -> list[Block]:
         index += 1
         before = lines[start - 1] if start else ""
         skip = _SKIP.search(before)
-        found.append(Block(str(path.relative_to(ROOT)), len(found) + 1, start + 1, opening.group("lang").lower(),
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else path.name
+        found.append(Block(name, len(found) + 1, start + 1, opening.group("lang").lower(),
                            "\n".join(body), skip.group("reason") if skip else None))
     return found
 

@@ -63,7 +63,7 @@ class PoeMagics(Magics, SettingTraits):
     @kwds(formatter_class=PlainHelpFormatter)
     @argument("models", nargs="*", metavar="MODEL",
               help="model to ask (default: PoeMagics.default_model); several models are compared side by side")
-    @argument("-o", "--output", metavar="NAME", help="store the Reply in this variable")
+    @argument("-o", "--output", metavar="NAME", help="store the Reply (or Comparison) in this variable (the last one is always _poe too)")
     @argument("-s", "--system", metavar="TEXT", help="system prompt")
     @argument("-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 2")
     @argument("--stop", action="append", metavar="SEQ", help="stop sequence (repeatable)")

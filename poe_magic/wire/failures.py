@@ -247,10 +247,14 @@ def network_error(cause: BaseException, subject: Subject, root: str,
 
 def _is_loopback(root: str) -> bool:
     """True for a URL on this machine (``http://127.0.0.1:8765/...``, ``localhost``, ``[::1]``)."""
+    import ipaddress
     from urllib.parse import urlsplit
 
     host = urlsplit(root if "//" in root else f"//{root}").hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 def server_message(body: str) -> str:
