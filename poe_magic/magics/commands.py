@@ -47,6 +47,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "reset": ("poe_magic.magics.prompting_commands", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
     "cache": ("poe_magic.magics.prompting_commands", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
     "log": ("poe_magic.magics.log_commands", "log_command", "`%poe log [TEXT] [--model M] [--days N]`: every call logged (all kernels), newest first"),
+    "jobs": ("poe_magic.magics.jobs_commands", "jobs_command",
+             "background answers (`%%poe MODEL --background`) with their elapsed time; `%poe jobs stop N` stops one"),
     "batch": ("poe_magic.magics.batch_commands", "batch_command",
               "`%poe batch DF MODEL... -p '{col} ...'`: every row x model, rate-limited, resumable"),
 }

@@ -94,6 +94,9 @@ class PoeMagics(Magics, SettingTraits):
     @argument("--yes", action="store_true", help="send without asking even above PoeMagics.confirm_above points")
     @argument("--judge", metavar="MODEL", help="compare: grade every answer with this model (needs --rubric)")
     @argument("--rubric", metavar="TEXT", help="compare with --judge: what the judge scores the answers on")
+    @argument("--background", action="store_true",
+              help="return at once: the answer streams into this cell's output while other cells run "
+                   "(%%poe jobs lists them, %%poe jobs stop N stops one); -o NAME is set when it ends")
     @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.prompting.interpolation
     @line_cell_magic
     def poe(self, line: str, cell: str | None = None) -> Any:

@@ -64,6 +64,8 @@ class ModelPicker(_Panel):
         new = proposal["value"]
         if new is None or new == "" or new == ():
             return None if not self.multiple else ()
+        if new == self._current():  # the settings' own choice (following %poe use): shown as it is
+            return new
         if self.multiple:
             names = [new] if isinstance(new, str) else list(new)
             return tuple(dict.fromkeys(resolve_name(str(m), self.settings) for m in names))
