@@ -165,3 +165,12 @@ def test_stand_ins_for_real_models_answer_structured_requests_and_judge_prompts(
     assert set(k.value("results['label'].astype(str).tolist()")) <= {"positive", "negative"}
     assert k.value("int(graded['score'].notna().sum())") == 4
     assert k.value("sorted(board['answers'].tolist())") == [2, 2]
+
+
+def test_an_image_answer_is_shown_once(k: Kernel) -> None:
+    result = k.run_ok("%%poe ImageBot\nimages=2 a picture, sent as a file and linked in the text")
+    final = result.displays().values()
+    pictures = [d for d in final if "image/png" in d]
+    inline = [m for m in result.markdown() if "![picture" in m]
+    assert len(pictures) == 2 and not inline, (len(pictures), inline)
+    assert "image below" in "\n".join(result.markdown())
