@@ -148,6 +148,7 @@ class PoeMagics(Magics, SettingTraits):
             Classify: "Win a free phone!"     dataclass, a TypedDict or {"label": str}; _poe.data)
             %%poe A B C --judge GPT-5 --rubric "accuracy"  (the summary table gains score, reason)
             %%poe GPT-5 --yes                 (send without asking above PoeMagics.confirm_above)
+            %%poe GPT-5 --background -o essay (returns at once, the answer streams here; %poe jobs)
 
             %poe GPT-5 what is 2**10          (one-line question; no "?" at the end of a
                                               line magic: IPython reads "word?" as a help request)
