@@ -54,6 +54,8 @@ _LAZY: dict[str, str] = {
     "set_budget": "poe_magic.spending.ledger",
     "session_ledger": "poe_magic.spending.ledger",
     "session_spend": "poe_magic.spending.ledger",
+    "wait_for_costs": "poe_magic.spending.ledger",
+    "jobs": "poe_magic.prompting.background",
     "doctor": "poe_magic.prompting.checkup",
     "estimate": "poe_magic.spending.estimating",
     "estimate_cost": "poe_magic.spending.estimating",

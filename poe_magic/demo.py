@@ -5,6 +5,10 @@ notebook in a real kernel and prints what each cell said. POE_API_KEY is removed
 kernel's environment, so the notebook's first cell starts the bundled local server: no key,
 no network, no points. Executed copies go to ``build/`` (``--in-place`` rewrites the
 notebooks themselves, which is how the committed outputs are refreshed).
+
+Costs are found after an answer ends (the points history lists a call a little later); the
+demo's kernel waits for them at the end of each cell (``poe_magic.wait_for_costs``), so the
+executed copy's footers and printed costs show points, not "points pending".
 """
 
 from __future__ import annotations
@@ -20,7 +24,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-NOTEBOOKS = Path("notebooks")
+#: the tutorial notebooks of the checkout this package runs from (any working directory)
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+#: an IPython startup file for the demo's kernel: each cell ends once its calls' costs are known
+WAIT_FOR_COSTS = """\
+def _poe_magic_wait_for_costs(*_):
+    import sys
+    ledger = sys.modules.get("poe_magic.spending.ledger")
+    if ledger is not None:
+        ledger.wait_for_costs(30)
+
+get_ipython().events.register("post_run_cell", _poe_magic_wait_for_costs)
+"""
 DEFAULT_NOTEBOOK = NOTEBOOKS / "01-quickstart.ipynb"
 #: what must never appear in a committed notebook: machine paths and keys
 #: stderr that means trouble (poe_magic's own notices, e.g. a budget warning, are fine)
@@ -46,6 +61,24 @@ def _offline() -> Iterator[None]:
         os.environ.update(saved)
 
 
+@contextmanager
+def _waiting_for_costs() -> Iterator[None]:
+    """The kernel's IPython reads :data:`WAIT_FOR_COSTS` at start (a throwaway IPYTHONDIR)."""
+    saved = os.environ.get("IPYTHONDIR")
+    with tempfile.TemporaryDirectory(prefix="poe_magic_demo_ipython_") as ipython_dir:
+        startup = Path(ipython_dir) / "profile_default" / "startup"
+        startup.mkdir(parents=True)
+        (startup / "00-poe-magic-wait-for-costs.py").write_text(WAIT_FOR_COSTS, encoding="utf-8")
+        os.environ["IPYTHONDIR"] = ipython_dir
+        try:
+            yield
+        finally:
+            if saved is None:
+                os.environ.pop("IPYTHONDIR", None)
+            else:
+                os.environ["IPYTHONDIR"] = saved
+
+
 def execute(path: Path, timeout: int = 300) -> Any:
     """Run the notebook at ``path`` top to bottom in a fresh kernel; return the executed
     notebook (an nbformat node). A failing cell raises nbclient's CellExecutionError."""
@@ -53,7 +86,7 @@ def execute(path: Path, timeout: int = 300) -> Any:
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    with _offline():
+    with _offline(), _waiting_for_costs():
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     return notebook
@@ -119,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = sorted(NOTEBOOKS.glob("*.ipynb")) if args.all else (args.notebooks or [DEFAULT_NOTEBOOK])
     missing = [p for p in paths if not p.exists()]
     if missing or not paths:
-        print(f"error: {missing[0] if missing else NOTEBOOKS} not found (run from the repository root)",
-              file=sys.stderr)
+        print(f"error: {missing[0] if missing else NOTEBOOKS} not found (the notebooks come with a checkout "
+              "of the repository: pip install -e . from it)", file=sys.stderr)
         return 2
     status = 0
     for path in paths:

@@ -188,7 +188,7 @@ def test_no_server_at_all_sends_names_as_typed(fresh_catalog: LocalServer, monke
     monkeypatch.setenv("POE_BASE_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setattr(settings, "retry_backoff", 0.01)
     assert resolve.resolve_name("claude-sonet-4") == "claude-sonet-4"
-    with pytest.raises(E.ServerError, match="cannot connect to .* to read the model catalogue"):
+    with pytest.raises(E.ServerError, match="cannot connect to read the model catalogue: the local server at .* is not running"):
         listing.models(refresh=True)
 
 

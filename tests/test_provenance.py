@@ -19,9 +19,9 @@ from poe_magic.server.launch import LocalServer
 CELLS = [
     "%load_ext poe_magic\nimport poe_magic",
     "%%poe EchoBot -t 0.3 --stop END\nhello from cell two",
-    "%%poe EchoBot JsonBot\ncompare this",
+    "%%poe EchoBot JsonBot -o compared\ncompare this",
     "r = poe_magic.ask('priced', 'PricedBot', params={'cost': 25})",
-    "import time\nfor _ in range(300):\n    if r.points is not None and all(x.points is not None for x in _poe):\n"
+    "import time\nfor _ in range(300):\n    if r.points is not None and all(x.points is not None for x in compared):\n"
     "        break\n    time.sleep(0.1)\ntime.sleep(0.5)\nprint(r.points)",
     "frame = poe_magic.batch(['a', 'b'], '{text}', 'EchoBot')",
 ]

@@ -45,6 +45,14 @@ def test_picker_and_chat_are_widgets_that_compose_and_link(wk: Kernel) -> None:
     assert wk.value("c.model.value") == "EchoBot"
     multi = wk.value("(lambda m: [isinstance(m.value, tuple), list(m.value)])(poe_magic.model_picker(multiple=True))")
     assert multi[0] is True
+    # issue 25: docs/models.md's example as written: the picker canonicalises the name before
+    # links and observers see it, so picker and label agree (no "Broken link" TraitError)
+    wk.run_ok('picker = poe_magic.model_picker()\nlabel = w.Label()\nw.link((picker, "value"), (label, "value"))\n'
+              'picked = []\npicker.observe(lambda change: picked.append(change["new"]), "value")\n'
+              'picker.value = "markdownbot"')
+    assert wk.value("[picker.value, label.value, picked, poe_magic.settings.default_model]") == \
+        ["MarkdownBot", "MarkdownBot", ["MarkdownBot"], "MarkdownBot"]
+    wk.run_ok("%poe use EchoBot")
 
 
 def test_picker_output_keeps_an_up_to_date_snapshot(wk: Kernel) -> None:

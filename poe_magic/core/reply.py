@@ -57,6 +57,17 @@ class Reply:
         if self.points is not None:
             callback(self)
 
+    def wait_points(self, timeout: float = 60.0) -> int | None:
+        """Block until this reply's cost is known (or given up on), at most ``timeout`` seconds;
+        return the points (None when not known by then). For a notebook that prints the cost
+        in the next cell; ``poe_magic.wait_for_costs(timeout)`` waits for every call."""
+        import threading
+
+        known = threading.Event()
+        self.watch_points(lambda _: known.set())  # also told when the cost is given up on (None)
+        known.wait(timeout)
+        return self.points
+
     def set_points(self, points: int | None) -> None:
         """Record what this call cost and tell the watchers (a watcher's failure is not this
         reply's problem: it is dropped, never raised into whoever found the cost)."""

@@ -12,8 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from poe_magic.magics import completion, transformer
+from poe_magic.magics.last_result import LastResult
 from poe_magic.magics.poe import PoeMagics
 from poe_magic.wire.loop import warm_up
+
+_last_results: dict[int, LastResult] = {}
 
 
 def load(ipython: Any) -> None:
@@ -21,11 +24,17 @@ def load(ipython: Any) -> None:
     transformer.register(ipython)  # `%poe what is 2**10?` asks, not shows help
     completion.register(ipython)  # Tab completes models, options, --param names and choices
     warm_up()  # fastapi_poe, httpx and the loop thread, in the background: a fast first call
+    if id(ipython) not in _last_results:
+        _last_results[id(ipython)] = LastResult(ipython)
+        _last_results[id(ipython)].register()  # `_poe` after a compare(...) from Python
 
 
 def unload(ipython: Any) -> None:
     transformer.unregister(ipython)
     completion.unregister(ipython)
+    last = _last_results.pop(id(ipython), None)
+    if last is not None:
+        last.unregister()
     magics = ipython.magics_manager.magics
     magics["line"].pop("poe", None)
     magics["cell"].pop("poe", None)

@@ -66,6 +66,18 @@ def schema_option(magics: Any, args: Namespace) -> dict[str, Any]:
     return {"schema": namespace[name]}
 
 
+def _background(magics: Any, args: Namespace, body: str, model: str | None, tools: dict[str, Any],
+                schema: dict[str, Any]) -> None:
+    """``--background``: checked and started here, streamed on a job thread; ``-o`` and ``_poe`` at its end."""
+    if tools:
+        raise E.PoeUsageError("--background does not take --tools yet (tool calls run on the kernel thread); "
+                              "nothing was sent")
+    with calllog.context("cell"):
+        job = send(body, model, **prompt_options(args), **schema, background=True)
+    job.on_done(lambda reply: store(magics, reply, args.output))
+    print(f"job {job.id}: {job.model} answers in the background (%poe jobs lists it, %poe jobs stop {job.id} stops it)")
+
+
 def run_cell(magics: Any, args: Namespace, body: str) -> None:
 
     if getattr(args, "force", False):  # --force: this cell (one model or a comparison) may pass the budget
@@ -77,11 +89,16 @@ def run_cell(magics: Any, args: Namespace, body: str) -> None:
     tools = tool_options(magics, args)
     schema = schema_option(magics, args)
     if len(args.models) > 1 or args.compare or args.runs != 1:
+        if getattr(args, "background", False):
+            raise E.PoeUsageError("--background runs one model's answer; a comparison runs in the cell "
+                                  "(nothing was sent)")
 
         return run_compare_cell(magics, args, body, **schema)
     if getattr(args, "judge", None) or getattr(args, "rubric", None):
         raise E.PoeUsageError("--judge and --rubric grade a comparison: name two or more models (nothing was sent)")
     model = args.models[0] if args.models else None
+    if getattr(args, "background", False):
+        return _background(magics, args, body, model, tools, schema)
     with calllog.context("cell"):
         reply = send(body, model, **prompt_options(args), **tools, **schema)
     store(magics, reply, args.output)

@@ -15,7 +15,7 @@ from poe_magic.base import errors as E
 from poe_magic.base.config import settings
 from poe_magic.base.text import table_cell
 from poe_magic.magics.cell import run_cell
-from poe_magic.magics.parsing import parse_options, split_leading_options
+from poe_magic.magics.parsing import parse_options, split_leading_options, strip_comment
 from poe_magic.wire import transport
 
 #: subcommand -> ("module", "function", one-line help)
@@ -47,6 +47,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "reset": ("poe_magic.magics.prompting_commands", "reset_command", "`%poe reset [NAME]` forgets a thread (`--all`: every one)"),
     "cache": ("poe_magic.magics.prompting_commands", "cache_command", "the answer cache: `%poe cache clear`, `on`, `off`"),
     "log": ("poe_magic.magics.log_commands", "log_command", "`%poe log [TEXT] [--model M] [--days N]`: every call logged (all kernels), newest first"),
+    "jobs": ("poe_magic.magics.jobs_commands", "jobs_command",
+             "background answers (`%%poe MODEL --background`) with their elapsed time; `%poe jobs stop N` stops one"),
     "batch": ("poe_magic.magics.batch_commands", "batch_command",
               "`%poe batch DF MODEL... -p '{col} ...'`: every row x model, rate-limited, resumable"),
 }
@@ -58,7 +60,7 @@ def dispatch(magics: Any, line: str) -> Any:
     reads as a mistyped subcommand with its options (``%poe histroy --days 7``: did-you-mean);
     without a default model, an unknown first word gets a did-you-mean as before."""
     word, _, rest = line.strip().partition(" ")
-    if not word:
+    if not strip_comment(word):  # `%poe` alone, or `%poe # a note`
         return help_command(magics, "")
     entry = SUBCOMMANDS.get(word)
     if entry is None:
@@ -68,7 +70,7 @@ def dispatch(magics: Any, line: str) -> Any:
         return ask_line(magics, word, rest)
     module, function, _ = entry
     fn: Callable[[Any, str], Any] = getattr(importlib.import_module(module), function)
-    return fn(magics, rest.strip())
+    return fn(magics, strip_comment(rest).strip())  # `%poe use GPT-5  # the default model`
 
 
 def _typo_with_options(word: str, rest: str) -> bool:
@@ -94,7 +96,7 @@ def ask_default(magics: Any, line: str) -> None:
     """``%poe [options] question`` with a default model: the whole line is the question."""
     from IPython.core.error import UsageError
 
-    options, question = split_leading_options(magics.poe.parser, line)
+    options, question = _options_and_question(magics, line)
     try:
         args = parse_options(magics.poe.parser, options)
     except UsageError as exc:
@@ -105,6 +107,13 @@ def ask_default(magics: Any, line: str) -> None:
         raise E.PoeUsageError("no question after the options: %poe [options] QUESTION "
                               "(put -- before a question that starts with -)")
     run_cell(magics, args, question)
+
+
+def _options_and_question(magics: Any, line: str) -> tuple[str, str]:
+    """The leading options and the question; a ``#`` word where the question would start is a
+    comment (``%poe GPT-5 --chat  # later``). The question itself is sent verbatim (``C#``)."""
+    options, question = split_leading_options(magics.poe.parser, line)
+    return strip_comment(options), "" if question.startswith("#") else question
 
 
 def near_subcommand(word: str) -> str | None:
@@ -129,7 +138,7 @@ def ask_line(magics: Any, model: str, question: str) -> None:
     if not question or (near and question.startswith("-")):  # `%poe histroy --by bot`: options, no question
         raise E.PoeUsageError(f"unknown subcommand {model!r}; " + (
             f"did you mean %poe {near}?" if near else "%poe help lists them, or ask with %poe MODEL question"))
-    options, question = split_leading_options(magics.poe.parser, question)
+    options, question = _options_and_question(magics, question)
     try:
         args = parse_options(magics.poe.parser, f"{shlex.quote(model)} {options}")
     except UsageError as exc:
@@ -142,7 +151,12 @@ def ask_line(magics: Any, model: str, question: str) -> None:
     try:
         run_cell(magics, args, question)
     except E.UnknownModelError as unknown:  # found so before sending: maybe a mistyped subcommand
-        if near is None or getattr(unknown, "reply", None) is not None:
+        if getattr(unknown, "reply", None) is not None:
+            raise
+        if not settings.default_model and "did you mean" not in str(unknown):  # `%poe what is 2**10`
+            raise E.PoeUsageError(f"no default model: `%poe use MODEL` sets one, or ask with `%poe MODEL question` "
+                                  f"({model!r} is not a model; nothing was sent)", model=model) from None
+        if near is None:
             raise
         raise E.PoeUsageError(f"{model!r} is neither a model nor a subcommand; did you mean %poe {near}?",
                               model=model) from None

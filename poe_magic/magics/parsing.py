@@ -46,6 +46,21 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def strip_comment(line: str) -> str:
+    """``line`` without its ``# comment``, as in the shell: a ``#`` that starts a word (at the
+    start or after whitespace) outside quotes ends the line; ``C#`` and ``"#1"`` stay."""
+    quote, previous = "", " "
+    for index, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char == "#" and previous.isspace():
+            return line[:index].rstrip()
+        previous = char
+    return line
+
+
 def split_options(line: str) -> list[str]:
     """The option line as words, quotes removed (``-s "Answer in French"``) and backslashes
     kept (Windows paths). IPython's own ``parse_argstring`` keeps the quotes."""

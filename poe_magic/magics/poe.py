@@ -39,6 +39,20 @@ class PoeMagics(Magics, SettingTraits):
         self._links = [link((self, name), (settings, name)) if name in configured
                        else link((settings, name), (self, name)) for name in SettingTraits.setting_names()]
 
+    def update_config(self, config: Any) -> None:
+        """``%config PoeMagics.max_retries = 50``: a bad value is one line on stderr (IPython's
+        ``%config`` would log it as ``ERROR:root:...``); nothing changes."""
+        import sys
+
+        from traitlets import TraitError
+
+        from poe_magic.base import errors as E
+
+        try:
+            super().update_config(config)
+        except (TraitError, E.PoeMagicError) as exc:
+            print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+
     def unlink_settings(self) -> None:
         """Stop mirroring ``poe_magic.settings`` (``%unload_ext``)."""
         for each in self._links:
@@ -49,12 +63,12 @@ class PoeMagics(Magics, SettingTraits):
     @kwds(formatter_class=PlainHelpFormatter)
     @argument("models", nargs="*", metavar="MODEL",
               help="model to ask (default: PoeMagics.default_model); several models are compared side by side")
-    @argument("-o", "--output", metavar="NAME", help="store the Reply in this variable")
+    @argument("-o", "--output", metavar="NAME", help="store the Reply (or Comparison) in this variable (the last one is always _poe too)")
     @argument("-s", "--system", metavar="TEXT", help="system prompt")
     @argument("-t", "--temperature", type=float, metavar="T", help="sampling temperature, 0 to 2")
     @argument("--stop", action="append", metavar="SEQ", help="stop sequence (repeatable)")
     @argument("-p", "--param", action="append", metavar="KEY=VALUE",
-              help="model parameter, value parsed as JSON when it parses, e.g. --param thinking_budget=2048 (repeatable)")
+              help="model parameter, checked against the model's own list when the catalogue has one, value parsed as JSON when it parses, e.g. --param thinking_budget=2048 (repeatable)")
     @argument("--timeout", type=float, metavar="S", help="give up on a model after S seconds (partial text kept)")
     @argument("--compare", action="store_true",
               help="compare side by side: the models named, else the comparison set (%%poe use A B C)")
@@ -80,6 +94,9 @@ class PoeMagics(Magics, SettingTraits):
     @argument("--yes", action="store_true", help="send without asking even above PoeMagics.confirm_above points")
     @argument("--judge", metavar="MODEL", help="compare: grade every answer with this model (needs --rubric)")
     @argument("--rubric", metavar="TEXT", help="compare with --judge: what the judge scores the answers on")
+    @argument("--background", action="store_true",
+              help="return at once: the answer streams into this cell's output while other cells run "
+                   "(%%poe jobs lists them, %%poe jobs stop N stops one); -o NAME is set when it ends")
     @no_var_expand  # {name} in the cell and in --system is filled by poe_magic.prompting.interpolation
     @line_cell_magic
     def poe(self, line: str, cell: str | None = None) -> Any:
@@ -98,7 +115,7 @@ class PoeMagics(Magics, SettingTraits):
             %%poe GPT-5 -o answer -s "Answer in French" -t 0.2
             What is a closure?
 
-            %%poe GPT-5 --stop END --param thinking_budget=2048 --timeout 60
+            %%poe Claude-Sonnet-4 --stop END --param thinking_budget=2048 --timeout 60
             Count to ten, then write END.
 
             %%poe GPT-5 --chat                (continue the thread 'default')
@@ -131,6 +148,7 @@ class PoeMagics(Magics, SettingTraits):
             Classify: "Win a free phone!"     dataclass, a TypedDict or {"label": str}; _poe.data)
             %%poe A B C --judge GPT-5 --rubric "accuracy"  (the summary table gains score, reason)
             %%poe GPT-5 --yes                 (send without asking above PoeMagics.confirm_above)
+            %%poe GPT-5 --background -o essay (returns at once, the answer streams here; %poe jobs)
 
             %poe GPT-5 what is 2**10          (one-line question; no "?" at the end of a
                                               line magic: IPython reads "word?" as a help request)
@@ -143,9 +161,9 @@ class PoeMagics(Magics, SettingTraits):
         """
         from poe_magic.magics import cell as cell_module
         from poe_magic.magics import commands
-        from poe_magic.magics.parsing import parse_options
+        from poe_magic.magics.parsing import parse_options, strip_comment
 
         if cell is None:
             return commands.dispatch(self, line)
-        args = parse_options(self.poe.parser, line)  # quotes removed, unlike parse_argstring
+        args = parse_options(self.poe.parser, strip_comment(line))  # `%%poe GPT-5 --chat  # a note`  # quotes removed, unlike parse_argstring
         return cell_module.run_cell(self, args, cell)

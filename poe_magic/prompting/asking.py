@@ -43,7 +43,8 @@ def ask(
     force: bool = False,
     schema: Any = None,
     yes: bool = False,
-) -> Reply:
+    background: bool = False,
+) -> Any:
     """Send ``prompt`` to ``model`` (or the default model) and return the Reply.
 
     In a notebook the answer streams into the cell as Markdown; in a terminal it is
@@ -66,7 +67,15 @@ def ask(
     validated result; an answer that does not fit gets one repair round, then raises
     :class:`~poe_magic.SchemaError` (text kept). ``yes=True`` sends without asking even when
     the estimate is above ``settings.confirm_above``.
+
+    ``background=True`` returns at once a :class:`~poe_magic.prompting.background.Job` (checks,
+    confirmation and budget happen first, here); the answer streams into this cell's output
+    while other cells run (``poe_magic.jobs()`` lists the jobs, ``job.stop()`` stops one).
     """
+    if background:
+        return send(prompt, model, system=system, temperature=temperature, stop=stop, params=params,
+                    timeout=timeout, format=format, stream=stream, chat=chat, attach=attach, cache=cache,
+                    tools=tools, confirm=confirm, force=force, schema=schema, yes=yes, background=True)
     reply = send(prompt, model, system=system, temperature=temperature, stop=stop, params=params,
                  timeout=timeout, format=format, stream=stream, chat=chat, attach=attach, cache=cache,
                  tools=tools, confirm=confirm, force=force, schema=schema, yes=yes)
@@ -77,13 +86,20 @@ def ask(
 def send(prompt: str, model: str | None = None, *, chat: Chat = None, attach: Attach = None,
          cache: bool | None = None, timeout: float | None = None, format: str = "markdown",
          stream: bool = True, tools: Tools | None = None, confirm: Confirm = False, force: bool = False,
-         schema: Any = None, yes: bool = False, **request_options: Any) -> Reply:
+         schema: Any = None, yes: bool = False, background: bool = False, **request_options: Any) -> Any:
     """Like :func:`ask`, but API failures stay on ``reply.error`` instead of raising.
     Bad input (no model, empty prompt, no key, a missing file) still raises before anything
     is sent. ``request_options`` are :func:`~poe_magic.wire.request.build_request`'s (system, ...)."""
     answer = _answer_stream(prompt, model, chat=chat, attach=attach, cache=cache, timeout=timeout,
                             format=format, sink=answer_sink(format, stream), tools=tools, confirm=confirm,
                             force=force, request_options=request_options, schema=schema, yes=yes)
+    if background:
+        from poe_magic.prompting.background import Job
+
+        if tools is not None:
+            raise E.PoeUsageError("background=True does not take tools= yet (their calls run on the kernel "
+                                  "thread); nothing was sent")
+        return Job(answer, prompt).begin()
     return answer.run()
 
 
@@ -124,6 +140,19 @@ async def astream(prompt: str, model: str | None = None, **options: Any) -> Asyn
         answer.close()
 
 
+def publish_last(reply: Reply) -> None:
+    """``_poe`` is the last answer, from Python too: written into the notebook's namespace while
+    the extension is loaded (the magics then also set ``-o NAME``)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    registry = getattr(getattr(shell, "magics_manager", None), "registry", {})
+    if shell is not None and "PoeMagics" in registry:
+        shell.user_ns["_poe"] = reply
+
+
 def _next_piece(answer: pipeline.AnswerStream) -> str | None:
     return next(answer, None)
 
@@ -160,6 +189,7 @@ def _answer_stream(prompt: str, model: str | None, *, chat: Chat, attach: Attach
         after_reply(format, reply)
         threads.record(chat, request, reply)
         remember(reply)
+        publish_last(reply)
 
     return pipeline.AnswerStream(request, prompt=prompt, sink=shown, key=key, toolset=toolset, confirm=confirm,
                                  force=force, timeout=timeout, on_end=on_end, schema=structured, yes=yes)

@@ -106,6 +106,9 @@ def doctor(model: str | None = None, *, wait: float = LISTING_WAIT_S) -> DoctorR
         rows.append(Row("key", OK, "accepted"))
         rows.append(Row("balance", OK if balance >= LOW_BALANCE else WARN, f"{balance:,} points",
                         "" if balance >= LOW_BALANCE else "low: calls may soon fail with InsufficientPointsError"))
+    except (E.PoeConnectionError, E.PoeTimeoutError) as exc:  # nothing answers: the other checks cannot run
+        rows[0] = Row("server", FAIL, f"{root}: not answering", _said(exc))
+        return DoctorReport(rows + [_versions()])
     except E.PoeMagicError as exc:
         rows.append(Row("key", FAIL, "not accepted" if isinstance(exc, E.AuthError) else "could not check",
                         _said(exc)))

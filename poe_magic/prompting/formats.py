@@ -57,9 +57,29 @@ def check_format(fmt: str) -> None:
         raise E.PoeUsageError(f"--format must be one of {', '.join(sorted(FORMATS))}; got {fmt!r}")
 
 
+def has_code(text: str) -> bool:
+    """True when the answer holds code: a fenced block, or a whole text that parses as Python
+    and is more than a bare word or number (``Paris`` parses too, but is prose)."""
+    import ast
+
+    if any(m.group(2).strip() for m in _FENCE.finditer(text)):
+        return True
+    try:
+        tree = ast.parse(text.strip())
+    except (SyntaxError, ValueError):
+        return False
+    return any(not (isinstance(node, ast.Expr) and isinstance(node.value, (ast.Name, ast.Constant)))
+               for node in tree.body)
+
+
 def _code_to_next_cell(reply: Reply) -> None:
     if not reply.ok or not reply.text:
         return  # half an answer is half a program: leave the next cell alone
+    if not has_code(reply.text):  # prose would land in a code cell
+        from poe_magic.base.notices import warn
+
+        warn("poe_magic: the answer has no code block; no cell was added")
+        return
     code = extract_code(reply.text)
     from IPython import get_ipython
 

@@ -146,6 +146,7 @@ def present(reply: Reply, sink: Any) -> None:
     from IPython.display import display
 
     embedded: set[str] = set()
+    linked = {url for _, url in _IMAGE_LINK.findall(reply.text)}  # an attachment the text also shows inline
     for f in files:
         try:
             bundle = image_bundle(f) if f.is_image else None
@@ -157,8 +158,8 @@ def present(reply: Reply, sink: Any) -> None:
             break
         if bundle is None:
             bundle = {"text/markdown": f"📎 [{f.name}]({f.url}) ({f.content_type or 'file'})", "text/plain": f.url}
-        elif f.is_image and f.source == "link":
-            embedded.add(f.url)
+        elif f.is_image and (f.source == "link" or f.url in linked):
+            embedded.add(f.url)  # shown once: the inline link is replaced by a pointer to this image
         display(bundle, raw=True)
     if embedded:  # the links now point below, where the bytes are kept
         sink.redraw(_IMAGE_LINK.sub(lambda m: f"*(image below: {m.group(1) or 'image'})*"

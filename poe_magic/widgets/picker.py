@@ -56,6 +56,21 @@ class ModelPicker(_Panel):
         self.refilter()
         _follow_settings(self)
 
+    @traitlets.validate("value")
+    def _canonical(self, proposal: dict[str, Any]) -> Any:
+        """The name as the catalogue spells it (``claude-sonnet-4`` -> ``Claude-Sonnet-4``),
+        before links and observers see it; an unknown name raises its one-line error and the
+        value stays as it was."""
+        new = proposal["value"]
+        if new is None or new == "" or new == ():
+            return None if not self.multiple else ()
+        if new == self._current():  # the settings' own choice (following %poe use): shown as it is
+            return new
+        if self.multiple:
+            names = [new] if isinstance(new, str) else list(new)
+            return tuple(dict.fromkeys(resolve_name(str(m), self.settings) for m in names))
+        return resolve_name(str(new), self.settings)
+
     def _current(self) -> Any:
         return tuple(self.settings.compare_models) if self.multiple else (self.settings.default_model or None)
 

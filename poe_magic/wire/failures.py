@@ -239,11 +239,26 @@ def network_error(cause: BaseException, subject: Subject, root: str,
     if isinstance(cause, httpx.TimeoutException):
         return E.PoeTimeoutError(f"timed out talking to {root} while {subject.doing}", hint="try again",
                                  model=subject.model, retryable=True)
+    if isinstance(cause, httpx.ConnectError) and _is_loopback(root):  # refused at once: retrying cannot help
+        return E.PoeConnectionError(f"cannot connect {subject.to_do}: the local server at {root} is not running", hint="start it with poe_magic.start_local_server() or "
+                                    "python -m poe_magic.server", model=subject.model, retryable=False)
     if isinstance(cause, httpx.ConnectError):
         return E.PoeConnectionError(f"cannot connect to {root} {subject.to_do}",
                                     hint="check your network and POE_BASE_URL", model=subject.model)
     return E.PoeConnectionError(f"the connection dropped {subject.dropped}", hint="try again",
                                 model=subject.model)
+
+
+def _is_loopback(root: str) -> bool:
+    """True for a URL on this machine (``http://127.0.0.1:8765/...``, ``localhost``, ``[::1]``)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(root if "//" in root else f"//{root}").hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 def server_message(body: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import fastapi_poe as fp
 
 from poe_magic.server.bots.base import LocalBot, knobs, received_summary
+from poe_magic.server.bots.structured import structured_answer
 from poe_magic.server.bots.tools import ToolBot, plan_calls
 from poe_magic.server.state import ServerState
 
@@ -144,6 +145,13 @@ class SimulatedModel(LocalBot):
                 async for event in tool_bot.answer(request):
                     yield event
                 return
+        structured = structured_answer(request)
+        if structured is not None:  # schema= and a judge's grading work offline too
+            await asyncio.sleep(self.delay * 3)
+            text = json.dumps(structured)
+            for i in range(0, len(text), 16):
+                yield fp.PartialResponse(text=text[i:i + 16])
+            return
         digest = int(hashlib.sha256((self.name + prompt).encode()).hexdigest(), 16)
         topic = " ".join(prompt.split())[:80] or "your question"
         text = (

@@ -133,12 +133,27 @@ class JudgeBot(JsonBot):
     description = "A judge for grading: scores the answer in <answer> tags by its word count within the scale."
 
     def body(self, request: fp.QueryRequest) -> Any:
-        prompt = _question(request)
-        scale = _SCALE.search(prompt)
-        low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 10)
-        found = _ANSWER.search(prompt)
-        words = len(found.group(1).split()) if found else 0
-        return {"score": max(low, min(high, words)), "reason": f"{words} words"}
+        return grade(_question(request))
+
+
+def grade(prompt: str) -> dict[str, Any]:
+    """JudgeBot's grade of the answer in ``prompt``'s <answer> tags: its word count, clipped to the scale."""
+    scale = _SCALE.search(prompt)
+    low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 10)
+    found = _ANSWER.search(prompt)
+    words = len(found.group(1).split()) if found else 0
+    return {"score": max(low, min(high, words)), "reason": f"{words} words"}
+
+
+def structured_answer(request: fp.QueryRequest) -> Any:
+    """What a stand-in for a real model answers to a structured request (a JSON schema in its
+    system prompt): a judge prompt's grade, else the schema filled from the question; None when
+    the request asks for no structure."""
+    schema = told_schema(request)
+    if not schema:
+        return None
+    question = _question(request)
+    return grade(question) if _ANSWER.search(question) else sample(schema, schema, question)
 
 
 def make_structured_bots(state: ServerState) -> list[LocalBot]:

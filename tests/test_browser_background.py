@@ -1,0 +1,67 @@
+"""Issue 25, behaviour 3 in the frontends that run here (Notebook 7 and JupyterLab, headless
+Chromium): a ``%%poe --background`` answer completes in its own cell's output while the next
+cell runs and prints, and nothing of it lands in the next cell's output.
+
+Reuses the frontend launcher of ``test_browser_notebook7`` with this test's notebook.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import test_browser_notebook7 as nb7
+from test_browser import ARTIFACTS, CHROMIUM_ARGS, WAIT_MS, _need_browser
+
+from poe_magic.server.launch import LocalServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.kernel, pytest.mark.http, pytest.mark.timeout(420)]
+
+CELLS = [
+    "%load_ext poe_magic\nimport poe_magic",  # 0
+    "%%poe SlowBot --background -o later\nchunks=50 delay=0.2",  # 1: ~10 s, returns at once
+    "import time\nfor i in range(3):\n    print('next cell', i, flush=True)\n    time.sleep(0.3)",  # 2
+]
+
+
+def area(page: Any, i: int) -> Any:
+    """All outputs of cell ``i`` (its output area)."""
+    return nb7.cell(page, i).locator(".jp-OutputArea").first
+
+
+@pytest.mark.parametrize("kind", list(nb7.FRONTENDS))
+def test_a_background_answer_completes_in_its_own_output(kind: str, server: LocalServer, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    chromium = _need_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    monkeypatch.setattr(nb7, "CELLS", CELLS)
+    expect.set_options(timeout=WAIT_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    front = nb7.Frontend(kind, tmp_path, server)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.set_default_timeout(WAIT_MS)
+            try:
+                page.goto(f"{front.url}{front.path}everyday.ipynb?token={front.token}")
+                nb7.run_all(page)  # every cell has its execution count: the next cell ran
+                first, second = area(page, 1), area(page, 2)
+                expect(second).to_contain_text("next cell 2")
+                expect(first).to_contain_text("answers in the background")
+                assert "word49" not in first.inner_text(), \
+                    "the answer was already complete when the next cell ended: not in the background"
+                expect(first).to_contain_text("word49", timeout=60_000)
+                expect(first).to_contain_text(re.compile(r"SlowBot · .*s"), timeout=30_000)
+                assert "word" not in second.inner_text()
+                page.screenshot(path=str(ARTIFACTS / f"browser-{kind}-background.png"), full_page=True)
+            except BaseException:
+                page.screenshot(path=str(ARTIFACTS / f"browser-FAILED-{kind}-background.png"), full_page=True)
+                raise
+            finally:
+                browser.close()
+    finally:
+        front.stop()
