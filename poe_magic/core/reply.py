@@ -128,7 +128,9 @@ class Reply:
         return " · ".join(bits)
 
     def _repr_markdown_(self) -> str:
-        return closed_markdown(self.text) + f"\n\n<sub>{self.footer()}</sub>"
+        from poe_magic.core.safe_markdown import safe_markdown  # (imports nothing of the package)
+
+        return closed_markdown(safe_markdown(self.text)) + f"\n\n<sub>{safe_markdown(self.footer())}</sub>"
 
     def __str__(self) -> str:
         return self.text

@@ -1,0 +1,146 @@
+"""Hardening, second round (issue 23), without a kernel: a model's Markdown rendered safely
+(row 1, property-tested with mistune standing in for the frontend's renderer) and the package
+importing and locking where ``fcntl`` does not exist (row 14, a subprocess without it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+
+import mistune
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from poe_magic.core.answer_display import markdown_bundle
+from poe_magic.core.reply import Reply
+from poe_magic.core.safe_markdown import safe_markdown, safe_target
+
+#: the tags Markdown itself makes (anything else came from raw HTML)
+MARKDOWN_TAGS = {"p", "em", "strong", "code", "pre", "a", "img", "table", "thead", "tbody", "tr", "th", "td",
+                 "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "hr", "br", "del"}
+ATTACKS = ['Hi <img src=x onerror="window.__pwned=1">', "<script>window.__pwned=2</script>",
+           "[click](javascript:window.__pwned=3)", "[c](JaVaScRiPt:alert(1))", "[c](java&#115;cript:alert(1))",
+           "[c]( javascript:alert(1) )", "[c](<javascript:alert(1)>)", "<javascript:alert(1)>",
+           "[c][r]\n\n[r]: javascript:alert(1)", "![x](javascript:alert(1))", "<!-- <img src=x onerror=1> -->",
+           "<div>\n\n*x*\n\n</div>", '<a href="javascript:alert(1)">a</a>', "<svg onload=alert(1)>",
+           "[c](vbscript:msgbox(1))", "[c](data:text/html,<script>alert(1)</script>)", "\\`<img src=x onerror=1>`",
+           "``<b>`<img src=x onerror=1>", "```x`y\n<img src=x onerror=1>\n```", "  ```\n<i>code</i>\n  ```"]
+FRAGMENTS = ["<", ">", "`", "```", "~~~", "\n", "\n\n", " ", "    ", "[", "]", "(", ")", ":", "!", "&#", ";", "\\", "*",
+             "|", "-", "javascript", "data", "http", "img", "script", "onerror=", "a", "x", "=", '"', "'", "/", "#"]
+
+
+class _Audit(HTMLParser):
+    """Collects what in rendered HTML could run: unknown tags, on* attributes, bad targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in MARKDOWN_TAGS:
+            self.problems.append(f"tag {tag}")
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.problems.append(f"attribute {name}")
+            if name in ("href", "src") and value is not None and not safe_target(value):
+                self.problems.append(f"{name}={value}")
+
+
+def _audit(markdown: str) -> list[str]:
+    # as trusting as JupyterLab with a trusted output: raw HTML and any link scheme kept
+    renderer = mistune.HTMLRenderer(escape=False, allow_harmful_protocols=True)
+    html = mistune.create_markdown(renderer=renderer, plugins=["table", "strikethrough", "url"])(markdown)
+    audit = _Audit()
+    audit.feed(str(html))
+    return audit.problems
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_safe_markdown_leaves_no_html_that_runs(attack: str) -> None:
+    if attack in ATTACKS[:4]:  # these are dangerous as they stand (else the test would prove nothing)
+        assert _audit(attack)
+    assert _audit(safe_markdown(attack)) == []
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.sampled_from(ATTACKS), st.text(max_size=4)), max_size=30))
+def test_safe_markdown_any_text_renders_nothing_that_runs(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert _audit(safe_markdown(text)) == [], text
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="<]"), max_size=200))
+def test_safe_markdown_leaves_text_without_html_or_links_alone(text: str) -> None:
+    assert safe_markdown(text) == text
+
+
+def test_markdown_still_renders_and_code_is_untouched() -> None:
+    answer = ("**bold** and *it* `a < b`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+              "```html\n<script>alert(1)</script>\n```\n\n[docs](https://example.org) [m](mailto:a@b.c) "
+              "[rel](notes/a.md) [top](#top) ![i](https://example.org/i.png)")
+    assert safe_markdown(answer) == answer  # nothing to change: Markdown and code pass untouched
+    html = str(mistune.create_markdown(escape=False, plugins=["table"])(safe_markdown(answer)))
+    for piece in ("<strong>bold</strong>", "<table>", "<code>a &lt; b</code>", "&lt;script&gt;alert(1)",
+                  'href="https://example.org"', 'href="mailto:a@b.c"', 'href="notes/a.md"'):
+        assert piece in html
+
+
+def test_every_markdown_output_of_an_answer_is_made_safe() -> None:
+    attack = 'Hi <img src=x onerror="window.__pwned=1"> [c](javascript:alert(1))'
+    bundle = markdown_bundle(attack, footer="GPT-5 · ⚠ PoeServerError: <img src=x onerror=1>")
+    assert _audit(bundle["text/markdown"].replace("<sub>", "").replace("</sub>", "")) == []
+    assert bundle["text/plain"].startswith(attack)  # plain text cannot run: the exact answer
+    reply = Reply(model="GPT-5", prompt="p")
+    reply.text = attack
+    assert "onerror" in reply.text and _audit(reply._repr_markdown_().replace("<sub>", "").replace("</sub>", "")) == []
+
+
+def test_a_partial_answer_with_an_open_fence_stays_code() -> None:
+    from poe_magic.core.reply import closed_markdown
+
+    assert closed_markdown(safe_markdown("x <b>\n```\n<b>")) == "x &lt;b>\n```\n<b>\n```"
+
+
+def test_import_and_locks_work_without_fcntl(tmp_path: Path) -> None:
+    """Row 14: ``fcntl`` made unavailable (as on Windows): the package imports, and two
+    processes of two threads each doing read-modify-writes under ``file_lock`` lose nothing."""
+    counter = tmp_path / "counter.txt"
+    counter.write_text("0")
+    script = textwrap.dedent(f"""
+        import importlib, pkgutil, sys, threading, warnings
+        import IPython.core.interactiveshell  # (on Linux IPython itself needs fcntl; on Windows it does not)
+        sys.modules["fcntl"] = None
+        warnings.simplefilter("ignore")
+        import poe_magic
+        for module in pkgutil.walk_packages(poe_magic.__path__, "poe_magic."):
+            if not module.name.startswith("poe_magic.server"):  # the local test server is not the client
+                importlib.import_module(module.name)
+        import poe_magic.base.files as files
+        from pathlib import Path
+        path = Path({str(counter)!r})
+        def work():
+            for _ in range(25):
+                with files.file_lock(path):
+                    n = int(path.read_text())
+                    files.write_text_atomic(path, str(n + 1))
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        [t.start() for t in threads]; [t.join() for t in threads]
+        print("fcntl" in sys.modules and sys.modules["fcntl"] is None)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    workers = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        assert out.strip() == "True"
+    assert counter.read_text() == "100"
+    assert re.fullmatch(r"\d+", counter.read_text())
