@@ -29,6 +29,7 @@ from typing import Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.base.files import private_dir
 from poe_magic.base.secrets import scrub
 from poe_magic.core.reply import Reply
 
@@ -261,13 +262,26 @@ def write_errors() -> list[str]:
 # -- the file -----------------------------------------------------------------------------------
 
 def connect(file: Path) -> sqlite3.Connection:
-    """The log database (made on first use): WAL mode, a busy timeout for other kernels."""
-    file.parent.mkdir(parents=True, exist_ok=True)
+    """The log database (made on first use): WAL mode, a busy timeout for other kernels.
+    Private like the caches: its folder 0700, the file and its ``-wal``/``-shm`` 0600."""
+    private_dir(file.parent)
+    os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # (SQLite gives -wal/-shm its mode)
     db = sqlite3.connect(str(file), timeout=BUSY_TIMEOUT, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
+    for extra in ("-wal", "-shm"):
+        try:
+            os.chmod(file.with_name(file.name + extra), 0o600)
+        except OSError:  # not there (yet), or a file system without modes
+            pass
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA.format(fts=_FTS if has_fts5(db) else ""))
     return db
+
+
+def read_only_uri(file: Path) -> str:
+    """A ``file:`` URI opening ``file`` read-only; any path works (``#``, ``?`` and ``%`` are
+    percent-encoded, not read as the URI's fragment or query)."""
+    return file.resolve().as_uri() + "?mode=ro"
 
 
 def has_fts5(db: sqlite3.Connection) -> bool:

@@ -72,7 +72,7 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
     file = calllog.path(default_settings)
     if not file.exists():
         return pd.DataFrame(columns=SHOWN).astype({k: v for k, v in _DTYPES.items()})
-    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
+    db = sqlite3.connect(calllog.read_only_uri(file), uri=True, timeout=calllog.BUSY_TIMEOUT)
     try:
         if search and fts_query(search):
             if calllog.has_fts5(db):
@@ -112,7 +112,7 @@ def log_reply(id: str) -> Reply:
     file = calllog.path(default_settings)
     row = None
     if file.exists():
-        db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
+        db = sqlite3.connect(calllog.read_only_uri(file), uri=True, timeout=calllog.BUSY_TIMEOUT)
         try:
             db.row_factory = sqlite3.Row
             wanted = id.strip().lower()
