@@ -1,18 +1,23 @@
 """Hardening, second round (issue 23), in this process against the bundled local server (real
-HTTP): the call log private (row 4) and readable from any home path (row 6)."""
+HTTP) or a hostile one: the call log private (row 4) and readable from any home path (row 6);
+implausible costs in the points history (row 7)."""
 
 from __future__ import annotations
 
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hostile_server import HostileServer, hostile_server
 
 import poe_magic
+from poe_magic.base.config import settings
 from poe_magic.server.launch import LocalServer
-from poe_magic.spending import calllog
+from poe_magic.spending import calllog, ledger
 
 
 def _mode(path: Path) -> int:
@@ -49,3 +54,60 @@ def test_a_home_with_uri_characters_in_its_path_works(activated: LocalServer, tm
     assert poe_magic.log(search="logged")["id"].tolist() == log["id"].tolist()
     assert poe_magic.log_reply(log["id"].iloc[0]).prompt == f"logged under {name}"
     assert [p.name for p in parent.iterdir()] == [name]  # no stray file made from a cut-off path
+
+
+# -- row 7: implausible costs in the points history ------------------------------------------------
+KEY = "pk-HOSTILE2-0123456789-abcdefWXYZ"
+
+
+@pytest.fixture
+def at_hostile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HostileServer]:
+    """This process points at a hostile server of its own."""
+    with hostile_server() as app:
+        monkeypatch.setenv("POE_BASE_URL", app.url)
+        monkeypatch.setenv("POE_API_KEY", KEY)
+        monkeypatch.setenv("POE_MAGIC_HOME", str(tmp_path / "home"))
+        settings.set_api_key(None)
+        settings.base_url = ""
+        monkeypatch.setattr(settings, "max_retries", 0)
+        yield app
+
+
+@pytest.mark.parametrize("cost", [10**30, float("nan"), -10**12, float("inf")])
+def test_an_implausible_history_cost_is_refused_in_one_line(at_hostile: HostileServer, cost: Any,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    at_hostile.history_costs = [cost]
+    reply = poe_magic.ask("hi", "Echo", stream=False)
+    assert ledger.reconcile() == 0  # listed, but not settled at that figure
+    assert reply.points is None and "10000000000" not in reply.footer()
+    err = capsys.readouterr().err
+    assert err.count("implausible cost") == 1 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    calllog.flush()
+    assert calllog.write_errors() == []  # the writer survived (it was killed by 10**30 before)
+    poe_magic.ask("still logging", "Echo", stream=False)
+    calllog.flush()
+    assert list(poe_magic.log()["prompt"])[:2] == ["still logging", "hi"]
+    frame = poe_magic.points_history(refresh=True)  # the history frame itself reads, the cost flagged
+    assert list(frame["cost_points"]) == [0] and "implausible" in str(frame["cost_flag"].iloc[0])
+
+
+def test_a_plausible_cost_and_refund_are_kept(at_hostile: HostileServer) -> None:
+    at_hostile.history_costs = [7]  # the control: the same path settles a real figure
+    first = poe_magic.ask("hi", "Echo", stream=False)
+    assert ledger.reconcile() == 1 and first.points == 7
+    at_hostile.history_costs = [-500]  # a refund (within MAX_COST) stays a refund
+    second = poe_magic.ask("again", "Echo", stream=False)
+    assert ledger.reconcile() == 1 and second.points == -500
+
+
+def test_the_log_writer_survives_a_row_sqlite_cannot_hold(activated: LocalServer) -> None:
+    from poe_magic.core.reply import Reply
+
+    huge = Reply("EchoBot", "a huge row", text="x", elapsed=0.1, points=10**30)
+    calllog.record(huge)
+    calllog.record(Reply("EchoBot", "a fine row", text="y", elapsed=0.1, points=3))
+    calllog.flush()
+    log = poe_magic.log()
+    assert list(log["prompt"])[:2] == ["a fine row", "a huge row"]
+    assert log["points"].isna().iloc[1] and log["points"].iloc[0] == 3

@@ -29,7 +29,7 @@ from typing import Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
-from poe_magic.base.files import private_dir
+from poe_magic.base.files import private_dir, warn_storage
 from poe_magic.base.secrets import scrub
 from poe_magic.core.reply import Reply
 
@@ -196,16 +196,28 @@ class _Writer:
                     db = connect(self.file)
                 self._write(db, items)
             except (OSError, sqlite3.Error) as exc:  # the answers are in the notebook; note it, go on
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._failed(exc)
                 db = None
+            except Exception as exc:  # noqa: BLE001 - a row SQLite refuses: only that row is lost
+                self._failed(exc)
+                for item in items if len(items) > 1 else ():
+                    try:
+                        self._write(db, [item])  # type: ignore[arg-type]  # (connected above)
+                    except Exception as one:  # noqa: BLE001 - the thread lives on, whatever the row
+                        self._failed(one)
             finally:
                 with self.idle:
                     self.pending -= len(items)
                     self.idle.notify_all()
 
+    def _failed(self, exc: BaseException) -> None:
+        """Note a failed write: in :func:`write_errors`, and once in one line on stderr."""
+        self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+        warn_storage(f"the call log {self.file}", exc)
+
     def _write(self, db: sqlite3.Connection, items: list[Any]) -> None:
         inserts = [tuple(_clean(item[1][c]) for c in COLUMNS) for item in items if item[0] == "insert"]
-        updates = [(item[2], item[1]) for item in items if item[0] == "points"]
+        updates = [(_clean(item[2]), item[1]) for item in items if item[0] == "points"]
         with db:
             if inserts:
                 db.executemany(f"INSERT OR REPLACE INTO calls ({', '.join(COLUMNS)}) "
@@ -219,6 +231,8 @@ class _Writer:
 
 
 def _clean(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return None  # more than SQLite holds (an absurd cost from a server): unknown
     return scrub(value) if isinstance(value, str) else value
 
 
