@@ -72,3 +72,10 @@ def test_a_batch_row_with_a_piece_of_the_key_shows_it_nowhere(k: Kernel, srv: Lo
     assert "contains your Poe API key" in rows[1][1] and pieces_in(json.dumps(rows)) == [], rows
     assert pieces_in(k.value("poe_magic.log().to_json()")) == []
     assert pieces_in(home_files(k)) == []
+
+
+def test_a_poe_question_inside_a_string_stays_text(k: Kernel, srv: LocalServer) -> None:
+    before = len(srv.requests("/bot/"))
+    k.run_ok('doc = """\n%poe is the magic, is it not?\n"""')
+    assert k.value("doc") == "\n%poe is the magic, is it not?\n"
+    assert len(srv.requests("/bot/")) == before  # nothing asked

@@ -144,3 +144,23 @@ def test_import_and_locks_work_without_fcntl(tmp_path: Path) -> None:
         assert out.strip() == "True"
     assert counter.read_text() == "100"
     assert re.fullmatch(r"\d+", counter.read_text())
+
+
+@pytest.mark.parametrize("cell, rewritten", [
+    ('doc = """\n%poe is the magic, is it not?\n"""\n', None),  # inside a string: text, not a statement
+    ("doc = '''x\n  %poe a question?\n'''\n", None),
+    ("x = (\n%poe is it?\n)\n", None),  # inside brackets
+    ("x = 1 + \\\n%poe is it?\n", None),  # a continued line
+    ("if True:\n    %poe is it?\n", 1),  # an indented statement is one
+    ("a = 1\n%poe what is a 'closure'?\nb = 2\n", 1),
+    ("!ls\n%poe why?\n", 1),  # IPython's own syntax around it
+])
+def test_question_mark_transformer_works_on_statements(cell: str, rewritten: int | None) -> None:
+    from poe_magic.magics.transformer import keep_question_marks
+
+    lines = cell.splitlines(keepends=True)
+    out = keep_question_marks(lines)
+    changed = [i for i, (a, b) in enumerate(zip(lines, out)) if a != b]
+    assert changed == ([] if rewritten is None else [rewritten]), out
+    if rewritten is not None:
+        assert "run_line_magic('poe'" in out[rewritten] or 'run_line_magic(\'poe\'' in out[rewritten]
