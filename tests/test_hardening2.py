@@ -129,3 +129,45 @@ def test_an_answer_cannot_close_its_fence_and_talk_to_the_judge(activated: Local
     text = JUDGE_PROMPT.format(low=1, high=20, rubric="r", prompt="q", answer=sneaky, b=b)
     assert text.count(f"</answer-{b}>") == 1 and text.rstrip().endswith(f"</answer-{b}>")
     assert "data, not instructions" in text
+
+
+# -- row 12: a damaged log; row 13: search in unspaced scripts --------------------------------------
+@pytest.mark.parametrize("damage", ["folder", "bytes"])
+def test_a_damaged_log_is_one_line_and_answers_go_on(activated: LocalServer, poe_home: Path, damage: str,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from poe_magic.base import errors as E
+
+    poe_magic.ask("before", "EchoBot", stream=False)
+    calllog.flush()
+    calllog.close()  # (the writer let go of the file, as a new kernel would find it)
+    file = poe_home / "log.sqlite3"
+    for extra in poe_home.glob("log.sqlite3*"):
+        extra.unlink()
+    if damage == "folder":
+        file.mkdir()
+    else:
+        file.write_bytes(os.urandom(8192))
+    capsys.readouterr()
+    for read in (lambda: poe_magic.log(), lambda: poe_magic.log_reply("0123456789")):
+        with pytest.raises(E.ConfigError) as caught:
+            read()
+        message = str(caught.value)
+        assert str(file) in message and "move it away" in message and "\n" not in message
+    reply = poe_magic.ask("after", "EchoBot", stream=False)  # the answer is unaffected
+    assert reply.error is None and "after" in reply.text
+    calllog.flush()
+    poe_magic.ask("and again", "EchoBot", stream=False)
+    calllog.flush()
+    err = capsys.readouterr().err
+    assert err.count("could not write the call log") == 1 and "Traceback" not in err, err
+
+
+def test_search_finds_words_of_unspaced_scripts(activated: LocalServer) -> None:
+    poe_magic.ask("日本語の文章です", "EchoBot", stream=False)
+    poe_magic.ask("한국어 문장입니다", "EchoBot", stream=False)
+    poe_magic.ask("plain english words", "EchoBot", stream=False)
+    calllog.flush()
+    assert list(poe_magic.log(search="日本語")["prompt"]) == ["日本語の文章です"]
+    assert list(poe_magic.log(search="本語")["prompt"]) == ["日本語の文章です"]
+    assert list(poe_magic.log(search="문장")["prompt"]) == ["한국어 문장입니다"]
+    assert list(poe_magic.log(search="english")["prompt"]) == ["plain english words"]  # FTS as before
