@@ -164,3 +164,15 @@ def test_question_mark_transformer_works_on_statements(cell: str, rewritten: int
     assert changed == ([] if rewritten is None else [rewritten]), out
     if rewritten is not None:
         assert "run_line_magic('poe'" in out[rewritten] or 'run_line_magic(\'poe\'' in out[rewritten]
+
+
+@pytest.mark.parametrize("answer", ['{"p": NaN}', '{"p": Infinity}', '```json\n{"p": -Infinity}\n```',
+                                    'Here it is: {"p": NaN} done'])
+def test_nan_and_infinity_are_not_json_numbers(answer: str) -> None:
+    from poe_magic.prompting.schemas import as_schema
+
+    schema = as_schema({"type": "object", "required": ["p"],
+                        "properties": {"p": {"type": "number", "minimum": 0, "maximum": 1}}})
+    data, problem = schema.parse(answer)
+    assert data is None and problem, (data, problem)
+    assert schema.parse('{"p": 0.5}') == ({"p": 0.5}, None)  # the control: a real number passes

@@ -166,20 +166,25 @@ def find_json(text: str) -> Any:
         return None
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are Python's, not JSON's: a model's ``{"p": NaN}`` is not data."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _find_json(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         return None
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, parse_constant=_not_json)
     except ValueError:
         pass
     for block in _FENCE.findall(text):
         try:
-            return json.loads(block)
+            return json.loads(block, parse_constant=_not_json)
         except ValueError:
             continue
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_constant=_not_json)
     start = text.find("{")
     tries = 0
     while start != -1 and tries < MAX_SCAN:
