@@ -171,3 +171,25 @@ def test_search_finds_words_of_unspaced_scripts(activated: LocalServer) -> None:
     assert list(poe_magic.log(search="本語")["prompt"]) == ["日本語の文章です"]
     assert list(poe_magic.log(search="문장")["prompt"]) == ["한국어 문장입니다"]
     assert list(poe_magic.log(search="english")["prompt"]) == ["plain english words"]  # FTS as before
+
+
+# -- row 15: the key in an attached file --------------------------------------------------------
+@pytest.mark.parametrize("form", ["plain", "reversed", "base64", "none"])
+def test_an_attachment_holding_the_key_is_sent_with_a_warning(activated: LocalServer, tmp_path: Path, form: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    key = os.environ["POE_API_KEY"]
+    body = {"plain": f"POE_API_KEY={key}\n", "reversed": f"k={key[::-1]}\n", "none": "NOTHING=here\n",
+            "base64": "k=" + base64.b64encode(f"token {key}".encode()).decode() + "\n"}[form]
+    notes = tmp_path / f"notes-{form}.env"
+    notes.write_text(body)
+    capsys.readouterr()
+    reply = poe_magic.ask("what is in it?", "FileReaderBot", attach=notes, stream=False)
+    assert reply.error is None and notes.name in reply.text  # sent, as the user asked
+    err = capsys.readouterr().err
+    if form == "none":
+        assert "contains your Poe API key" not in err
+    else:
+        assert err.count(f"{notes.name} contains your Poe API key") == 1 and len(err.strip().splitlines()) == 1, err
+        assert key not in err
