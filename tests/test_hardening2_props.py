@@ -103,6 +103,15 @@ def test_every_markdown_output_of_an_answer_is_made_safe() -> None:
     assert "onerror" in reply.text and _audit(reply._repr_markdown_().replace("<sub>", "").replace("</sub>", "")) == []
 
 
+def test_the_answer_html_setting_is_the_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from poe_magic.base.config import settings
+
+    attack = 'Hi <img src=x onerror="alert(1)">'
+    assert markdown_bundle(attack)["text/markdown"] != attack
+    monkeypatch.setattr(settings, "answer_html", True)
+    assert markdown_bundle(attack)["text/markdown"] == attack  # rendered as the model wrote it
+
+
 def test_a_partial_answer_with_an_open_fence_stays_code() -> None:
     from poe_magic.core.reply import closed_markdown
 

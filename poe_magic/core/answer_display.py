@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from poe_magic.base.config import settings
 from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, SilentSink, TerminalSink, choose_sink
 from poe_magic.core.frozen_parts import FrozenParts
 from poe_magic.core.reply import Reply, closed_markdown
@@ -20,7 +21,7 @@ from poe_magic.core.safe_markdown import safe_markdown
 
 
 def markdown_bundle(text: str, footer: str = "") -> Bundle:
-    body = closed_markdown(safe_markdown(text))  # a model's raw HTML never runs (issue 23)
+    body = closed_markdown(text if settings.answer_html else safe_markdown(text))  # a model's HTML never runs
     if footer:
         body += f"\n\n<sub>{safe_markdown(footer)}</sub>"
     return {"text/markdown": body, "text/plain": text + (f"\n\n{footer}" if footer else "")}
