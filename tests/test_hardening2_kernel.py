@@ -79,3 +79,26 @@ def test_a_poe_question_inside_a_string_stays_text(k: Kernel, srv: LocalServer) 
     k.run_ok('doc = """\n%poe is the magic, is it not?\n"""')
     assert k.value("doc") == "\n%poe is the magic, is it not?\n"
     assert len(srv.requests("/bot/")) == before  # nothing asked
+
+
+def _saved_metadata(result: object) -> list[dict]:
+    """The ``poe_magic`` metadata of the cell's outputs: what a saved notebook keeps."""
+    found = []
+    for message in result.of_type("display_data", "update_display_data", "execute_result"):  # type: ignore[attr-defined]
+        meta = message["content"].get("metadata", {}).get("poe_magic")
+        if meta:
+            found.append(meta)
+    return found
+
+
+def test_saved_metadata_is_scrubbed_like_the_log_and_can_leave_prompts_out(k: Kernel) -> None:
+    cell = "%%poe EchoBot --system 'use api_key=abc123secretvalue' --param note=token:abcdef123456789\nhi"
+    metas = _saved_metadata(k.run_ok(cell))
+    assert metas and all(m["system"] == "use api_key=…" for m in metas), metas
+    assert "abc123secretvalue" not in json.dumps(metas) and "abcdef123456789" not in json.dumps(metas)
+    k.run_ok("%config PoeMagics.metadata_prompts = False")
+    try:
+        metas = _saved_metadata(k.run_ok(cell))
+        assert metas and all(m["system"] is None and m["params"] == ["note"] for m in metas), metas
+    finally:
+        k.run_ok("%config PoeMagics.metadata_prompts = True")
