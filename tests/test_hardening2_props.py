@@ -4,6 +4,7 @@ importing and locking where ``fcntl`` does not exist (row 14, a subprocess witho
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,8 @@ ATTACKS = ['Hi <img src=x onerror="window.__pwned=1">', "<script>window.__pwned=
            "<div>\n\n*x*\n\n</div>", '<a href="javascript:alert(1)">a</a>', "<svg onload=alert(1)>",
            "[c](vbscript:msgbox(1))", "[c](data:text/html,<script>alert(1)</script>)", "\\`<img src=x onerror=1>`",
            "``<b>`<img src=x onerror=1>", "```x`y\n<img src=x onerror=1>\n```", "  ```\n<i>code</i>\n  ```"]
-FRAGMENTS = ["<", ">", "`", "```", "~~~", "\n", "\n\n", " ", "    ", "[", "]", "(", ")", ":", "!", "&#", ";", "\\", "*",
+FRAGMENTS = ["<", ">", "`", "```", "~~~", "\n", "\n\n", "\r", "\t", "> ", "- ", "1. ", "|---|", "\x1e", "  ```\n",
+             "\n```\n", "&#60;", "%3C", " ", "    ", "[", "]", "(", ")", ":", "!", "&#", ";", "\\", "*",
              "|", "-", "javascript", "data", "http", "img", "script", "onerror=", "a", "x", "=", '"', "'", "/", "#"]
 
 
@@ -115,7 +117,9 @@ def test_the_answer_html_setting_is_the_opt_in(monkeypatch: pytest.MonkeyPatch) 
 def test_a_partial_answer_with_an_open_fence_stays_code() -> None:
     from poe_magic.core.reply import closed_markdown
 
-    assert closed_markdown(safe_markdown("x <b>\n```\n<b>")) == "x &lt;b>\n```\n<b>\n```"
+    assert closed_markdown(safe_markdown("x <b>\n```\n<b>")) == "x <\u200bb>\n```\n<b>\n```"
+    # a fence in a list could be read otherwise by a renderer: no line is taken for code then
+    assert safe_markdown("- ```\n  <b>\n```\n<b>") == "- ```\n  <\u200bb>\n```\n<\u200bb>"
 
 
 def test_import_and_locks_work_without_fcntl(tmp_path: Path) -> None:
@@ -185,3 +189,39 @@ def test_nan_and_infinity_are_not_json_numbers(answer: str) -> None:
     data, problem = schema.parse(answer)
     assert data is None and problem, (data, problem)
     assert schema.parse('{"p": 0.5}') == ({"p": 0.5}, None)  # the control: a real number passes
+
+
+JSONISH = st.lists(st.sampled_from(['{', '}', '"', ':', ',', '\\', '1', '23', ' ', 'word', '\n', '[', ']', '{"a": ',
+                                    '"x"', 'null', 'NaN']), max_size=300)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(JSONISH)
+def test_find_json_work_is_linear_in_the_text(parts: list[str]) -> None:
+    """Row 10: whatever the text, the spans parsed total at most 3x its length (no rescans)."""
+    from poe_magic.prompting.schemas import MAX_SCAN, candidates, find_json
+
+    text = "".join(parts)
+    spans = list(candidates(text))
+    assert sum(map(len, spans)) <= 3 * len(text) and len(spans) <= MAX_SCAN
+    find_json(text)  # never raises
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters='{}"\\'), max_size=80),
+       st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.text(max_size=12), st.booleans()), max_size=4),
+       st.text(alphabet=st.characters(blacklist_characters='{}"\\'), max_size=80))
+def test_find_json_finds_the_object_inside_prose(before: str, obj: dict, after: str) -> None:
+    from poe_magic.prompting.schemas import find_json
+
+    assert find_json(f"{before} {json.dumps(obj)} {after}") == obj
+
+
+def test_find_json_on_two_megabytes_never_closed_is_one_pass() -> None:
+    from poe_magic.prompting.schemas import candidates, find_json
+
+    almost = "".join(f'{{"k{i}": "{"x" * 10_000}", "n": ' for i in range(200))  # the issue's 2 MB
+    assert list(candidates(almost)) == [] and find_json(almost) is None
+    nested = "{" * 100_000 + "}" * 99_999  # one brace short: 99,999 spans, nested
+    spans = list(candidates(nested))
+    assert sum(map(len, spans)) <= 3 * len(nested)

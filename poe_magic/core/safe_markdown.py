@@ -6,14 +6,17 @@ into HTML *without* its sanitizer, so raw HTML in an answer (``<img onerror=...>
 (bold, lists, tables, code, links and images with http/https/mailto or relative targets) and
 neutralises the rest, before the text becomes Markdown output:
 
-- outside code (fenced blocks and code spans) every ``<`` becomes ``&lt;``: no tag, comment,
-  HTML block or ``<scheme:...>`` autolink is left, and the reader still sees the ``<``;
+- outside fenced code a zero-width space follows every ``<`` that precedes a letter, ``/``,
+  ``!`` or ``?``: no tag, comment, HTML block or ``<scheme:...>`` autolink can start, and the
+  reader sees the same ``<`` (in prose, a code span or an indented code block alike; ``a < b``
+  is left as it is);
 - a link or image target (inline ``](target)`` or a ``[ref]: target`` definition) whose scheme
   is not http, https or mailto (or a ``data:image/``) becomes ``#blocked``;
-- code is untouched (a ``<script>`` in a code block shows as text there anyway).
+- fenced code is untouched when every fence of the answer starts at the margin (then every
+  renderer reads the fences alike); when one is indented or inside a list or a quote, no line
+  is taken for code (a renderer could read those fences otherwise): the answer looks the same,
+  only copying its code would carry the zero-width spaces.
 
-Indented code blocks are not recognised (a ``<`` there shows as ``&lt;``): whether four spaces
-make code depends on the list around them, and guessing wrong would let a tag through.
 Text without ``<`` and without links comes back unchanged. A user who wants a model's raw
 HTML rendered asks for it per call with ``-f html`` or for the session with the
 ``answer_html`` setting (``%poe config answer_html=True``).
@@ -28,11 +31,14 @@ import re
 ALLOWED = ("http", "https", "mailto")
 BLOCKED = "#blocked"
 
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
-_TICKS = re.compile(r"(?<!\\)(?:\\\\)*(`+)")
-_INLINE_DEST = re.compile(r"(\]\(\s*)(<[^>\n]*>|[^\s)]*)")
+_OPENER = re.compile(r"(`{3,}|~{3,})(.*)")
+_CLOSER = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*\n?\Z")
+_NESTED_FENCE = re.compile(r"[ \t>*+\-0-9.)]+(`{3}|~{3})")
+_INLINE_DEST = re.compile(r"(\]\(\s*)(<[^>\n]*>|[^\s()\[\]]*)")  # (a prefix of the target: its scheme)
 _REF_DEF = re.compile(r"^( {0,3}\[[^\]\n]+\]:[ \t]*)(\S*)", re.MULTILINE)
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+_LINES = re.compile(r"[^\n]*\n|[^\n]+\Z")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")
 
 
@@ -40,26 +46,28 @@ def safe_markdown(text: str) -> str:
     """``text`` with raw HTML shown as text and links that could run code blocked."""
     if "<" not in text and "](" not in text and "]:" not in text:
         return text  # the common case: nothing to look at
+    if "\r" in text:  # a lone \r ends a line too (as renderers read it)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = _LINES.findall(text)  # (only \n ends a line here: str.splitlines also cuts at \x1e, \x85...)
+    # fences are trusted only when every fence-like line starts at the margin: those are surely
+    # top-level, opened and closed alike by every renderer; a fence in a list or a quote, or
+    # indented, could be read otherwise, so then no line is kept as code
+    trusted = not any(_NESTED_FENCE.match(line) for line in lines)
     out: list[str] = []
-    prose: list[str] = []  # lines outside fences, handled together (code spans may span lines)
     fence: str | None = None
-    for line in text.splitlines(keepends=True):
+    for line in lines:
         if fence is not None:
             out.append(line)
-            marker = _FENCE.match(line)
-            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence) \
-                    and not marker.group(2).strip():
+            marker = _CLOSER.match(line)
+            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence):
                 fence = None
             continue
-        marker = _FENCE.match(line)
+        marker = _OPENER.match(line) if trusted else None
         if marker and not (marker.group(1)[0] == "`" and "`" in marker.group(2)):
-            out.append(_prose("".join(prose)))
-            prose = []
             out.append(line)
             fence = marker.group(1)
             continue
-        prose.append(line)
-    out.append(_prose("".join(prose)))
+        out.append(_prose(line))
     return "".join(out)
 
 
@@ -74,29 +82,13 @@ def safe_target(target: str) -> bool:
 
 
 def _prose(text: str) -> str:
-    """Text outside code fences: code spans kept, the rest escaped and its links checked."""
-    if not text:
-        return text
-    pieces: list[str] = []
-    pos = 0
-    while True:
-        opener = _TICKS.search(text, pos)
-        if opener is None:
-            break
-        run = opener.group(1)
-        closer = re.compile(rf"(?<!`){run}(?!`)").search(text, opener.end())
-        if closer is None or "\n\n" in text[opener.end():closer.start()].replace(" ", "").replace("\t", ""):
-            pieces.append(_escape(text[pos:opener.end()]))  # no code span: literal backticks
-            pos = opener.end()
-            continue
-        pieces.append(_escape(text[pos:opener.start(1)]))
-        pieces.append(text[opener.start(1):closer.end()])  # the code span, untouched
-        pos = closer.end()
-    pieces.append(_escape(text[pos:]))
-    return "".join(pieces)
+    """A line outside code: what could open a tag made text, link targets checked. A zero-width
+    space after a ``<`` that precedes a letter, ``/``, ``!`` or ``?`` (``a < b`` is untouched):
+    no tag, comment, HTML block or autolink can start, and it reads the same in prose and in a
+    code span or indented code block (where ``&lt;`` would show as such)."""
+    return _check_targets(_TAG_START.sub("<\u200b", text))
 
 
-def _escape(text: str) -> str:
-    text = text.replace("<", "&lt;")
+def _check_targets(text: str) -> str:
     text = _INLINE_DEST.sub(lambda m: m.group(1) + (m.group(2) if safe_target(m.group(2)) else BLOCKED), text)
     return _REF_DEF.sub(lambda m: m.group(1) + (m.group(2) if safe_target(m.group(2)) else BLOCKED), text)

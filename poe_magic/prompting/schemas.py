@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from poe_magic.base import errors as E
 INSTRUCTION = ("Answer with a single JSON object and nothing else. It must match this JSON schema:\n"
                "{schema}")
 MAX_SCAN = 200  # '{' positions tried when the JSON is somewhere inside prose (hostile answers stay cheap)
+_JSON_MARKS = re.compile(r'\\.|[{}"]', re.DOTALL)  # a backslash and what it escapes, braces, quotes
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -184,17 +186,44 @@ def _find_json(text: str) -> Any:
             return json.loads(block, parse_constant=_not_json)
         except ValueError:
             continue
-    decoder = json.JSONDecoder(parse_constant=_not_json)
-    start = text.find("{")
-    tries = 0
-    while start != -1 and tries < MAX_SCAN:
-        tries += 1
+    for span in candidates(text):
         try:
-            value, _ = decoder.raw_decode(text, start)
-            return value
+            return json.loads(span, parse_constant=_not_json)
         except ValueError:
-            start = text.find("{", start + 1)
+            continue
     return None
+
+
+def candidates(text: str) -> Iterator[str]:
+    """The balanced ``{...}`` spans of ``text`` worth parsing, leftmost first: found in one pass
+    reading strings inside braces (and one that does not, for prose with a stray quote), at most
+    :data:`MAX_SCAN` of them and 3x the text's length in all: linear in the text however it is
+    built (2 MB of objects never closed cost one pass, not one parse per ``{``)."""
+    spans = sorted(_balanced(text, strings=True) | _balanced(text, strings=False))
+    budget = 3 * len(text)
+    for start, end in spans[:MAX_SCAN]:
+        budget -= end - start
+        if budget < 0:
+            return
+        yield text[start:end]
+
+
+def _balanced(text: str, *, strings: bool) -> set[tuple[int, int]]:
+    """(start, end) of every ``{...}`` whose braces match (outside JSON strings when ``strings``)."""
+    found: set[tuple[int, int]] = set()
+    opened: list[int] = []
+    quoted = False
+    for mark in _JSON_MARKS.finditer(text):  # (only the characters that matter: fast on prose)
+        ch = mark.group()
+        if quoted:
+            quoted = ch != '"'  # (an escaped quote is matched with its backslash, as "\\x")
+        elif ch == "{":
+            opened.append(mark.start())
+        elif ch == "}" and opened:
+            found.add((opened.pop(), mark.end()))
+        elif ch == '"' and strings and opened:
+            quoted = True
+    return found
 
 
 # -- JSON-schema dicts (a small validator: the keywords a model's answer needs) --------------------
