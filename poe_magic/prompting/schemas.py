@@ -186,6 +186,11 @@ def _find_json(text: str) -> Any:
             return json.loads(block, parse_constant=_not_json)
         except ValueError:
             continue
+    first = text.find("{")
+    try:  # the usual case, prose then the object: one parse from its first brace
+        return json.JSONDecoder(parse_constant=_not_json).raw_decode(text, first)[0] if first >= 0 else None
+    except ValueError:
+        pass
     for span in candidates(text):
         try:
             return json.loads(span, parse_constant=_not_json)
