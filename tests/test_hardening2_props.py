@@ -12,6 +12,7 @@ import sys
 import textwrap
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import mistune
 import pytest
@@ -225,3 +226,57 @@ def test_find_json_on_two_megabytes_never_closed_is_one_pass() -> None:
     nested = "{" * 100_000 + "}" * 99_999  # one brace short: 99,999 spans, nested
     spans = list(candidates(nested))
     assert sum(map(len, spans)) <= 3 * len(nested)
+
+
+def _insert(db: Any, first: int, sizes: list[int]) -> None:
+    from poe_magic.spending import calllog
+
+    rows = [(f"id{first + i}", "t", float(first + i), "ask", "M", "p" * (size // 2), None, "{}", None,
+             "a" * (size - size // 2), None, "ok", None, None, 1.0, 1, None, "", "", 0, 0) for i, size in enumerate(sizes)]
+    with db:
+        db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES ({', '.join('?' * 21)})", rows)
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(st.lists(st.lists(st.integers(10, 20_000), min_size=1, max_size=120), min_size=1, max_size=4),
+       st.sampled_from([0.25, 0.5, 1.0]))
+def test_prune_keeps_the_newest_within_the_limit(batches: list[list[int]], max_mb: float) -> None:
+    """Row 5: any sequence of writes under any limit: after each prune the files are within
+    the limit (+25%; the database and its WAL, the 32 KB -shm index aside), what is left is the
+    newest calls without a gap, and the newest is kept."""
+    import tempfile
+
+    from poe_magic.spending import calllog
+
+    with tempfile.TemporaryDirectory() as folder:
+        file = Path(folder) / "log.sqlite3"
+        db = calllog.connect(file)
+        written = 0
+        try:
+            for sizes in batches:
+                _insert(db, written, sizes)
+                written += len(sizes)
+                calllog.prune(db, max_mb)
+                left = [int(r[0]) for r in db.execute("SELECT ts FROM calls ORDER BY ts")]
+                assert left == list(range(written - len(left), written))  # the newest, no gap
+                assert left, "the newest call is kept"
+                if len(left) > 1:
+                    files = sum(Path(folder, name).stat().st_size for name in ("log.sqlite3", "log.sqlite3-wal"))
+                    assert files <= max_mb * 1_000_000 * 1.25, (files, max_mb)
+        finally:
+            db.close()
+
+
+def test_prune_at_two_megabytes_keeps_most_of_each_500_and_the_files_shrink(tmp_path: Path) -> None:
+    """The issue's figures: 500 rows of 5 KB, five times, under log_max_mb = 2 (before: 73 of each
+    500 newest kept, the files at 12 MB)."""
+    from poe_magic.spending import calllog
+
+    db = calllog.connect(tmp_path / "log.sqlite3")
+    for round_ in range(5):
+        _insert(db, round_ * 500, [5000] * 500)
+        calllog.prune(db, 2.0)
+        left = db.execute("SELECT count(*), max(ts) FROM calls").fetchone()
+        assert left[0] >= 250 and left[1] == round_ * 500 + 499, left
+        assert sum(p.stat().st_size for p in tmp_path.glob("log.sqlite3*")) <= 2_000_000
+    db.close()

@@ -311,17 +311,37 @@ def has_fts5(db: sqlite3.Connection) -> bool:
 
 
 def prune(db: sqlite3.Connection, max_mb: float) -> int:
-    """Delete the oldest tenth of the rows while the data is larger than ``max_mb``; returns rows deleted."""
-    deleted = 0
-    for _ in range(20):
-        pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
-        if (pages - free) * size <= max_mb * 1_000_000:
+    """When the log is larger than ``max_mb``: delete the oldest calls, only as many as bring
+    it down to 80% of the limit (the newest are never lost for older ones), then make the file
+    really shrink (FTS ``optimize``, ``VACUUM``, WAL truncated). Returns the rows deleted."""
+    limit = max_mb * 1_000_000
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL counts too: emptied into the file
+    used = _used(db)
+    if used <= limit:
+        return 0
+    rows = db.execute("SELECT rowid, 200 + length(coalesce(prompt, '')) + length(coalesce(answer, '')) + "
+                      "length(coalesce(system, '')) + length(coalesce(data, '')) + length(coalesce(params, '')) + "
+                      "length(coalesce(error, '')) FROM calls ORDER BY ts DESC, rowid DESC").fetchall()
+    estimated = sum(size for _, size in rows) or 1
+    budget = 0.8 * limit * estimated / used  # in estimated bytes (the FTS index and pages make the rest)
+    kept = 0
+    cut = len(rows)
+    for i, (_, size) in enumerate(rows):
+        kept += size
+        if kept > budget:
+            cut = i
             break
-        count = db.execute("SELECT count(*) FROM calls").fetchone()[0]
-        if not count:
-            break
+    doomed = [(rowid,) for rowid, _ in rows[cut:]]
+    with db:
+        db.executemany("DELETE FROM calls WHERE rowid = ?", doomed)
+    if has_fts5(db):
         with db:
-            cur = db.execute("DELETE FROM calls WHERE rowid IN (SELECT rowid FROM calls ORDER BY ts LIMIT ?)",
-                             (max(1, count // 10),))
-        deleted += cur.rowcount
-    return deleted
+            db.execute("INSERT INTO calls_fts(calls_fts) VALUES ('optimize')")  # merged: deleted entries leave
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return len(doomed)
+
+
+def _used(db: sqlite3.Connection) -> int:
+    pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    return int((pages - free) * size)
