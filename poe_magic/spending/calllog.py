@@ -211,9 +211,12 @@ class _Writer:
                     self.idle.notify_all()
 
     def _failed(self, exc: BaseException) -> None:
-        """Note a failed write: in :func:`write_errors`, and once in one line on stderr."""
+        """Note a failed write: in :func:`write_errors`, and once in one line on stderr when it is
+        the log's own (a damaged file, a folder in its place, a row it cannot hold); a home that
+        cannot be written at all is said by the caches and the journal, not twice."""
         self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
-        warn_storage(f"the call log {self.file}", exc)
+        if not isinstance(exc, OSError) or isinstance(exc, IsADirectoryError):
+            warn_storage(f"the call log {self.file}", exc)
 
     def _write(self, db: sqlite3.Connection, items: list[Any]) -> None:
         inserts = [tuple(_clean(item[1][c]) for c in COLUMNS) for item in items if item[0] == "insert"]
