@@ -280,3 +280,16 @@ def test_prune_at_two_megabytes_keeps_most_of_each_500_and_the_files_shrink(tmp_
         assert left[0] >= 250 and left[1] == round_ * 500 + 499, left
         assert sum(p.stat().st_size for p in tmp_path.glob("log.sqlite3*")) <= 2_000_000
     db.close()
+
+
+def test_json_schema_answers_are_checked_in_full() -> None:
+    """Row 11: keywords the small validator does not know (pattern, minLength, maxItems) are checked by jsonschema."""
+    from poe_magic.prompting.schemas import as_schema
+
+    schema = as_schema({"type": "object", "required": ["s", "xs"],
+                        "properties": {"s": {"type": "string", "pattern": "^[a-z]+$", "minLength": 2},
+                                       "xs": {"type": "array", "maxItems": 2}}})
+    assert schema.parse('{"s": "ok", "xs": [1]}') == ({"s": "ok", "xs": [1]}, None)
+    for bad, where in (('{"s": "ABC", "xs": []}', "s"), ('{"s": "a", "xs": []}', "s"), ('{"s": "ok", "xs": [1, 2, 3]}', "xs")):
+        data, problem = schema.parse(bad)
+        assert data is None and problem is not None and problem.startswith(where), (bad, problem)

@@ -58,7 +58,7 @@ class Schema:
     def validate(self, value: Any) -> Any:
         """``value`` (parsed JSON) as the schema's data; raises ValueError(first problem)."""
         if self._adapter is None:
-            problem = check_json_schema(value, self.json_schema)
+            problem = check_json_schema(value, self.json_schema) or _full_check(value, self.json_schema)
             if problem:
                 raise ValueError(problem)
             return value
@@ -298,6 +298,24 @@ def check_json_schema(value: Any, schema: dict[str, Any], where: str = "") -> st
             if problem:
                 return problem
     return None
+
+
+def _full_check(value: Any, schema: dict[str, Any]) -> str | None:
+    """What the small validator above does not know (pattern, lengths, $ref, formats...), by
+    ``jsonschema`` (a dependency; skipped if it is missing): its first problem, or None."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    try:
+        checker = jsonschema.validators.validator_for(schema)(schema)
+        error = jsonschema.exceptions.best_match(checker.iter_errors(value))
+    except jsonschema.exceptions.SchemaError:  # (the schema itself was checked when it was given)
+        return None
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "the answer"
+    return f"{where}: {error.message[:200]}"
 
 
 def _dtype(spec: dict[str, Any]) -> str:
