@@ -13,6 +13,8 @@ private ``POE_MAGIC_HOME``.
    (limit 1,000), and the newest 1,000 without a search.
 4. Grading throughput vs batch throughput: 200 answers graded by ``JudgeBot`` vs 200 prompts
    batched to ``JsonBot`` (both concurrency 16, no rate limit, fresh journal), requests/s.
+5. ``find_json`` on a hostile 2 MB answer (objects never closed), seconds (goal: well under the
+   time a 2 MB answer takes to stream), next to a 2 MB JSON answer after prose (issue 23).
 """
 
 from __future__ import annotations
@@ -146,6 +148,27 @@ def _grading_vs_batch(rows: list[Row]) -> None:
                     notes="same engine; grading sends a longer prompt (rubric, question, answer) and parses a schema"))
 
 
+def _hostile_json(rows: list[Row]) -> None:
+    """Issue 23 row 10: a 2 MB answer of 200 objects never closed vs a 2 MB JSON answer after prose."""
+    from poe_magic.prompting.schemas import find_json
+
+    almost = "".join(f'{{"k{i}": "{"x" * 10_000}", "n": ' for i in range(200))
+    plain = "Here is the answer: " + '{"a": 1, "b": "' + "y" * len(almost) + '"}'
+
+    def best(text: str) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            find_json(text)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    hostile, normal = best(almost), best(plain)
+    rows.append(row("structured", "find_json: 2 MB almost-JSON vs a 2 MB JSON answer", hostile, baseline=normal,
+                    goal="<= 0.5 s", notes=f"{hostile * 1000:.0f} ms vs {normal * 1000:.1f} ms (before: one parse "
+                                         "per '{', up to 200 rescans of the text)"))
+
+
 def run() -> list[Row]:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="poe_bench_structured_") as home, server() as srv:
@@ -154,6 +177,7 @@ def run() -> list[Row]:
         os.environ.update(srv.env)
         try:
             _schema_overhead(rows)
+            _hostile_json(rows)
             _log_costs(rows)
             _grading_vs_batch(rows)
             _log_search(rows)

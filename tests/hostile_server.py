@@ -12,7 +12,8 @@ The bot named in ``POST /bot/NAME`` decides what it does wrong:
 - anything else: "ok"
 
 ``GET /usage/current_balance`` answers the raw JSON bodies queued in ``balances``;
-``GET /usage/points_history`` always says ``has_more`` and sends the same page (a cycle);
+``GET /usage/points_history`` always says ``has_more`` and sends the same page (a cycle), or,
+with ``history_costs`` set, one page listing an ``Echo`` call made just now for each cost;
 ``GET /v1/models`` lists the bots above, or trickles a byte a second when ``trickle`` is set; ``GET /files/NAME`` serves a small PNG.
 Every request is recorded in ``HostileServer.seen`` (method, path, body).
 """
@@ -47,6 +48,7 @@ class HostileServer:
         self.marker = f"hostile-{time.time_ns()}"
         self.talking = 0  # endless streams still being written (0 once the client hung up)
         self.trickle = False  # True: the catalogue comes a byte a second
+        self.history_costs: list[Any] | None = None  # set: one page listing an "Echo" call per cost, just now
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -62,6 +64,12 @@ class HostileServer:
         self.seen.append({"method": scope["method"], "path": path, "body": body, "headers": headers})
         if path.startswith("/bot/"):
             await self._bot(path.removeprefix("/bot/"), headers, send, receive)
+        elif path == "/usage/points_history" and self.history_costs is not None:
+            now = time.time_ns() // 1000
+            page = {"data": [{"query_id": f"c{i}-{now}", "creation_time": now - 1000 * i, "bot_name": "Echo",
+                              "usage_type": "API", "cost_points": cost} for i, cost in enumerate(self.history_costs)],
+                    "has_more": False}
+            await _send(send, 200, "application/json", json.dumps(page).encode())  # (NaN written as JSON allows)
         elif path == "/usage/points_history":
             page = {"data": [{"query_id": f"q{i}", "creation_time": 1_700_000_000_000_000 - i,
                               "bot_name": "Loop", "usage_type": "API", "cost_points": 1} for i in range(3)],

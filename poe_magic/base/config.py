@@ -193,6 +193,11 @@ class SettingTraits(HasTraits):
             raise ConfigError(f"confirm_above must be a number of points, 0 or more (0: off), got {value!r}")
         return float(value)
 
+    metadata_prompts = Bool(True, help="Keep the system prompt and parameter values (scrubbed) in the "
+                                       "metadata of saved notebooks (off: parameter names only).").tag(config=True)
+    answer_html = Bool(False, help="Render the raw HTML in models' Markdown answers, scripts included "
+                                   "(off: shown as text; -f html does it for one call).").tag(config=True)
+
     @classmethod
     def setting_names(cls) -> list[str]:
         """The settings' names, in declaration order."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -58,25 +57,38 @@ def private_dir(folder: Path) -> None:
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock for a read-modify-write of ``path``, across threads of this
-    process and across processes (``fcntl.flock`` on ``path`` + ``.lock``, which stays: removing
-    it would race a process about to lock it). The folder is created if needed."""
+    process and across processes (a :mod:`filelock` lock on ``path`` + ``.lock``: ``flock`` on
+    POSIX, ``msvcrt.locking`` on Windows, a lock file elsewhere). The folder is created if needed."""
     private_dir(path.parent)
     lock_path = path.with_name(path.name + ".lock")
     with _thread_locks_guard:
         local = _thread_locks.setdefault(str(lock_path), threading.RLock())
-    with local:  # flock is per open file: threads of one process must queue here first
+    with local:  # an OS lock is per open file: threads of one process must queue here first
         held = _held.__dict__.setdefault("paths", set())
         if str(lock_path) in held:  # this thread holds it already (a nested read-modify-write)
             yield
             return
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with _os_lock(lock_path):
             held.add(str(lock_path))
-            yield
-        finally:
-            held.discard(str(lock_path))
-            os.close(fd)  # closing releases the lock
+            try:
+                yield
+            finally:
+                held.discard(str(lock_path))
+
+
+def _os_lock(lock_path: Path) -> Any:
+    """The cross-process lock on ``lock_path`` (kept after release where the platform allows:
+    removing it would race a process about to lock it)."""
+    import filelock  # (imported here: only read-modify-writes need it)
+
+    options: dict[str, Any] = {"mode": 0o600, "thread_local": False}
+    if filelock.FileLock is not filelock.SoftFileLock:  # a soft lock is released by removing it
+        options["preserve_lock_file"] = True
+    try:
+        return filelock.FileLock(str(lock_path), **options)
+    except TypeError:  # an older filelock: it keeps Unix and Windows lock files anyway
+        options.pop("preserve_lock_file", None)
+        return filelock.FileLock(str(lock_path), **options)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

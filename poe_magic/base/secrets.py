@@ -42,6 +42,7 @@ def scrub(text: str) -> str:
     for key in {*_known, os.environ.get("POE_API_KEY")}:
         if key and len(key) >= 4 and key in text:
             text = text.replace(key, mask_key(key))
+    text = mask_pieces(text)
     return _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "…", text)
 
 
@@ -71,11 +72,50 @@ def contains_key(text: str) -> bool:
 
 def mask_known(text: str) -> str:
     """``text`` with every known key masked (what a server echoes back; unlike :func:`scrub`
-    it leaves other credential-like words alone: an answer may show example code)."""
+    it leaves other credential-like words alone: an answer may show example code), and every
+    :data:`KEY_PIECE`-character piece of one too (:func:`mask_pieces`)."""
     for key in known_keys():
         if len(key) >= 8 and key in text:
             text = text.replace(key, mask_key(key))
-    return text
+    return mask_pieces(text)
+
+
+_pieces: tuple[frozenset[str], re.Pattern[str] | None] = (frozenset(), None)
+
+
+def _piece_pattern(keys: frozenset[str]) -> re.Pattern[str] | None:
+    """One regex matching any :data:`KEY_PIECE`-character window of the keys (cached per key set)."""
+    global _pieces
+    if _pieces[0] != keys:
+        windows = {key[i:i + KEY_PIECE] for key in keys if len(key) > KEY_PIECE
+                   for i in range(len(key) - KEY_PIECE + 1)}
+        windows |= {key for key in keys if 8 <= len(key) <= KEY_PIECE}
+        pattern = re.compile("|".join(map(re.escape, sorted(windows, key=len, reverse=True)))) if windows else None
+        _pieces = (keys, pattern)
+    return _pieces[1]
+
+
+def mask_pieces(text: str) -> str:
+    """``text`` with every run of :data:`KEY_PIECE` or more characters of a known key (what the
+    guard refuses to send) replaced by the masked key: a tool result, a batch row, a log line."""
+    if not isinstance(text, str) or len(text) < 8:
+        return text
+    keys = frozenset(known_keys())
+    pattern = _piece_pattern(keys) if keys else None
+    if pattern is None:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start in (m.start() for m in pattern.finditer(text)):
+        if start < pos:
+            continue  # inside a run masked already
+        key = max((k for k in keys if text[start:start + min(len(k), KEY_PIECE)] in k), key=len)
+        end = start + min(len(key), KEY_PIECE)
+        while end < len(text) and text[start:end + 1] in key:  # the whole run, not just the window
+            end += 1
+        out += [text[pos:start], mask_key(key)]
+        pos = end
+    return "".join(out) + text[pos:] if out else text
 
 
 class Secret:

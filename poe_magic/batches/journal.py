@@ -26,6 +26,7 @@ from typing import Any
 
 from poe_magic.base.config import settings
 from poe_magic.base.files import private_dir, warn_storage
+from poe_magic.base.secrets import mask_pieces
 from poe_magic.wire.request import PoeRequest
 
 SCHEMA = """
@@ -182,6 +183,6 @@ class BatchStore:
 
 def stored_from(key: str, reply: Any) -> StoredAnswer:
     """The journal row of a finished, successful Reply."""
-    return StoredAnswer(key=key, model=reply.model, prompt=reply.prompt, answer=reply.text,
+    return StoredAnswer(key=key, model=reply.model, prompt=mask_pieces(reply.prompt), answer=mask_pieces(reply.text),
                         time_to_first_token=reply.time_to_first_token, elapsed=reply.elapsed,
                         points=reply.points, created=time.time())

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import check_count, check_points, check_seconds, settings
+from poe_magic.base.secrets import mask_pieces
 from poe_magic.batches.cost import BudgetGuard, check_estimate, counts_by_model, describe, estimate_costs
 from poe_magic.batches.journal import BatchStore
 from poe_magic.batches.plan import Job, Template, check_models, plan
@@ -189,7 +190,7 @@ class BatchRun:
         records = []
         for job in self.jobs:
             o = outcomes.get(job.slot, unsent)
-            records.append((job.row, job.model, job.prompt, o.answer, o.error, o.time_to_first_token, o.elapsed,
+            records.append((job.row, job.model, mask_pieces(job.prompt), o.answer, o.error, o.time_to_first_token, o.elapsed,
                             len(o.answer), o.points, o.cached, o.retries))
         frame = pd.DataFrame.from_records(records, columns=COLUMNS)
         # error as "string" (like compare's frame): a fine row shows <NA>, not None

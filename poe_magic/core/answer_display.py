@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from poe_magic.base.config import settings
 from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, SilentSink, TerminalSink, choose_sink
 from poe_magic.core.frozen_parts import FrozenParts
 from poe_magic.core.reply import Reply, closed_markdown
+from poe_magic.core.safe_markdown import safe_markdown
 
 
 def markdown_bundle(text: str, footer: str = "") -> Bundle:
-    body = closed_markdown(text)
+    body = closed_markdown(text if settings.answer_html else safe_markdown(text))  # a model's HTML never runs
     if footer:
-        body += f"\n\n<sub>{footer}</sub>"
+        body += f"\n\n<sub>{safe_markdown(footer)}</sub>"
     return {"text/markdown": body, "text/plain": text + (f"\n\n{footer}" if footer else "")}
 
 

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
 
+from poe_magic.base.secrets import mask_pieces
+
 Bundle = dict[str, Any]
 N = TypeVar("N")
 T = TypeVar("T")
@@ -78,6 +80,7 @@ class NotebookSink:
     def publish(self, bundle: Bundle, metadata: dict[str, Any] | None = None) -> None:
         """Show ``bundle`` (first call) or put it in place of what this sink showed; with
         ``metadata``, the output's metadata too (a saved notebook keeps it)."""
+        bundle = {k: mask_pieces(v) if isinstance(v, str) else v for k, v in bundle.items()}  # no key piece shows
         sent = _fingerprint(bundle)
         if sent == self._sent and metadata is None:
             return
@@ -146,7 +149,7 @@ class TerminalSink:
         return bool(getattr(self.out, "isatty", lambda: False)())
 
     def write(self, text: str) -> None:
-        self.out.write(text)
+        self.out.write(mask_pieces(text))
         self.out.flush()
 
 

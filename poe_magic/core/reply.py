@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from poe_magic.base.config import settings
 from poe_magic.base.errors import PoeMagicError
+from poe_magic.base.secrets import scrub
 from poe_magic.base.text import plural
 from poe_magic.base.version import __version__
 
@@ -90,10 +92,11 @@ class Reply:
             "time_to_first_token": None if self.time_to_first_token is None else round(self.time_to_first_token, 3),
             "status": self.status,
             "cached": self.cached,
-            "params": dict(self.params),
+            # scrubbed like the call log; settings.metadata_prompts = False keeps them out altogether
+            "params": _scrubbed(dict(self.params)) if settings.metadata_prompts else sorted(self.params),
             "temperature": self.temperature,
             "stop": list(self.stop),
-            "system": self.system,
+            "system": _scrubbed(self.system) if settings.metadata_prompts else None,
             "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
             "version": __version__,
         }
@@ -143,7 +146,9 @@ class Reply:
         return " · ".join(bits)
 
     def _repr_markdown_(self) -> str:
-        return closed_markdown(self.text) + f"\n\n<sub>{self.footer()}</sub>"
+        from poe_magic.core.safe_markdown import safe_markdown  # (imports nothing of the package)
+
+        return closed_markdown(safe_markdown(self.text)) + f"\n\n<sub>{safe_markdown(self.footer())}</sub>"
 
     def __str__(self) -> str:
         return self.text
@@ -159,6 +164,17 @@ class Reply:
         preview = self.text[:60].replace("\n", " ")
         more = "…" if len(self.text) > 60 else ""
         return f"<Reply {self.model} {self.status} {len(self.text)} chars: {preview!r}{more}>"
+
+
+def _scrubbed(value: Any) -> Any:
+    """``value`` with every string in it through :func:`~poe_magic.base.secrets.scrub`."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 def closed_markdown(text: str) -> str:

@@ -8,7 +8,9 @@ turns such a line into the equivalent ``run_line_magic`` call, so the question k
 
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 
 from poe_magic.magics.commands import SUBCOMMANDS
 
@@ -17,11 +19,47 @@ _LINE = re.compile(r"^(?P<indent>[ \t]*)%poe[ \t]+(?P<args>\S.*?\?+)[ \t]*(?P<en
 
 
 def keep_question_marks(lines: list[str]) -> list[str]:
-    """IPython cleanup transformer: each ``%poe ARGS?`` line becomes
-    ``get_ipython().run_line_magic('poe', 'ARGS?')``; every other line is left as it is."""
+    """IPython cleanup transformer: each ``%poe ARGS?`` statement becomes
+    ``get_ipython().run_line_magic('poe', 'ARGS?')``; every other line is left as it is,
+    including a ``%poe ...?`` line inside a string, brackets or a continued line."""
     if not lines or lines[0].startswith("%%"):  # a cell magic's body is its own business
         return lines
-    return [_rewrite(line) for line in lines]
+    if not any(_LINE.match(line) for line in lines):
+        return lines
+    starts = _statement_starts(lines)
+    return [_rewrite(line) if i in starts else line for i, line in enumerate(lines)]
+
+
+_ESCAPED = re.compile(r"^([ \t]*)[%!?]")  # IPython's own syntax: a magic, a shell escape, help
+
+
+def _statement_starts(lines: list[str]) -> set[int]:
+    """Indexes of the lines where a Python statement starts (tokens, not text: a line inside a
+    triple-quoted string, open brackets or after a backslash is none). Magic lines are read as
+    ``pass``; a cell that does not tokenize gives none (one line alone is a statement)."""
+    if len(lines) == 1:
+        return {0}
+    plain = []
+    for line in lines:
+        escaped = _ESCAPED.match(line)
+        plain.append(f"{escaped.group(1)}pass\n" if escaped else line if line.endswith("\n") else line + "\n")
+    starts: set[int] = set()
+    new_statement = True
+    try:
+        for token in tokenize.generate_tokens(io.StringIO("".join(plain)).readline):
+            if token.type in (tokenize.NL, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER):
+                continue
+            if token.type == tokenize.NEWLINE:
+                new_statement = True
+                continue
+            if new_statement:
+                starts.add(token.start[0] - 1)
+                new_statement = False
+            if token.type == tokenize.OP and token.string == ";":
+                new_statement = True
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return set()  # (unbalanced quotes or brackets: nothing here is surely a statement)
+    return starts
 
 
 def _rewrite(line: str) -> str:

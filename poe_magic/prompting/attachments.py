@@ -8,17 +8,21 @@ really goes out (an answer served from the cache needs no upload), and each dist
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import mimetypes
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Union
 
 from poe_magic.base import errors as E
+from poe_magic.base import notices
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.base.secrets import contains_key
 from poe_magic.core.session import current
 from poe_magic.wire import transport
 from poe_magic.wire.loop import shared_loop
@@ -80,7 +84,40 @@ def _read(path: Path) -> LocalFile:
         raise E.PoeUsageError(f"--attach: cannot read {shown!r}: {exc.strerror} (nothing was sent)") from None
     name = os.fsencode(path.name).decode("utf-8", "replace")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    form = key_inside(data)
+    if form is not None:  # a warning, not a refusal: the user chose the file (and the guard cannot see every form)
+        notices.warn(f"poe_magic: {name} contains your Poe API key{form}; it is sent with the message "
+                     "(the key guard refuses prompts, not files)", once=("attached key", str(path), len(data)))
     return LocalFile(path, name, content_type, hashlib.sha256(data).hexdigest(), data)
+
+
+#: how much of an attachment is searched for the key (a .env or notes file is far smaller)
+KEY_SCAN_BYTES = 5 * 2**20
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{20,}")
+
+
+def key_inside(data: bytes) -> str | None:
+    """How a known key (or a 16-character piece of one) appears in an attachment's bytes:
+    None (not found), ``""`` (as is), ``" (reversed)"`` or ``" (base64)"``; the first
+    :data:`KEY_SCAN_BYTES` are searched."""
+    text = data[:KEY_SCAN_BYTES].decode("latin-1")  # (never fails; an ASCII key reads as itself)
+    if contains_key(text):
+        return ""
+    if contains_key(text[::-1]):
+        return " (reversed)"
+    for i, run in enumerate(_BASE64.finditer(text)):
+        if i >= 10_000:
+            break
+        chunk = run.group().replace("-", "+").replace("_", "/")
+        for start in range(4):
+            part = chunk[start:][: (len(chunk) - start) // 4 * 4]
+            try:
+                decoded = base64.b64decode(part, validate=True).decode("latin-1")
+            except ValueError:
+                continue
+            if contains_key(decoded):
+                return " (base64)"
+    return None
 
 
 def with_uploads(request: PoeRequest, settings: Settings = default_settings) -> PoeRequest:

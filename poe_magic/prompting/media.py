@@ -22,6 +22,7 @@ from poe_magic.base import errors as E
 from poe_magic.base.files import safe_name
 from poe_magic.core.answer_display import AnswerNotebookSink, AnswerTerminalSink
 from poe_magic.core.reply import Reply
+from poe_magic.core.safe_markdown import safe_markdown
 
 #: images larger than this are linked, not embedded (keeps notebooks a sane size)
 MAX_FETCH_BYTES = 20 * 1024 * 1024
@@ -151,13 +152,14 @@ def present(reply: Reply, sink: Any) -> None:
         try:
             bundle = image_bundle(f) if f.is_image else None
         except E.PoeMagicError as exc:
-            bundle = {"text/markdown": f"⚠ {exc}: [{f.name}]({f.url})", "text/plain": str(exc)}
+            bundle = {"text/markdown": safe_markdown(f"⚠ {exc}: [{f.name}]({f.url})"), "text/plain": str(exc)}
         except KeyboardInterrupt:  # stop fetching, keep the answer (it is recorded after this)
             display({"text/markdown": "⏹ stopped embedding images; they stay listed on `_poe.attachments`",
                      "text/plain": "stopped embedding images"}, raw=True)
             break
         if bundle is None:
-            bundle = {"text/markdown": f"📎 [{f.name}]({f.url}) ({f.content_type or 'file'})", "text/plain": f.url}
+            bundle = {"text/markdown": safe_markdown(f"📎 [{f.name}]({f.url}) ({f.content_type or 'file'})"),
+                      "text/plain": f.url}
         elif f.is_image and (f.source == "link" or f.url in linked):
             embedded.add(f.url)  # shown once: the inline link is replaced by a pointer to this image
         display(bundle, raw=True)

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from poe_magic.base import errors as E
 INSTRUCTION = ("Answer with a single JSON object and nothing else. It must match this JSON schema:\n"
                "{schema}")
 MAX_SCAN = 200  # '{' positions tried when the JSON is somewhere inside prose (hostile answers stay cheap)
+_JSON_MARKS = re.compile(r'\\.|[{}"]', re.DOTALL)  # a backslash and what it escapes, braces, quotes
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
@@ -56,7 +58,7 @@ class Schema:
     def validate(self, value: Any) -> Any:
         """``value`` (parsed JSON) as the schema's data; raises ValueError(first problem)."""
         if self._adapter is None:
-            problem = check_json_schema(value, self.json_schema)
+            problem = check_json_schema(value, self.json_schema) or _full_check(value, self.json_schema)
             if problem:
                 raise ValueError(problem)
             return value
@@ -166,30 +168,67 @@ def find_json(text: str) -> Any:
         return None
 
 
+def _not_json(name: str) -> Any:
+    """NaN and Infinity are Python's, not JSON's: a model's ``{"p": NaN}`` is not data."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _find_json(text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         return None
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, parse_constant=_not_json)
     except ValueError:
         pass
     for block in _FENCE.findall(text):
         try:
-            return json.loads(block)
+            return json.loads(block, parse_constant=_not_json)
         except ValueError:
             continue
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    tries = 0
-    while start != -1 and tries < MAX_SCAN:
-        tries += 1
+    first = text.find("{")
+    try:  # the usual case, prose then the object: one parse from its first brace
+        return json.JSONDecoder(parse_constant=_not_json).raw_decode(text, first)[0] if first >= 0 else None
+    except ValueError:
+        pass
+    for span in candidates(text):
         try:
-            value, _ = decoder.raw_decode(text, start)
-            return value
+            return json.loads(span, parse_constant=_not_json)
         except ValueError:
-            start = text.find("{", start + 1)
+            continue
     return None
+
+
+def candidates(text: str) -> Iterator[str]:
+    """The balanced ``{...}`` spans of ``text`` worth parsing, leftmost first: found in one pass
+    reading strings inside braces (and one that does not, for prose with a stray quote), at most
+    :data:`MAX_SCAN` of them and 3x the text's length in all: linear in the text however it is
+    built (2 MB of objects never closed cost one pass, not one parse per ``{``)."""
+    spans = sorted(_balanced(text, strings=True) | _balanced(text, strings=False))
+    budget = 3 * len(text)
+    for start, end in spans[:MAX_SCAN]:
+        budget -= end - start
+        if budget < 0:
+            return
+        yield text[start:end]
+
+
+def _balanced(text: str, *, strings: bool) -> set[tuple[int, int]]:
+    """(start, end) of every ``{...}`` whose braces match (outside JSON strings when ``strings``)."""
+    found: set[tuple[int, int]] = set()
+    opened: list[int] = []
+    quoted = False
+    for mark in _JSON_MARKS.finditer(text):  # (only the characters that matter: fast on prose)
+        ch = mark.group()
+        if quoted:
+            quoted = ch != '"'  # (an escaped quote is matched with its backslash, as "\\x")
+        elif ch == "{":
+            opened.append(mark.start())
+        elif ch == "}" and opened:
+            found.add((opened.pop(), mark.end()))
+        elif ch == '"' and strings and opened:
+            quoted = True
+    return found
 
 
 # -- JSON-schema dicts (a small validator: the keywords a model's answer needs) --------------------
@@ -259,6 +298,24 @@ def check_json_schema(value: Any, schema: dict[str, Any], where: str = "") -> st
             if problem:
                 return problem
     return None
+
+
+def _full_check(value: Any, schema: dict[str, Any]) -> str | None:
+    """What the small validator above does not know (pattern, lengths, $ref, formats...), by
+    ``jsonschema`` (a dependency; skipped if it is missing): its first problem, or None."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
+    try:
+        checker = jsonschema.validators.validator_for(schema)(schema)
+        error = jsonschema.exceptions.best_match(checker.iter_errors(value))
+    except jsonschema.exceptions.SchemaError:  # (the schema itself was checked when it was given)
+        return None
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "the answer"
+    return f"{where}: {error.message[:200]}"
 
 
 def _dtype(spec: dict[str, Any]) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 from poe_magic.base.config import Settings
 from poe_magic.base.config import settings as default_settings
+from poe_magic.base.files import private_dir, warn_storage
 from poe_magic.base.secrets import scrub
 from poe_magic.core.reply import Reply
 
@@ -195,16 +196,31 @@ class _Writer:
                     db = connect(self.file)
                 self._write(db, items)
             except (OSError, sqlite3.Error) as exc:  # the answers are in the notebook; note it, go on
-                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._failed(exc)
                 db = None
+            except Exception as exc:  # noqa: BLE001 - a row SQLite refuses: only that row is lost
+                self._failed(exc)
+                for item in items if len(items) > 1 else ():
+                    try:
+                        self._write(db, [item])  # type: ignore[arg-type]  # (connected above)
+                    except Exception as one:  # noqa: BLE001 - the thread lives on, whatever the row
+                        self._failed(one)
             finally:
                 with self.idle:
                     self.pending -= len(items)
                     self.idle.notify_all()
 
+    def _failed(self, exc: BaseException) -> None:
+        """Note a failed write: in :func:`write_errors`, and once in one line on stderr when it is
+        the log's own (a damaged file, a folder in its place, a row it cannot hold); a home that
+        cannot be written at all is said by the caches and the journal, not twice."""
+        self.errors.append(f"{type(exc).__name__}: {str(exc)[:200]}")
+        if not isinstance(exc, OSError) or isinstance(exc, IsADirectoryError):
+            warn_storage(f"the call log {self.file}", exc)
+
     def _write(self, db: sqlite3.Connection, items: list[Any]) -> None:
         inserts = [tuple(_clean(item[1][c]) for c in COLUMNS) for item in items if item[0] == "insert"]
-        updates = [(item[2], item[1]) for item in items if item[0] == "points"]
+        updates = [(_clean(item[2]), item[1]) for item in items if item[0] == "points"]
         with db:
             if inserts:
                 db.executemany(f"INSERT OR REPLACE INTO calls ({', '.join(COLUMNS)}) "
@@ -218,6 +234,8 @@ class _Writer:
 
 
 def _clean(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return None  # more than SQLite holds (an absurd cost from a server): unknown
     return scrub(value) if isinstance(value, str) else value
 
 
@@ -261,13 +279,26 @@ def write_errors() -> list[str]:
 # -- the file -----------------------------------------------------------------------------------
 
 def connect(file: Path) -> sqlite3.Connection:
-    """The log database (made on first use): WAL mode, a busy timeout for other kernels."""
-    file.parent.mkdir(parents=True, exist_ok=True)
+    """The log database (made on first use): WAL mode, a busy timeout for other kernels.
+    Private like the caches: its folder 0700, the file and its ``-wal``/``-shm`` 0600."""
+    private_dir(file.parent)
+    os.close(os.open(file, os.O_CREAT | os.O_RDWR, 0o600))  # (SQLite gives -wal/-shm its mode)
     db = sqlite3.connect(str(file), timeout=BUSY_TIMEOUT, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
+    for extra in ("-wal", "-shm"):
+        try:
+            os.chmod(file.with_name(file.name + extra), 0o600)
+        except OSError:  # not there (yet), or a file system without modes
+            pass
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA.format(fts=_FTS if has_fts5(db) else ""))
     return db
+
+
+def read_only_uri(file: Path) -> str:
+    """A ``file:`` URI opening ``file`` read-only; any path works (``#``, ``?`` and ``%`` are
+    percent-encoded, not read as the URI's fragment or query)."""
+    return file.resolve().as_uri() + "?mode=ro"
 
 
 def has_fts5(db: sqlite3.Connection) -> bool:
@@ -283,17 +314,37 @@ def has_fts5(db: sqlite3.Connection) -> bool:
 
 
 def prune(db: sqlite3.Connection, max_mb: float) -> int:
-    """Delete the oldest tenth of the rows while the data is larger than ``max_mb``; returns rows deleted."""
-    deleted = 0
-    for _ in range(20):
-        pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
-        if (pages - free) * size <= max_mb * 1_000_000:
+    """When the log is larger than ``max_mb``: delete the oldest calls, only as many as bring
+    it down to 80% of the limit (the newest are never lost for older ones), then make the file
+    really shrink (FTS ``optimize``, ``VACUUM``, WAL truncated). Returns the rows deleted."""
+    limit = max_mb * 1_000_000
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL counts too: emptied into the file
+    used = _used(db)
+    if used <= limit:
+        return 0
+    rows = db.execute("SELECT rowid, 200 + length(coalesce(prompt, '')) + length(coalesce(answer, '')) + "
+                      "length(coalesce(system, '')) + length(coalesce(data, '')) + length(coalesce(params, '')) + "
+                      "length(coalesce(error, '')) FROM calls ORDER BY ts DESC, rowid DESC").fetchall()
+    estimated = sum(size for _, size in rows) or 1
+    budget = 0.8 * limit * estimated / used  # in estimated bytes (the FTS index and pages make the rest)
+    kept = 0
+    cut = len(rows)
+    for i, (_, size) in enumerate(rows):
+        kept += size
+        if kept > budget:
+            cut = i
             break
-        count = db.execute("SELECT count(*) FROM calls").fetchone()[0]
-        if not count:
-            break
+    doomed = [(rowid,) for rowid, _ in rows[cut:]]
+    with db:
+        db.executemany("DELETE FROM calls WHERE rowid = ?", doomed)
+    if has_fts5(db):
         with db:
-            cur = db.execute("DELETE FROM calls WHERE rowid IN (SELECT rowid FROM calls ORDER BY ts LIMIT ?)",
-                             (max(1, count // 10),))
-        deleted += cur.rowcount
-    return deleted
+            db.execute("INSERT INTO calls_fts(calls_fts) VALUES ('optimize')")  # merged: deleted entries leave
+    db.execute("VACUUM")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return len(doomed)
+
+
+def _used(db: sqlite3.Connection) -> int:
+    pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    return int((pages - free) * size)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
@@ -50,6 +54,27 @@ def fts_query(search: str) -> str:
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
+#: scripts written without spaces between words (CJK, kana, hangul): FTS5's unicode61 tokenizer
+#: takes a whole run as one word, so a search for part of it finds nothing; LIKE finds it
+_UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uff9f]")
+
+
+@contextmanager
+def _reading(file: Path) -> Iterator[sqlite3.Connection]:
+    """The log opened read-only; a file that is not a readable SQLite database (a folder,
+    random bytes, a locked or damaged file) is one line naming it and what to do."""
+    db = None
+    try:
+        db = sqlite3.connect(calllog.read_only_uri(file), uri=True, timeout=calllog.BUSY_TIMEOUT)
+        yield db
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise E.ConfigError(f"the call log {file} cannot be read ({exc}); if it is damaged, move it away "
+                            "(a new one is made)") from None
+    finally:
+        if db is not None:
+            db.close()
+
+
 def log(search: str | None = None, *, model: str | None = None, since: Any = None, until: Any = None,
         thread: str | None = None, kind: str | None = None, limit: int = 1000) -> pd.DataFrame:
     """Every call this account made from poe_magic (all kernels), newest first.
@@ -72,10 +97,9 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
     file = calllog.path(default_settings)
     if not file.exists():
         return pd.DataFrame(columns=SHOWN).astype({k: v for k, v in _DTYPES.items()})
-    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
-    try:
+    with _reading(file) as db:
         if search and fts_query(search):
-            if calllog.has_fts5(db):
+            if calllog.has_fts5(db) and not _UNSPACED.search(search):
                 where.append("rowid IN (SELECT rowid FROM calls_fts WHERE calls_fts MATCH ?)")
                 args.append(fts_query(search))
             else:
@@ -94,8 +118,6 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
         columns = [c if c != "group" else "grp" for c in SHOWN]
         rows = db.execute(f"SELECT {', '.join(columns)} FROM calls WHERE {' AND '.join(where)} "
                           f"ORDER BY ts DESC LIMIT ?", [*args, limit]).fetchall()
-    finally:
-        db.close()
     frame = pd.DataFrame.from_records(rows, columns=SHOWN)
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
     frame["data"] = pd.Series([json.loads(d) if isinstance(d, str) and d else None for d in frame["data"]],
@@ -112,15 +134,12 @@ def log_reply(id: str) -> Reply:
     file = calllog.path(default_settings)
     row = None
     if file.exists():
-        db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
-        try:
+        with _reading(file) as db:
             db.row_factory = sqlite3.Row
             wanted = id.strip().lower()
             rows = db.execute("SELECT * FROM calls WHERE id = ? OR (length(?) >= 8 AND substr(id, 1, length(?)) = ?) "
                               "LIMIT 2", (wanted, wanted, wanted, wanted)).fetchall()
             row = rows[0] if len(rows) == 1 else next((r for r in rows if r["id"] == wanted), None)
-        finally:
-            db.close()
     if row is None:
         raise E.PoeUsageError(f"no logged call with id {id!r}; see poe_magic.log() for the ids")
     reply = Reply(model=row["model"], prompt=row["prompt"] or "", text=row["answer"] or "",

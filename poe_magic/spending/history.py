@@ -101,6 +101,9 @@ def normalise_entry(raw: Any) -> Any:
         entry["usage_type"] = "API"  # the older guide's entries have no type
     entry["creation_time"] = _micros(entry.get("creation_time"))
     entry["cost_points"] = _whole(entry.get("cost_points"))
+    if not _plausible(entry["cost_points"]):  # 10**30, NaN, -10**12: a broken server, not a price
+        entry["cost_flag"] = f"implausible cost {str(entry['cost_points'])[:24]}"
+        entry["cost_points"] = None
     if "bot_name" in entry:
         entry["bot_name"] = str(entry["bot_name"])[:200]
     if "query_id" in entry and not isinstance(entry["query_id"], str):
@@ -125,6 +128,18 @@ def _micros(value: Any) -> Any:
     magnitude = abs(value)
     scale = 1_000_000 if magnitude < 1e11 else 1_000 if magnitude < 1e14 else 1
     return int(value * scale)
+
+
+#: the most points one call may cost or refund (about $30,000): a bigger figure is a server's bug
+MAX_COST = 10**9
+
+
+def _plausible(value: Any) -> bool:
+    """False for a number no call costs: beyond :data:`MAX_COST` either way, NaN or infinite
+    (a value that is not a number at all is left to the readers, which count it as 0)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return True
+    return value == value and abs(value) <= MAX_COST
 
 
 def _whole(value: Any) -> Any:
@@ -315,7 +330,9 @@ def to_frame(columns: dict[str, list[Any]]) -> pd.DataFrame:
 
     try:
         micros = np.asarray(columns["creation_time"], dtype="int64")
-        cost = np.asarray(columns["cost_points"], dtype="int64")
+        flags = columns.get("cost_flag") or [None] * len(columns["cost_points"])
+        cost = np.asarray([0 if c is None and f else c for c, f in zip(columns["cost_points"], flags)],
+                          dtype="int64")  # an implausible cost counts 0 here (its cost_flag says why)
     except (TypeError, ValueError, OverflowError):
         raise E.ServerError("the points history has non-integer creation_time or cost_points values") from None
     data: dict[str, Any] = {

@@ -117,7 +117,7 @@ def _fill_from_log(rows: list[dict[str, Any]]) -> None:
     if not missing or not file.exists():
         return
     calllog.flush()
-    db = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=calllog.BUSY_TIMEOUT)
+    db = sqlite3.connect(calllog.read_only_uri(file), uri=True, timeout=calllog.BUSY_TIMEOUT)
     try:
         for row in missing:
             try:

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from poe_magic.base import errors as E
+from poe_magic.base import notices
 from poe_magic.spending.calls import Call, Ledger, release_settled, saw
 from poe_magic.spending.history import PAGE_SIZE, history_page
 from poe_magic.spending.history_cache import account_id
@@ -192,7 +193,11 @@ def settle(book: Ledger, waiting: list[Call], entries: list[dict[str, Any]]) -> 
             if any(e is None for e in listed):
                 continue  # claimed earlier, off this page now: the next read may show it
             shown = [e for e in listed if e is not None]
-            call.provisional = any(is_provisional(e, skew_s, now) for e in shown)
+            flagged = [e for e in shown if e.get("cost_flag")]
+            for entry in flagged:  # kept pending (counted at its estimate), said once
+                notices.warn(f"poe_magic: the points history lists an {entry['cost_flag']} for {call.model}; "
+                             "ignored (the call stays pending)", once=("implausible cost", entry["query_id"]))
+            call.provisional = bool(flagged) or any(is_provisional(e, skew_s, now) for e in shown)
             if not call.provisional:
                 call.points = sum(_points(e) for e in shown)
                 done.append(call)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from poe_magic.base import errors as E
+from poe_magic.base.secrets import mask_pieces
 from poe_magic.tools.docstrings import parse_docstring
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # what the OpenAI/Poe tool API accepts
@@ -152,15 +153,15 @@ class ToolCall:
     def signature(self) -> str:
         """``add(a=2, b=3)``: how the call is shown."""
         args = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in self.arguments.items())
-        return f"{self.name}({args})"
+        return mask_pieces(f"{self.name}({args})")
 
     def outcome(self) -> str:
         """``5``, ``declined`` or ``ValueError: ...``: how the result is shown."""
         if self.declined:
             return "declined"
         if self.error is not None:
-            return self.error
-        return short_repr(self.result, 80)
+            return mask_pieces(self.error)
+        return mask_pieces(short_repr(self.result, 80))  # (a key in a result: its follow-up is refused too)
 
     def __repr__(self) -> str:
         return f"<ToolCall {self.signature()} -> {self.outcome()}>"

@@ -29,7 +29,7 @@ from poe_magic.server.state import ServerState
 
 _MARK = "JSON schema:\n"
 _SCALE = re.compile(r"from (-?\d+) to (-?\d+)")
-_ANSWER = re.compile(r"<answer>\n?(.*?)\n?</answer>", re.DOTALL)
+_ANSWER = re.compile(r"<answer(-[0-9a-f]+)?>\n?(.*?)\n?</answer\1>", re.DOTALL)  # (fenced: a digest marker)
 
 
 def told_schema(request: fp.QueryRequest) -> dict[str, Any]:
@@ -141,7 +141,7 @@ def grade(prompt: str) -> dict[str, Any]:
     scale = _SCALE.search(prompt)
     low, high = (int(scale.group(1)), int(scale.group(2))) if scale else (1, 10)
     found = _ANSWER.search(prompt)
-    words = len(found.group(1).split()) if found else 0
+    words = len(found.group(2).split()) if found else 0
     return {"score": max(low, min(high, words)), "reason": f"{words} words"}
 
 
