@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,3 +209,16 @@ class Kernel:
     def shutdown(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+@contextmanager
+def loaded_kernel(server: Any, home: Any, prelude: str = "%load_ext poe_magic\nimport poe_magic",
+                  **env: str) -> Iterator[Kernel]:
+    """A real kernel pointed at ``server`` with its own ``POE_MAGIC_HOME``, ``prelude`` run in it
+    (poe_magic loaded), shut down at the end: the one way the tests' shared kernels are made."""
+    kernel = Kernel(env={**server.env, "POE_MAGIC_HOME": str(home), **env})
+    try:
+        kernel.run_ok(prelude)
+        yield kernel
+    finally:
+        kernel.shutdown()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer
 
@@ -23,10 +23,8 @@ pytestmark = [pytest.mark.kernel, pytest.mark.http]
 
 @pytest.fixture(scope="module")
 def k(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    kernel = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("background_home"))})
-    kernel.run_ok("%load_ext poe_magic\nimport poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(server, tmp_path_factory.mktemp("background_home"), "%load_ext poe_magic\nimport poe_magic") as kernel:
+        yield kernel
 
 
 def read_until(k: Kernel, done: Any, timeout: float = 60.0) -> list[dict[str, Any]]:

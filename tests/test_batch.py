@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from faultkit import usage_line
-from harness import CellResult, Kernel
+from harness import CellResult, Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer, local_server
 
@@ -34,10 +34,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def bk(bsrv: LocalServer, home: Path) -> Iterator[Kernel]:
-    kernel = Kernel(env={**bsrv.env, "POE_MAGIC_HOME": str(home)})
-    kernel.run_ok(PRELUDE)
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(bsrv, home, PRELUDE) as kernel:
+        yield kernel
 
 
 @pytest.fixture

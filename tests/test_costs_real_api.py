@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer, local_server
 
@@ -43,20 +43,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def k(lag_server: LocalServer, home: Path) -> Iterator[Kernel]:
-    kernel = Kernel(env={**lag_server.env, "POE_MAGIC_HOME": str(home)})
-    kernel.run_ok("%load_ext poe_magic\nimport poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(lag_server, home, "%load_ext poe_magic\nimport poe_magic") as kernel:
+        yield kernel
 
 
 @pytest.fixture
 def own_k(lag_server: LocalServer, tmp_path: Path) -> Iterator[Kernel]:
     """A kernel of its own: what it knows of the server's clock comes only from this test (another
     test slows the usage endpoint, which blurs a shared kernel's skew estimate from Date headers)."""
-    kernel = Kernel(env={**lag_server.env, "POE_MAGIC_HOME": str(tmp_path / "home")})
-    kernel.run_ok("%load_ext poe_magic\nimport poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(lag_server, tmp_path / "home", "%load_ext poe_magic\nimport poe_magic") as kernel:
+        yield kernel
 
 
 def modes(server: LocalServer, **changes: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer
 
@@ -56,10 +56,8 @@ def test_stop_does_not_kill_the_local_server(bare_kernel: Kernel) -> None:
 
 @pytest.fixture(scope="module")
 def everyday_kernel(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    k = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("everyday_home"))})
-    k.run_ok("%load_ext poe_magic\nimport poe_magic")
-    yield k
-    k.shutdown()
+    with loaded_kernel(server, tmp_path_factory.mktemp("everyday_home"), "%load_ext poe_magic\nimport poe_magic") as k:
+        yield k
 
 
 def test_chat_panel_without_a_default_model(everyday_kernel: Kernel) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 from iopub import display_id, late_messages, shares_text, size
 
 from poe_magic.server.launch import LocalServer, local_server
@@ -26,10 +26,8 @@ def lag_server() -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def lk(lag_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    kernel = Kernel(env={**lag_server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("weight_home"))})
-    kernel.run_ok("%load_ext poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(lag_server, tmp_path_factory.mktemp("weight_home"), "%load_ext poe_magic") as kernel:
+        yield kernel
 
 
 def priced(msgs: list[dict]) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.base.secrets import KEY_PIECE
 from poe_magic.server.launch import LocalServer
@@ -28,10 +28,8 @@ def srv() -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def k(srv: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    kernel = Kernel(env={**srv.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("hk2_home"))})
-    kernel.run_ok("%load_ext poe_magic\nimport os, poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(srv, tmp_path_factory.mktemp("hk2_home"), "%load_ext poe_magic\nimport os, poe_magic") as kernel:
+        yield kernel
 
 
 def pieces_in(text: str | bytes) -> list[str]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer, local_server
 from poe_magic.wire.ratelimit import RateLimiter, _seconds
@@ -81,10 +81,8 @@ def test_hostile_headers_are_ignored(bad: str) -> None:
 
 @pytest.fixture(scope="module")
 def rk(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    k = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("rate_home"))})
-    k.run_ok("import poe_magic")
-    yield k
-    k.shutdown()
+    with loaded_kernel(server, tmp_path_factory.mktemp("rate_home"), "import poe_magic") as k:
+        yield k
 
 
 def test_batch_holds_the_window_over_real_http(rk: Kernel, server: LocalServer, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer, local_server
 
@@ -23,10 +23,8 @@ def spend_server() -> Iterator[LocalServer]:
 @pytest.fixture(scope="module")
 def k(spend_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     home = tmp_path_factory.mktemp("spend_home")
-    kernel = Kernel(env={**spend_server.env, "POE_MAGIC_HOME": str(home)})
-    kernel.run_ok("%load_ext poe_magic")
-    yield kernel
-    kernel.shutdown()
+    with loaded_kernel(spend_server, home, "%load_ext poe_magic") as kernel:
+        yield kernel
 
 
 def newest_entries(server: LocalServer, n: int) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from harness import Kernel
+from harness import Kernel, loaded_kernel
 
 from poe_magic.server.launch import LocalServer
 
@@ -16,10 +16,8 @@ SNAPSHOT = "poe-picker-snapshot"
 
 @pytest.fixture(scope="module")
 def wk(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    k = Kernel(env={**server.env, "POE_MAGIC_HOME": str(tmp_path_factory.mktemp("widgets_home"))})
-    k.run_ok("%load_ext poe_magic\nimport poe_magic, ipywidgets as w\n%poe use EchoBot")
-    yield k
-    k.shutdown()
+    with loaded_kernel(server, tmp_path_factory.mktemp("widgets_home"), "%load_ext poe_magic\nimport poe_magic, ipywidgets as w\n%poe use EchoBot") as k:
+        yield k
 
 
 def test_picker_and_chat_are_widgets_that_compose_and_link(wk: Kernel) -> None:
