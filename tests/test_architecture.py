@@ -116,3 +116,12 @@ def test_one_retry_policy_decides_every_retry() -> None:
     makers = {**_calls_to("RetryPolicy"), **_calls_to("of")}
     assert {"wire/transport.py", "wire/http.py", "batches/runner.py"} <= set(makers)
     assert _calls_to("next_retry") == {"wire/retry.py": 2}
+
+
+def test_the_version_is_written_in_one_place() -> None:
+    """pyproject.toml holds the version; the package reads it from its installed metadata."""
+    import re
+
+    written = re.search(r'^version = "([^"]+)"', (PACKAGE.parent / "pyproject.toml").read_text(), re.M)
+    assert written is not None and poe_magic.__version__ == written.group(1)
+    assert '"0.' not in (PACKAGE / "base" / "version.py").read_text()

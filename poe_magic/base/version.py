@@ -1,3 +1,9 @@
-"""The package version (one place; pyproject.toml says the same)."""
+"""The package version, read from the installed package's metadata (pyproject.toml is the one
+place it is written)."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("poe_magic")
+except metadata.PackageNotFoundError:  # a source tree on sys.path without an install
+    __version__ = "0+unknown"

@@ -1,10 +1,13 @@
-"""The only module that talks to fastapi_poe and HTTP.
+"""The streaming transport: the only module that talks to fastapi_poe (plain GETs are
+:mod:`poe_magic.wire.http`'s).
 
 It turns a :class:`PoeRequest` into fastapi_poe's ``QueryRequest``, streams the bot's
-messages, maps every failure onto :mod:`poe_magic._errors` (the mapping itself lives in
-:mod:`poe_magic._failures`), and retries what is safe to retry (429, 5xx, connection errors,
-connect timeouts) *before the first token only*: after text has streamed a retry would repeat
-it. Between tries it yields :class:`Retrying` so the display can say "retrying in 2 s".
+messages, maps every failure onto :mod:`poe_magic.base.errors` (the mapping itself lives in
+:mod:`poe_magic.wire.failures`), and retries what is safe to retry, as the one
+:class:`~poe_magic.wire.retry.RetryPolicy` decides, *before the first token only*: after text
+has streamed a retry would repeat it. Between tries it yields :class:`Retrying` so the display
+can say "retrying in 2 s". Only :class:`poe_magic.core.live.LiveStream` calls :func:`stream`,
+and only the request runner (:mod:`poe_magic.prompting.runner`) makes a LiveStream.
 
 fastapi_poe hides the HTTP status of a failure (401, 402, 404 and 429 all become
 ``BotError``). A response event hook on our own ``httpx.AsyncClient`` records the status,
@@ -218,7 +221,7 @@ def _short_repr_query() -> Any:
 
 async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any | Retrying, None]:
     """Yield fastapi_poe messages (``.text``, ``.is_replace_response``, ``.attachment``, ...)
-    and :class:`Retrying` notices; raise a :class:`~poe_magic._errors.PoeMagicError`."""
+    and :class:`Retrying` notices; raise a :class:`~poe_magic.base.errors.PoeMagicError`."""
     import fastapi_poe as fp
     from fastapi_poe.client import stream_request_base
 
