@@ -236,10 +236,10 @@ def test_markdown_answer_renders_heading_and_code_block(page: Any) -> None:
 
     with artifacts_on_failure(page, "markdown"):
         shown = outputs(page, 1)
-        expect(shown).to_have_count(1)  # one display, updated in place
-        expect(shown.locator("h1")).to_have_text(re.compile("A Markdown answer"))
-        expect(shown.locator("pre").first).to_contain_text("def greet(name: str) -> str:")
-        expect(shown.locator("table td").first).to_have_text("local")
+        expect(shown).to_have_count(2)  # the answer (one display, updated in place), then its footer
+        expect(shown.first.locator("h1")).to_have_text(re.compile("A Markdown answer"))
+        expect(shown.first.locator("pre").first).to_contain_text("def greet(name: str) -> str:")
+        expect(shown.first.locator("table td").first).to_have_text("local")
         page.screenshot(path=str(ARTIFACTS / "browser-notebook.png"))
 
 
@@ -261,7 +261,7 @@ def test_picker_choice_is_used_by_the_next_cell(page: Any) -> None:
 
     with artifacts_on_failure(page, "picker"):
         # before the choice (this test is the one that changes it): cell 3 was answered by cell 0's default
-        expect(outputs(page, 3)).to_contain_text("GPT-4o-mini")
+        expect(outputs(page, 3).last).to_contain_text("GPT-4o-mini")  # the footer names the model
         picker = cell(page, 2).locator(".poe-model-picker")
         expect(picker.locator(".poe-picker-status")).to_contain_text("GPT-4o-mini")
         picker.locator("input[type='text']").click()
@@ -275,7 +275,7 @@ def test_picker_choice_is_used_by_the_next_cell(page: Any) -> None:
         picker.screenshot(path=str(ARTIFACTS / "browser-picker.png"))
 
         run_cell(page, 3)
-        answer = outputs(page, 3)
+        answer = outputs(page, 3).first
         expect(answer).to_contain_text("EchoBot received 1 message(s)")
         expect(answer).to_contain_text("Which bot answers a cell that names no model?")
         expect(answer.locator("h3")).to_have_text(re.compile("EchoBot received"))
@@ -365,7 +365,7 @@ def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
         cell(page, 6).screenshot(path=str(ARTIFACTS / "browser-compare-streaming.png"))
         expect(prompt(page, 6)).to_have_text(re.compile(r"\[\d+\]:"))
         # static: every column finished, rendered Markdown in the columns, the summary table below
-        expect(shown).to_have_count(1)
+        expect(shown).to_have_count(2)  # the grid, then the summary table as its own output (issue 26)
         expect(shown.locator(".poe-compare b")).to_have_text(COMPARED)
         expect(status).to_have_text([re.compile(r"^✓ \d+\.\d\d s$")] * len(COMPARED))
         for i in range(len(COMPARED)):
@@ -379,8 +379,9 @@ def test_comparison_streams_side_by_side_and_ends_static(page: Any) -> None:
             "e => [getComputedStyle(e).whiteSpace, getComputedStyle(e).overflowX]")
         assert code == ["pre", "auto"], code
         assert_not_clipped(status)
-        expect(shown.locator(".poe-compare + table tbody tr")).to_have_count(len(COMPARED))  # the summary
-        expect(shown.locator(".poe-compare + table th")).to_contain_text(["model", "status", "first token", "total"])
+        summary = shown.last  # the summary table: its own output under the grid (issue 26)
+        expect(summary.locator("table tbody tr")).to_have_count(len(COMPARED))
+        expect(summary.locator("table th")).to_contain_text(["model", "status", "first token", "total"])
         # side by side: columns of a row share their top edge, none overlaps, none is squeezed
         boxes = [columns.nth(i).bounding_box() for i in range(len(COMPARED))]
         assert all(b is not None and b["width"] >= 219 for b in boxes), boxes

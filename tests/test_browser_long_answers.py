@@ -225,18 +225,19 @@ def test_a_late_cost_changes_the_footer_in_place_and_the_answer_stays(lab_page: 
         page.wait_for_timeout(300)  # the last renders land
         before = cell(page, 4).evaluate(SNAPSHOT)
         check_one_answer(before, answer, final=True)
-        assert "points pending" in before[-1]["text"], before[-1]["text"]
+        # the cell ends before the history lists the cost: an estimate (issue 24) or "points pending"
+        assert "≈" in before[-1]["text"] or "points pending" in before[-1]["text"], before[-1]["text"]
         cell(page, 4).evaluate(MARK)  # tag the output nodes shown now
         messages, received = traffic.messages, traffic.bytes
         footer = outputs(page, 4).last
-        expect(footer).to_contain_text(re.compile(r"\d points"), timeout=60_000)
+        expect(footer).to_contain_text(re.compile(r"· [\d,]+ points"), timeout=60_000)  # billed: no ≈ before it
         page.wait_for_timeout(500)
         after = cell(page, 4).evaluate(SEEN)
         cell(page, 4).screenshot(path=str(ARTIFACTS / "browser-late-cost-footer.png"))
     assert len(after) == len(before)  # no output added: the footer changed in place
     assert [seen for seen, _, _ in after[:-1]] == [str(i) for i in range(len(before) - 1)]  # answer nodes kept
     assert [(text, h2) for _, text, h2 in after[:-1]] == [(o["text"], len(o["h2"])) for o in before[:-1]]
-    assert "points pending" not in after[-1][1] and after[-1][1].startswith("LongBot ·")
+    assert "points pending" not in after[-1][1] and "≈" not in after[-1][1] and after[-1][1].startswith("LongBot ·")
     assert 1 <= traffic.messages - messages <= 2 and traffic.bytes - received < 3000, (
         traffic.messages - messages, traffic.bytes - received)
 

@@ -196,7 +196,7 @@ def test_everyday_widgets_in_the_frontend(kind: str, server: LocalServer, tmp_pa
 
                 step = "poe-cell"  # a %%poe cell streams and renders Markdown
                 expect(outputs(page, 1).locator("h3")).to_have_text(re.compile(r"EchoBot received 1 message"))
-                expect(outputs(page, 1)).to_contain_text("hello from the frontend")
+                expect(outputs(page, 1).first).to_contain_text("hello from the frontend")
 
                 step = "hbox"  # the picker in a user's HBox: a click reaches a linked widget and observe()
                 composed = cell(page, 2)

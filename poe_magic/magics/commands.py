@@ -153,13 +153,21 @@ def ask_line(magics: Any, model: str, question: str) -> None:
     except E.UnknownModelError as unknown:  # found so before sending: maybe a mistyped subcommand
         if getattr(unknown, "reply", None) is not None:
             raise
-        if not settings.default_model and "did you mean" not in str(unknown):  # `%poe what is 2**10`
+        if not settings.default_model and not _very_near(model, near) and "did you mean" not in str(unknown):
+            # `%poe what is 2**10` (not "did you mean %poe chat"); `%poe thread default` keeps its did-you-mean
             raise E.PoeUsageError(f"no default model: `%poe use MODEL` sets one, or ask with `%poe MODEL question` "
                                   f"({model!r} is not a model; nothing was sent)", model=model) from None
         if near is None:
             raise
         raise E.PoeUsageError(f"{model!r} is neither a model nor a subcommand; did you mean %poe {near}?",
                               model=model) from None
+
+
+def _very_near(word: str, near: str | None) -> bool:
+    """``thread`` / ``threads``, ``histroy`` / ``history``: a typo of that subcommand, not a question."""
+    import difflib
+
+    return near is not None and difflib.SequenceMatcher(None, word.lower(), near).ratio() >= 0.85
 
 
 class TextTable:
