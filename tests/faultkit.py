@@ -40,8 +40,9 @@ def statuses(server: LocalServer, bot: str) -> list[int]:
 _PROBE = '''
 def _poe_resources():
     import gc, os, threading
-    from poe_magic.wire.loop import shared_loop
+    from poe_magic.wire.loop import shared_loop, wait_warm_up
     from poe_magic.core.reply import Reply
+    wait_warm_up()  # a %load_ext's warm-up thread ends by itself: not counted
     gc.collect()
     fds, sockets = os.listdir('/proc/self/fd'), 0
     for fd in fds:

@@ -99,6 +99,7 @@ def test_missing_and_wrong_key_errors_never_show_the_key(fresh_kernel: Kernel, s
 
 def test_interrupt_keeps_partial_text_and_next_cell_works(kernel: Kernel) -> None:
     kernel.run_ok("%%poe EchoBot\nfirst")  # the loop thread is started by a kernel's first answer, not by Ctrl-C
+    kernel.run_ok("__import__('poe_magic.wire.loop', fromlist=['x']).wait_warm_up()")  # (a %load_ext's warm-up thread ends by itself)
     threads_before = kernel.value("__import__('threading').active_count()")
     msg_id = kernel.submit("%%poe SlowBot -o partial\nchunks=200 delay=0.05")
     time.sleep(1.0)
