@@ -157,17 +157,19 @@ def complete_line(line: str) -> tuple[list[str], str] | None:
 
 def poe_matcher(context: Any) -> Any:
     """The IPython (v2) matcher: completions for ``%%poe`` / ``%poe`` lines, else nothing."""
-    from IPython.core.completer import SimpleCompletion, SimpleMatcherResult
+    from IPython.core.completer import SimpleCompletion
 
+    # a plain dict: IPython's SimpleMatcherResult TypedDict gained required keys in 9.x (the
+    # optional ones are read with .get), so building one would tie us to one IPython version
     found = complete_line(context.text_until_cursor)
     if found is None:
-        return SimpleMatcherResult(completions=[], suppress=False)
+        return {"completions": [], "suppress": False}
     names, token = found
     # IPython replaces the token it split off; ours is cut on spaces and "=" as IPython's is
     if token != context.token:
         shift = len(context.token) - len(token)
         names = [context.token[:shift] + n for n in names] if shift > 0 else names
-    return SimpleMatcherResult(completions=[SimpleCompletion(n, type="poe") for n in names], suppress=bool(names))
+    return {"completions": [SimpleCompletion(n, type="poe") for n in names], "suppress": bool(names)}
 
 
 def register(ipython: Any) -> None:
