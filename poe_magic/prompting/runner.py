@@ -101,11 +101,11 @@ class Call:
             self.release()
             return
         booked = _merged(self._booked)
-        _say_balance(reply, self.settings)
-        answered = reply.error is None or bool(reply.text)  # a refused call is not charged
-        if answered and reply.points is None and not reply.cached and reply.estimated_points is None:
-            estimator.estimate_answer(reply, self.request)  # footer "≈ N points" at once, billed later
-        try:
+        try:  # whatever fails here, the finally still books the call: the budget and the log see it
+            _say_balance(reply, self.settings)
+            answered = reply.error is None or bool(reply.text)  # a refused call is not charged
+            if answered and reply.points is None and not reply.cached and reply.estimated_points is None:
+                estimator.estimate_answer(reply, self.request)  # footer "≈ N points" at once, billed later
             media.collect_files(reply)
         except KeyboardInterrupt:
             reply.interrupted = True
