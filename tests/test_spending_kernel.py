@@ -81,12 +81,14 @@ def test_session_ledger_lists_every_call(k: Kernel) -> None:
     assert "time (UTC)" in table and "elapsed (s)" in table and "<th>elapsed (s)</th>" in shown["text/html"]
     assert re.search(r"^\s*\d\d:\d\d:\d\d ", table.splitlines()[1]) and "+00:00" not in table
     assert re.search(rf"^\s*total\s+{calls} calls\s+{spent:,} ", table.splitlines()[-1])
-    typed = {"time": "datetime64[us, UTC]", "model": "string", "points": "Int64", "chars": "int64",
+    typed = {"time": "datetime64[us, UTC]", "model": "string", "points": "Int64", "estimated": "Int64", "chars": "int64",
              "elapsed": "Float64", "status": "string"}
     assert k.value("{c: str(t) for c, t in _.dtypes.items()}") == typed  # %poe session's value computes as a frame
     assert k.value("{c: str(t) for c, t in __import__('poe_magic').session_ledger().dtypes.items()}") == typed
     assert k.value("type(__import__('poe_magic').session_ledger()).__name__") == "DataFrame"
     assert k.value("int(_['points'].sum())") == spent
+    # beside each billed cost, the immediate estimate its footer showed (the catalogue prices both)
+    assert k.value("bool(_['estimated'].notna().all())") and "≈ estimated" in table
 
 
 def test_budget_warns_refuses_and_force_overrides(k: Kernel, spend_server: LocalServer) -> None:

@@ -299,14 +299,15 @@ def test_session_ledger_display_is_readable_and_the_frame_stays_typed() -> None:
                datetime(2026, 11, 27, 13, 32, 1, 5, tzinfo=timezone.utc)]
     frame = pd.DataFrame({
         "time": pd.to_datetime(started, utc=True), "model": pd.array(["EchoBot", "GPT-5"], dtype="string"),
-        "points": pd.array([3990, None], dtype="Int64"), "chars": pd.array([12, 4000], dtype="int64"),
+        "points": pd.array([3990, None], dtype="Int64"), "estimated": pd.array([3500, None], dtype="Int64"),
+        "chars": pd.array([12, 4000], dtype="int64"),
         "elapsed": pd.array([0.773, None], dtype="Float64"), "status": pd.array(["ok", "error"], dtype="string")})
     shown = readable_ledger(frame)
-    assert list(shown.columns) == ["time (UTC)", "model", "points", "chars", "elapsed (s)", "status"]
+    assert list(shown.columns) == ["time (UTC)", "model", "points", "≈ estimated", "chars", "elapsed (s)", "status"]
     assert shown.values.tolist() == [
-        ["13:31:30", "EchoBot", "3,990", "12", "0.77", "ok"],
-        ["13:32:01", "GPT-5", "unknown", "4,000", "", "error"],
-        ["total", "2 calls", "3,990 + 1 unknown", "4,012", "0.77", ""]]
+        ["13:31:30", "EchoBot", "3,990", "≈ 3,500", "12", "0.77", "ok"],
+        ["13:32:01", "GPT-5", "unknown", "", "4,000", "", "error"],
+        ["total", "2 calls", "3,990 + 1 unknown", "≈ 3,500", "4,012", "0.77", ""]]
     frame.loc[1, "time"] = pd.Timestamp("2026-11-28 00:00:02", tz="UTC")  # the session spans two days
     assert readable_ledger(frame)["time (UTC)"].tolist()[:2] == ["2026-11-27 13:31:30", "2026-11-28 00:00:02"]
     table = LedgerTable(frame)

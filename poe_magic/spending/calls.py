@@ -36,6 +36,7 @@ class Call:
     prompt_chars: int = 0
     estimate: float | None = None  # points counted for it by the budget while pending
     estimate_basis: str = ""
+    estimated: int | None = None  # the answer's immediate estimate (catalogue price x tokens, the footer's "≈")
     polls: int = 0  # history reads made for it (its backoff step)
     gave_up: bool = False  # not listed within the reconciler's time limit
     provisional: bool = False  # claimed entries showed a provisional 0 so far

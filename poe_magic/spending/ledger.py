@@ -260,7 +260,8 @@ def record(reply: Reply, booked: Reservation | None = None) -> None:
                 after_id=newest_before(led, started.timestamp()), prompt_chars=len(reply.prompt or ""),
                 # the Reply is kept (to be told its cost) only for an answer that ended well: a stopped or
                 # failed one may never be charged, and its display already says how it ended
-                reply=reply if reply.status == "ok" else None, account=current_account())
+                reply=reply if reply.status == "ok" else None, account=current_account(),
+                estimated=reply.estimated_points)
     if booked is not None and booked.estimate is not None:
         call.estimate, call.estimate_basis = booked.estimate, booked.basis
     with led.booking:
@@ -333,8 +334,10 @@ def session_ledger() -> pd.DataFrame:
     """This kernel's calls as a DataFrame, one row per call, for computing (``%poe session``
     shows it readably). Columns and dtypes: ``time`` (when it started, ``datetime64[us, UTC]``),
     ``model`` and ``status`` (``string``), ``points`` (``Int64``: <NA> while the cost is not in
-    the points history), ``chars`` (``int64``), ``elapsed`` (seconds, ``Float64``, 3 decimals).
-    ``attrs["summary"]`` holds :func:`budget_status`'s line."""
+    the points history), ``estimated`` (``Int64``: the immediate estimate the footer showed as
+    "≈ N points", from the catalogue's price x tokens; <NA> without a price), ``chars``
+    (``int64``), ``elapsed`` (seconds, ``Float64``, 3 decimals). ``attrs["summary"]`` holds
+    :func:`budget_status`'s line."""
     import pandas as pd
 
     reconcile()
@@ -342,6 +345,7 @@ def session_ledger() -> pd.DataFrame:
         "time": pd.to_datetime([c.time for c in _ledger().calls], utc=True).as_unit("us"),  # "s" when empty
         "model": pd.array([c.model for c in _ledger().calls], dtype="string"),
         "points": pd.array([c.points for c in _ledger().calls], dtype="Int64"),
+        "estimated": pd.array([c.estimated for c in _ledger().calls], dtype="Int64"),
         "chars": pd.array([c.chars for c in _ledger().calls], dtype="int64"),
         "elapsed": pd.array([None if c.elapsed is None else round(c.elapsed, 3) for c in _ledger().calls], dtype="Float64"),
         "status": pd.array([c.status for c in _ledger().calls], dtype="string"),

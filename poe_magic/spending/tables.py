@@ -39,6 +39,8 @@ def readable_ledger(frame: pd.DataFrame) -> pd.DataFrame:
         "time (UTC)": list(times.dt.strftime(pattern)) + ["total"],
         "model": list(frame["model"].astype(str)) + [f"{len(frame):,} call{'s' * (len(frame) != 1)}"],
         "points": [_count(p) for p in points] + [total_points],
+        "≈ estimated": ["" if pd.isna(e) else f"≈ {int(e):,}" for e in frame["estimated"]]
+                       + [f"≈ {int(frame['estimated'].sum()):,}" if frame["estimated"].notna().any() else ""],
         "chars": [f"{c:,}" for c in frame["chars"]] + [f"{int(frame['chars'].sum()):,}"],
         "elapsed (s)": ["" if pd.isna(e) else f"{e:,.2f}" for e in elapsed] + [total_elapsed],
         "status": list(frame["status"].astype(str)) + [""],
