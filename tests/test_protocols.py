@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from harness import Kernel
 from protocols import CHAT
@@ -89,6 +90,24 @@ def test_usage_blocks_are_read_leniently() -> None:
 
 
 # -- against the local server -------------------------------------------------------------------
+
+def test_the_server_hands_parameters_to_the_bot_and_reports_usage_in_the_real_shape(server: LocalServer) -> None:
+    body = {"model": "EchoBot", "messages": [{"role": "user", "content": "hi"}], "stream": True,
+            "stream_options": {"include_usage": True}, "reasoning_effort": "medium", "thinking_budget": 100,
+            "extra_body": {"aspect": "16:9"}, "max_tokens": 50, "top_p": 0.5}
+    with httpx.stream("POST", server.url + CHAT, json=body, headers={"Authorization": f"Bearer {server.key}"},
+                      timeout=30) as response:
+        payloads = [line[len("data: "):] for line in response.iter_lines() if line]
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(p) for p in payloads[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert json.loads(text.split("```json\n")[1].split("\n```")[0])["parameters"] == {
+        "reasoning_effort": "medium", "thinking_budget": 100, "aspect": "16:9"}  # OpenAI's own fields are not
+    usage = chunks[-1]["usage"]
+    assert chunks[-1]["choices"] == [] and usage["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert usage["completion_tokens_details"] == {"reasoning_tokens": 0}
+
+
 
 def test_usage_lands_on_the_reply_and_prices_the_estimate(openai: LocalServer) -> None:
     reply = poe_magic.ask("count my tokens please", "GPT-4o-mini", stream=False, system="be brief")

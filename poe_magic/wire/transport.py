@@ -277,7 +277,7 @@ def _protocol(request: PoeRequest, settings: Settings) -> tuple[OneTry, str]:
     results = _as_models(fp.ToolResultDefinition, request.tool_results)
 
     def bot_try(client: httpx.AsyncClient, info: dict[str, Any]) -> AsyncGenerator[Any, None]:
-        return stream_request_base(  # type: ignore[no-any-return]
+        return stream_request_base(
             request=query, bot_name=request.model, api_key=settings.api_key(), tools=tools, tool_calls=calls,
             tool_results=results, session=client, on_error=_quiet_on_error,
             num_tries=1,  # we retry ourselves, and only before the first token
