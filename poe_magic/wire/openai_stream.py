@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from poe_magic.base import errors as E
+from poe_magic.base import notices
 from poe_magic.base.config import Settings
 from poe_magic.wire.failures import check_event, chunk_error
 from poe_magic.wire.request import Message, PoeRequest
@@ -95,7 +96,9 @@ def _message(message: Message) -> dict[str, Any]:
         url, name = getattr(attachment, "url", ""), getattr(attachment, "name", "") or "file"
         if str(getattr(attachment, "content_type", "") or "").startswith("image/"):
             parts.append({"type": "image_url", "image_url": {"url": url}})
-        else:  # Chat Completions has no part for other files: the model gets the link
+        else:  # Chat Completions takes images only (as the real API documents): the model gets the link
+            notices.warn(f"note: the openai protocol sends images only; {name} goes as a link in the text "
+                         "(PoeMagics.protocol = 'poe' attaches it)")
             parts.append({"type": "text", "text": f"[{name}]({url})"})
     return {"role": role, "content": parts}
 
