@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from harness import Kernel
-from protocols import CHAT
+from protocols import CHAT, Protocol
 
 import poe_magic
 from poe_magic.base import errors as E
-from poe_magic.base.config import settings
+from poe_magic.base.config import PROTOCOLS, settings
+from poe_magic.server.errors import error_body
 from poe_magic.server.launch import LocalServer
 from poe_magic.spending import estimator
 from poe_magic.wire import openai_stream
@@ -190,6 +191,18 @@ def test_errors_read_as_on_the_bot_protocol(activated: LocalServer) -> None:
     echoed = poe_magic.send("hi", "HeaderEchoBot", params={"words": 2}, stream=False)
     assert echoed.error is not None and key not in str(echoed.error) and key not in echoed.text
     assert all("\n" not in line for got in lines.values() for _, line, _ in got)
+
+
+@pytest.mark.parametrize("status", [401, 402, 403, 404, 408, 413, 429, 500, 503])
+def test_each_http_status_reads_the_same_on_both_protocols(activated: LocalServer, status: int) -> None:
+    settings.max_retries = 0  # the first failure is the line
+    lines = {}
+    for name in PROTOCOLS:
+        settings.protocol = name
+        activated.fail_next(Protocol(name).path("EchoBot"), status, body=error_body(status, "planted"))
+        reply = poe_magic.send("hi", "EchoBot", stream=False)
+        lines[name] = (type(reply.error).__name__, str(reply.error))
+    assert lines["openai"] == lines["poe"] and "\n" not in lines["poe"][1], lines
 
 
 def test_a_dropped_or_cut_stream_keeps_the_partial_text(openai: LocalServer) -> None:
