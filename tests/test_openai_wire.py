@@ -7,11 +7,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings, settings
@@ -58,31 +62,26 @@ class Stub:
         self.url = ""
         self.bodies: list[dict[str, Any]] = []
         self.auth: list[str] = []
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self.chat, methods=["POST"])])
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        raw = b""
-        while True:
-            message = await receive()
-            raw += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        body = json.loads(raw)
+    async def chat(self, request: Request) -> Response:
+        body = await request.json()
         self.bodies.append(body)
-        self.auth.append(dict(scope["headers"]).get(b"authorization", b"").decode())
+        self.auth.append(request.headers.get("authorization", ""))
         status, kind, parts = ANSWERS[body["model"]]
-        headers = [(b"content-type", kind.encode())] + ([(b"location", b"http://127.0.0.1:9/x")] if status == 302 else [])
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        for part in parts:
-            await send({"type": "http.response.body", "body": part, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        headers = {"location": "http://127.0.0.1:9/x"} if status == 302 else {}
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for part in parts:
+                yield part
+
+        return StreamingResponse(pieces(), status_code=status, media_type=kind, headers=headers)
 
 
 @pytest.fixture(scope="module")
 def stub() -> Iterator[Stub]:
     app = Stub()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app.app, host="127.0.0.1", port=0, log_level="error", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
