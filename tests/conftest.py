@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from harness import Kernel
 from isolation import ProcessState, remember_kernels, restore_kernels, restore_servers
+from protocols import protocol  # noqa: F401 - the fixture that runs a test once per protocol (tests/protocols.py)
 
 from poe_magic.server.launch import LocalServer, local_server
 

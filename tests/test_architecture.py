@@ -108,6 +108,8 @@ def test_one_send_path_reaches_the_transport() -> None:
     nowhere else), and only the LiveStream calls the streaming transport."""
     assert _calls_to("LiveStream") == {"prompting/runner.py": 1}
     assert _calls_to("transport.stream") == {"core/live.py": 1}
+    # issue 24: the openai protocol is one more way of making one try, chosen inside the transport
+    assert _calls_to("openai_stream.answer") == {"wire/transport.py": 1}
     assert "preflight" not in _calls_to("preflight") and _calls_to("finish_reply") == {}
 
 

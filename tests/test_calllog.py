@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from harness import Kernel
+from protocols import both_protocols
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -24,6 +25,7 @@ def files_bytes(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in home.glob("log.sqlite3*"))
 
 
+@both_protocols
 def test_every_kind_is_logged_and_the_key_never_is(activated: LocalServer, poe_home: Path) -> None:
     key = os.environ["POE_API_KEY"]
     poe_magic.ask("please repeat this back", "EchoBot", stream=False)
@@ -93,6 +95,7 @@ def test_search_filters_and_hostile_text(activated: LocalServer) -> None:
         poe_magic.log(limit=0)
 
 
+@both_protocols
 def test_log_reply_rebuilds_the_reply(activated: LocalServer) -> None:
     original = poe_magic.ask("rebuild me", "EchoBot", stream=False, temperature=0.5)
     row_id = poe_magic.log(limit=1)["id"].iloc[0]

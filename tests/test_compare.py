@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from harness import Kernel
+from protocols import both_protocols
 
 from poe_magic.comparison import view as compare_view
 from poe_magic.core import markdown_html
@@ -296,6 +297,7 @@ def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: Local
 
 # -- the Python API in this process ------------------------------------------------------------
 
+@both_protocols
 def test_python_api_sends_the_same_options_to_every_model(activated: LocalServer) -> None:
     import json
 
@@ -314,6 +316,7 @@ def test_python_api_sends_the_same_options_to_every_model(activated: LocalServer
     assert "- **bot**: EchoBot" in plain and "<pre" in plain and "<h1>" not in plain
 
 
+@both_protocols
 def test_images_from_image_models_show_in_their_columns(activated: LocalServer) -> None:
     import poe_magic
 
@@ -323,6 +326,7 @@ def test_images_from_image_models_show_in_their_columns(activated: LocalServer) 
     assert re.search(r'<img src="http://127\.0\.0\.1:\d+/[^"]+" alt="image1.png"', bodies["ImageBot"])  # a file event
 
 
+@both_protocols
 def test_terminal_view_prints_each_answer_and_a_summary(activated: LocalServer, capsys: Any) -> None:
     import poe_magic
 

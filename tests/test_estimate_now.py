@@ -7,6 +7,7 @@ tests/test_costs_real_api.py::test_footer_shows_the_estimate_then_the_billed_cos
 from __future__ import annotations
 
 import pytest
+from protocols import Protocol, both_protocols
 
 import poe_magic
 from poe_magic.core.reply import Reply
@@ -22,6 +23,7 @@ def test_footer_estimate_then_billed() -> None:
     assert Reply(model="M", prompt="p", points_pending=True).footer().endswith("points pending")
 
 
+@both_protocols
 def test_estimates_land_at_once_and_are_calibrated_against_billed(activated: LocalServer) -> None:
     echo = poe_magic.send("hello", "EchoBot", stream=False)
     assert echo.estimated_points == 10  # a per-request price of 10 points: exact
@@ -37,8 +39,8 @@ def test_estimates_land_at_once_and_are_calibrated_against_billed(activated: Loc
         (0 + abs(haiku.estimated_points - 60) / 60) / 2)
 
 
-def test_a_refused_call_has_no_estimate(activated: LocalServer) -> None:
-    activated.fail_next("/bot/EchoBot", 402)
+def test_a_refused_call_has_no_estimate(activated: LocalServer, protocol: Protocol) -> None:
+    activated.fail_next(protocol.path("EchoBot"), 402)
     reply = poe_magic.send("hello", "EchoBot", stream=False)
     assert reply.error is not None and reply.estimated_points is None
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from faultkit import one_line
 from harness import Kernel
+from protocols import Protocol
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -27,15 +28,15 @@ def add(a: int, b: int) -> int:
     return a + b
 
 
-def test_tools_to_a_model_without_tools_are_refused_unsent(activated: LocalServer) -> None:
+def test_tools_to_a_model_without_tools_are_refused_unsent(activated: LocalServer, protocol: Protocol) -> None:
     activated.reset()
     with pytest.raises(E.UnsupportedFeatureError) as caught:
         poe_magic.ask("a=2 b=3", "Llama-3.1-405B", tools=[add], stream=False)
     assert str(caught.value) == ("Llama-3.1-405B does not support tool calling; nothing was sent; "
                                  "pick a tool-capable model (%poe models tools lists them) or drop --tools")
-    assert activated.requests("/bot/") == []
+    assert protocol.sent(activated) == []
     reply = poe_magic.send("What is a=2 b=3 added up?", "GPT-5", tools=[add], stream=False)  # GPT-5 lists tools
-    assert reply.error is None and activated.requests("/bot/GPT-5")
+    assert reply.error is None and protocol.sent(activated, "GPT-5")
 
 
 def test_the_servers_own_refusal_reads_the_same(server: LocalServer) -> None:
@@ -52,17 +53,18 @@ def test_the_servers_own_refusal_reads_the_same(server: LocalServer) -> None:
                           "pick a tool-capable model (%poe models tools lists them) or drop --tools")
 
 
-def test_a_prompt_beyond_the_context_window_is_refused_with_the_estimate(activated: LocalServer) -> None:
+def test_a_prompt_beyond_the_context_window_is_refused_with_the_estimate(activated: LocalServer, protocol: Protocol) -> None:
     activated.reset()
     with pytest.raises(E.RequestTooLargeError) as caught:
         poe_magic.ask("x" * 140_000, "EchoBot", stream=False)  # EchoBot lists 32,000 tokens
     assert str(caught.value).startswith("the prompt is about 35,000 tokens; EchoBot takes 32,000 (nothing was sent)")
-    assert activated.requests("/bot/") == []
+    assert protocol.sent(activated) == []
     assert poe_magic.ask("x" * 100_000, "EchoBot", stream=False)  # about 25,000 tokens: sent
 
 
 def test_an_image_to_a_text_only_model_is_a_warning_and_sent(activated: LocalServer, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # once, on the default protocol: the warning is said once per process (base/notices.py)
     picture = tmp_path / "dot.png"
     picture.write_bytes(PNG)
     activated.reset()

@@ -8,6 +8,7 @@ import matplotlib
 import pandas as pd
 import pytest
 from harness import Kernel
+from protocols import both_protocols
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -27,6 +28,7 @@ KNOWN = pd.DataFrame({
 })
 
 
+@both_protocols
 def test_grade_scores_each_answer_and_keeps_the_frame(activated: LocalServer) -> None:
     graded = poe_magic.grade(KNOWN, judge="JudgeBot", rubric="length", progress=False)
     assert list(graded.columns[:7]) == list(KNOWN.columns)
@@ -65,6 +67,7 @@ def test_grading_resumes_from_the_journal(activated: LocalServer) -> None:
     assert list(again["score"][:5]) == [3, 1, 10, 2, 2]
 
 
+@both_protocols
 def test_grade_a_comparison_and_compare_with_a_judge(activated: LocalServer) -> None:
     comparison = poe_magic.compare("two words", ["JsonBot", "EchoBot"], stream=False,
                                    judge="JudgeBot", rubric="length")

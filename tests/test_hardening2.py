@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hostile_server import HostileServer, hostile_server
+from protocols import both_protocols
 
 import poe_magic
 from poe_magic.base.config import settings
@@ -115,6 +116,7 @@ def test_the_log_writer_survives_a_row_sqlite_cannot_hold(activated: LocalServer
 
 
 # -- row 9: the judge's fence --------------------------------------------------------------------
+@both_protocols
 def test_an_answer_cannot_close_its_fence_and_talk_to_the_judge(activated: LocalServer) -> None:
     import pandas as pd
 
@@ -175,6 +177,8 @@ def test_search_finds_words_of_unspaced_scripts(activated: LocalServer) -> None:
 
 
 # -- row 15: the key in an attached file --------------------------------------------------------
+# (the bot protocol only: FileReaderBot reads the file off the message, which the openai protocol
+# cannot carry: files other than images go as a link)
 @pytest.mark.parametrize("form", ["plain", "reversed", "base64", "none"])
 def test_an_attachment_holding_the_key_is_sent_with_a_warning(activated: LocalServer, tmp_path: Path, form: str,
                                                               capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from faultkit import one_line
 from harness import Kernel
+from protocols import Protocol, both_protocols
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -85,15 +86,16 @@ def test_the_local_catalogue_lists_real_schemas(activated: LocalServer) -> None:
     ("Grok-4", {"output_effort": "extreme"}, "Grok-4 takes one of max, high, medium, low, none"),
     ("GPT-5", {"reasoning_effort": "extreme"}, "GPT-5 takes one of minimal, low, medium, high"),
 ])
-def test_ask_refuses_before_sending(activated: LocalServer, model: str, params: dict, fragment: str) -> None:
+def test_ask_refuses_before_sending(activated: LocalServer, model: str, params: dict, fragment: str, protocol: Protocol) -> None:
     activated.reset()
     with pytest.raises(E.PoeUsageError) as caught:
         poe_magic.ask("hi", model, params=params, stream=False)
     assert fragment in str(caught.value) and "(nothing was sent)" in str(caught.value)
-    assert activated.requests("/bot/") == [], "nothing may be sent"
+    assert protocol.sent(activated) == [], "nothing may be sent"
     assert poe_magic.session_ledger().empty, "nothing may be booked"
 
 
+@both_protocols
 def test_ask_sends_values_typed_and_unlisted_models_as_given(activated: LocalServer) -> None:
     reply = poe_magic.send("hi", "Claude-Sonnet-4", params={"thinking_budget": "2000"}, stream=False)
     assert reply.params == {"thinking_budget": 2000} and reply.error is None

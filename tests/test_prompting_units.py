@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from protocols import both_protocols
 
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
@@ -135,6 +136,8 @@ def _echo(reply) -> dict:
     return json.loads(reply.text.split("```json\n")[1].split("\n```")[0])
 
 
+# the bot protocol only: a text file rides on the message there, while the openai protocol sends
+# files other than images as a link in the text (its image parts: tests/test_protocols.py)
 def test_python_api_threads_attachments_and_cache(activated: LocalServer, tmp_path: Path) -> None:
     import poe_magic
     from poe_magic.prompting.asking import ask
@@ -163,6 +166,7 @@ def test_python_api_threads_attachments_and_cache(activated: LocalServer, tmp_pa
     assert poe_magic.clear_cache() == 1
 
 
+@both_protocols
 def test_python_api_returned_images_are_listed_and_fetchable(activated: LocalServer, tmp_path: Path) -> None:
     from poe_magic.prompting.asking import ask
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from faultkit import one_line
 from harness import Kernel
+from protocols import Protocol, both_protocols
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -42,16 +43,17 @@ CASES = [
 ]
 
 
+@both_protocols
 @pytest.mark.parametrize("status,error_body,cls,line", CASES, ids=[c[2].__name__ + str(c[0]) for c in CASES])
 def test_real_bodies_read_as_one_line(activated: LocalServer, status: int, error_body: dict[str, Any],
-                                      cls: type[E.PoeMagicError], line: str) -> None:
+                                      cls: type[E.PoeMagicError], line: str, protocol: Protocol) -> None:
     activated.reset()
-    activated.fail_next("/bot/GPT-4o-mini", status, body=error_body)
+    activated.fail_next(protocol.path("GPT-4o-mini"), status, body=error_body)
     with pytest.raises(E.PoeMagicError) as caught:
         poe_magic.ask("hi", "GPT-4o-mini", stream=False)
     assert type(caught.value) is cls
     assert line in str(caught.value) and "\n" not in str(caught.value)
-    assert len(activated.requests("/bot/GPT-4o-mini")) == 1  # none of these is retried
+    assert len(protocol.sent(activated, "GPT-4o-mini")) == 1  # none of these is retried
 
 
 def test_a_402_in_the_notebook_shows_the_balance(kernel: Kernel, server: LocalServer) -> None:

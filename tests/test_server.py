@@ -10,6 +10,7 @@ import sys
 
 import httpx
 import pytest
+from protocols import both_protocols
 
 from poe_magic.server.launch import READY_PREFIX, LocalServer
 
@@ -141,6 +142,7 @@ def test_cli_help_names_the_routes_and_how_to_connect() -> None:
         assert route in text
 
 
+@both_protocols
 def test_model_stand_ins_call_offered_tools(activated: LocalServer) -> None:
     import poe_magic
 

@@ -8,16 +8,14 @@ import time
 
 import pytest
 from harness import Kernel
+from protocols import Protocol, both_protocols
 
 import poe_magic
 from poe_magic.server.launch import LocalServer
 from poe_magic.wire.loop import shared_loop
 
 
-def _bot_requests(server: LocalServer) -> int:
-    return len(server.requests("/bot/"))
-
-
+@both_protocols
 def test_pieces_arrive_as_they_stream_and_end_with_the_reply(activated: LocalServer) -> None:
     started = time.perf_counter()
     answer = poe_magic.stream("chunks=20 delay=0.05 first_delay=0", "SlowBot")
@@ -32,6 +30,7 @@ def test_pieces_arrive_as_they_stream_and_end_with_the_reply(activated: LocalSer
     assert reply.elapsed is not None and reply.time_to_first_token is not None
 
 
+@both_protocols
 def test_a_failure_is_raised_after_the_pieces_and_keeps_them(activated: LocalServer) -> None:
     got: list[str] = []
     with pytest.raises(poe_magic.PoeMagicError) as failed:
@@ -42,15 +41,16 @@ def test_a_failure_is_raised_after_the_pieces_and_keeps_them(activated: LocalSer
     assert "\n" not in str(failed.value)  # one line
 
 
-def test_bad_input_raises_before_anything_is_sent(activated: LocalServer) -> None:
+def test_bad_input_raises_before_anything_is_sent(activated: LocalServer, protocol: Protocol) -> None:
     activated.reset()
     with pytest.raises(poe_magic.PoeUsageError):
         poe_magic.stream("   ", "EchoBot")
     with pytest.raises(poe_magic.PoeUsageError, match="--timeout"):
         poe_magic.stream("hi", "EchoBot", timeout=float("nan"))
-    assert _bot_requests(activated) == 0
+    assert protocol.sent(activated) == []
 
 
+@both_protocols
 def test_leaving_early_stops_the_request(activated: LocalServer) -> None:
     with poe_magic.stream("chunks=200 delay=0.05 first_delay=0", "SlowBot") as answer:
         first = next(answer)
@@ -61,6 +61,7 @@ def test_leaving_early_stops_the_request(activated: LocalServer) -> None:
     assert shared_loop().pending_tasks() == 0  # nothing left running on the loop thread
 
 
+@both_protocols
 def test_astream_gives_the_same_pieces_to_async_code(activated: LocalServer) -> None:
     async def collect() -> list[str]:
         return [piece async for piece in poe_magic.astream("chunks=8 delay=0.02 first_delay=0", "SlowBot")]
@@ -70,6 +71,7 @@ def test_astream_gives_the_same_pieces_to_async_code(activated: LocalServer) -> 
     assert poe_magic.last_reply() is not None and poe_magic.last_reply().text == "".join(pieces)
 
 
+@both_protocols
 def test_ask_is_built_on_the_same_stream(activated: LocalServer) -> None:
     reply = poe_magic.ask("same path", "EchoBot", stream=False)
     assert reply.ok and "same path" in reply.text and poe_magic.last_reply() is reply

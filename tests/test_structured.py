@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, TypedDict
 import pydantic
 import pytest
 from harness import Kernel
+from protocols import both_protocols
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -93,6 +94,7 @@ def test_json_schema_validation_names_the_first_problem() -> None:
 
 # -- asking, against the local server -------------------------------------------------------------
 
+@both_protocols
 def test_every_kind_through_ask(activated: LocalServer) -> None:
     r = poe_magic.ask("is this spam? yes, spam", "JsonBot", schema=Label, stream=False)
     assert isinstance(r.data, Label) and r.data.label == "spam" and r.data.flagged is True
@@ -109,6 +111,7 @@ def test_every_kind_through_ask(activated: LocalServer) -> None:
     assert "JSON schema:" in (r.system or "")  # the instruction went into the system prompt
 
 
+@both_protocols
 def test_repair_round_fixes_the_answer_in_the_same_conversation(activated: LocalServer) -> None:
     r = poe_magic.ask("label this ham", "RepairJsonBot", schema={"label": Literal["spam", "ham"], "n": int},
                       stream=False, system="Be brief.")
@@ -128,6 +131,7 @@ def test_repair_round_fixes_the_answer_in_the_same_conversation(activated: Local
     assert r.points == 20
 
 
+@both_protocols
 def test_never_valid_is_one_schema_error_with_the_text_kept(activated: LocalServer) -> None:
     with pytest.raises(E.SchemaError) as caught:
         poe_magic.ask("anything", "BadJsonBot", schema={"label": str}, stream=False)
@@ -136,6 +140,7 @@ def test_never_valid_is_one_schema_error_with_the_text_kept(activated: LocalServ
     assert reply.text == '{"unrelated": true}' and reply.data is None and reply.status == "error"
 
 
+@both_protocols
 def test_stream_gives_pieces_then_data(activated: LocalServer) -> None:
     answer = poe_magic.stream("ham", "JsonBot", schema={"label": Literal["spam", "ham"]})
     pieces = list(answer)
@@ -143,6 +148,7 @@ def test_stream_gives_pieces_then_data(activated: LocalServer) -> None:
     assert answer.reply is not None and answer.reply.data == {"label": "ham"}
 
 
+@both_protocols
 def test_batch_columns_and_dtypes(activated: LocalServer) -> None:
     frame = poe_magic.batch(["spam yes", "ham", "more ham here"], "{text}", ["JsonBot", "RepairJsonBot", "BadJsonBot"],
                             schema=MAPPING, progress=False)
@@ -160,6 +166,7 @@ def test_batch_columns_and_dtypes(activated: LocalServer) -> None:
     assert frame.attrs["batch_id"]
 
 
+@both_protocols
 def test_compare_frame_gets_the_same_columns(activated: LocalServer) -> None:
     comparison = poe_magic.compare("spam yes", ["JsonBot", "JsonFenceBot", "BadJsonBot"], schema=Label, stream=False)
     frame = comparison.to_frame()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pytest
 from harness import Kernel
+from protocols import both_protocols
 
 from poe_magic.base import errors as E
 from poe_magic.core.accumulator import Accumulator
@@ -143,6 +144,7 @@ def test_accumulator_folds_streamed_tool_call_deltas() -> None:
 
 # -- the loop, in this process (Python API) --------------------------------------------------
 
+@both_protocols
 def test_ask_runs_tools_on_the_calling_thread(activated: LocalServer) -> None:
     from poe_magic import ask
 

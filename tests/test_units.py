@@ -193,5 +193,7 @@ def test_every_magics_setting_mirrors_a_settings_field(monkeypatch: pytest.Monke
         new = {bool: True, int: 7, float: 0.5, str: "X", list: ["X"]}[type(defaults[name])]
         if name == "base_url":
             new = "http://127.0.0.1:9"  # a root must be a URL (a bad one is refused when set)
+        if name == "protocol":
+            new = "openai"  # one of two names (another is refused when set)
         setattr(magics, name, new)
         assert getattr(settings, name) == new, f"%config PoeMagics.{name} does not reach settings"

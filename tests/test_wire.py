@@ -23,8 +23,9 @@ from poe_magic.wire import http
 from poe_magic.wire.failures import map_error
 
 PACKAGE = Path(__file__).resolve().parents[1] / "poe_magic"
-#: the only client modules that make HTTP requests: streaming (fastapi_poe) and plain GETs
-NETWORK_MODULES = {"wire/transport.py", "wire/http.py"}
+#: the only client modules that make HTTP requests: streaming (fastapi_poe, and the openai protocol's
+#: one try, driven by the transport) and plain GETs
+NETWORK_MODULES = {"wire/transport.py", "wire/openai_stream.py", "wire/http.py"}
 #: modules that may import httpx, but only to name its exceptions in ``isinstance`` checks
 ISINSTANCE_ONLY = {"wire/failures.py"}
 #: not the client: the bundled server (and ``server/launch.py``, which starts and drives it), the demo

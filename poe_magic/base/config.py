@@ -55,6 +55,10 @@ def check_count(name: str, value: Any, low: int, high: int, *, error: type = Poe
     return value
 
 
+#: the wire protocols a request can go by (``settings.protocol``): fastapi_poe's bot protocol, or
+#: the OpenAI-compatible ``/v1/chat/completions``
+PROTOCOLS = ("poe", "openai")
+
 #: the most points any budget or cost accepts (a trillion): more is a typo, not a plan
 MAX_POINTS = 10**12
 
@@ -195,6 +199,16 @@ class SettingTraits(HasTraits):
 
     metadata_prompts = Bool(True, help="Keep the system prompt and parameter values (scrubbed) in the "
                                        "metadata of saved notebooks (off: parameter names only).").tag(config=True)
+    protocol = Unicode("poe", help="How answers are asked for: 'poe' (the bot protocol, POST /bot/MODEL) or "
+                                   "'openai' (POST /v1/chat/completions, usage reported).").tag(config=True)
+
+    @validate("protocol")
+    def _check_protocol(self, proposal: Any) -> str:
+        value = str(proposal["value"]).strip().lower()
+        if value not in PROTOCOLS:  # one line, not traitlets' enum dump
+            raise ConfigError(f"protocol must be one of {', '.join(map(repr, PROTOCOLS))}, got {proposal['value']!r}")
+        return value
+
     answer_html = Bool(False, help="Render the raw HTML in models' Markdown answers, scripts included "
                                    "(off: shown as text; -f html does it for one call).").tag(config=True)
 

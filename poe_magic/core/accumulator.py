@@ -54,6 +54,10 @@ class Accumulator:
             self.reply.retries = event.attempt
             self.notice = event.notice()
             return True
+        usage = getattr(event, "usage", None)
+        if usage is not None:  # the openai protocol's token counts (a Usage event)
+            self.reply.add_usage(usage)
+            return False
         text = getattr(event, "text", "")
         if not text and getattr(event, "data", None) is not None:
             text = self._apply_chunk(event.data)

@@ -50,6 +50,13 @@ class Reply:
     _t0: float = field(default_factory=time.perf_counter, repr=False)
     _points_watchers: list[Callable[[Reply], None]] = field(default_factory=list, repr=False)
 
+    def add_usage(self, usage: dict[str, int]) -> None:
+        """Count a request's token usage into this reply (a tool loop's rounds add up: each was billed)."""
+        total = dict(self.usage or {})
+        for name, count in usage.items():
+            total[name] = total.get(name, 0) + count
+        self.usage = total
+
     # -- cost, known late -------------------------------------------------------------------
     def watch_points(self, callback: Callable[[Reply], None]) -> None:
         """Call ``callback(reply)`` when :meth:`set_points` gives this reply its cost (at once

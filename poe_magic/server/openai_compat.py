@@ -7,14 +7,15 @@ answers, same errors, same points charged) and translating:
 - request: ``messages`` roles ``system``/``developer``, ``user``, ``assistant`` become the
   protocol's ``system``, ``user``, ``bot``; content is a string or a list of ``text`` and
   ``image_url`` parts (images become attachments; ``data:`` URLs are stored like uploads);
-  ``temperature`` and ``stop`` pass through; ``tools``, assistant ``tool_calls`` and ``tool``
+  ``temperature`` and ``stop`` pass through; ``reasoning_effort`` and every field OpenAI does not
+  define (``extra_body``) become the last message's parameters; ``tools``, assistant ``tool_calls`` and ``tool``
   messages become the protocol's ``tools``, ``tool_calls`` and ``tool_results``.
 - answer: ``text`` events are content; a ``file`` event becomes a Markdown link (Chat
   Completions has no attachments); ``json`` events (``chat.completion.chunk`` objects, as tool
   calling bots send) give their ``content``, ``tool_calls`` and ``finish_reason``.
   ``stream: true`` sends ``chat.completion.chunk`` SSE lines and ``data: [DONE]``; otherwise one
-  ``chat.completion`` with a ``usage`` block (tokens estimated at four characters each;
-  ``stream_options.include_usage`` adds a usage chunk to a stream).
+  ``chat.completion`` with a ``usage`` block in the real shape (tokens estimated at four
+  characters each; ``stream_options.include_usage`` adds a final usage chunk, ``choices: []``).
 - errors: the real ``{"error": {"code", "type", "message"}}`` shape; bad body 400, unknown model
   404 (auth, rate limit and planned faults are PoeGate's, as for the bot route). A bot error
   before any output gets its HTTP status (``insufficient_fund`` 402, ``user_message_too_long``
@@ -90,6 +91,9 @@ def parse_chat(body: Any, state: ServerState, base_url: str) -> Chat:
         raise BadRequest("'stream' must be true or false and 'stream_options' an object")
     chat_id = "chatcmpl-" + secrets.token_hex(12)
     query, tool_calls, tool_results = _messages(messages, state, base_url)
+    extra = bot_parameters(body)
+    if extra and query:  # the bot protocol carries a model's own parameters on the last message
+        query[-1] = query[-1].model_copy(update={"parameters": {**query[-1].parameters, **extra}})
     try:
         request = fp.QueryRequest(
             version="1.2", type="query", user_id="", conversation_id="", message_id=chat_id, query=query,
@@ -99,6 +103,23 @@ def parse_chat(body: Any, state: ServerState, base_url: str) -> Chat:
         raise BadRequest(f"invalid tools or tool calls: {' '.join(str(exc).split())[:300]}") from None
     return Chat(chat_id, model, stream, bool(options.get("include_usage")), request,
                 sum(len(m.content) for m in query))
+
+
+#: Chat Completions fields this server reads itself, or has no bot-protocol counterpart for (ignored)
+OWN_FIELDS = frozenset({"model", "messages", "temperature", "stop", "stream", "stream_options", "tools",
+                        "tool_choice", "parallel_tool_calls", "max_tokens", "max_completion_tokens", "top_p", "n",
+                        "user", "logit_bias", "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty",
+                        "response_format", "metadata", "store", "modalities", "extra_body"})
+
+
+def bot_parameters(body: dict[str, Any]) -> dict[str, Any]:
+    """The model's own parameters in a Chat Completions body: ``reasoning_effort`` and every field
+    OpenAI does not define (how OpenAI's SDKs send ``extra_body``; a literal ``extra_body`` object
+    too), handed to the bot as the last message's parameters, as ``/bot/{name}`` receives them."""
+    found = {k: v for k, v in body.items() if k not in OWN_FIELDS}
+    if isinstance(body.get("extra_body"), dict):
+        found.update(body["extra_body"])
+    return found
 
 
 def _messages(messages: list[Any], state: ServerState,
@@ -243,11 +264,12 @@ def _tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
-def usage(chat: Chat, answer: Answer) -> dict[str, int]:
+def usage(chat: Chat, answer: Answer) -> dict[str, Any]:
     """Estimated token counts (four characters a token: the local bots have no tokenizer)."""
     completion = _tokens(len(answer.text) + sum(len(c["function"]["arguments"]) for c in answer.tool_calls.values()))
     prompt = _tokens(chat.prompt_chars)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
 
 
 def completion(chat: Chat, answer: Answer) -> dict[str, Any]:

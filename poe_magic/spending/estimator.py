@@ -175,8 +175,9 @@ def points_per_usd() -> tuple[float, str]:
 
 def from_answer(reply: Any, request: Any) -> int | None:
     """Points an answered call probably cost, at once: the catalogue's prices for the model times
-    its tokens (the protocol's ``usage`` when it reported one, else about 4 characters a token
-    of the messages sent and the answer), plus any per-request price; None without a price."""
+    its tokens (the protocol's ``usage`` when it reported one, as the openai protocol does: cached
+    prompt tokens at the cache-read price; else about 4 characters a token of the messages sent
+    and the answer), plus any per-request price; None without a price."""
     snapshot = store.cached()
     entry = snapshot.entry(reply.model) if snapshot is not None else None
     record = store.parse_entry(entry) if entry is not None else None
@@ -194,6 +195,9 @@ def from_answer(reply: Any, request: Any) -> int | None:
     if not isinstance(answer_tokens, int):
         answer_tokens = len(reply.text or "") // CHARS_PER_TOKEN
     usd = (per_request or 0.0) + (per_prompt or 0.0) * prompt_tokens + (per_answer or 0.0) * answer_tokens
+    cached, per_cached = usage.get("cached_tokens"), _price(record.get("cache_read_price"))
+    if isinstance(cached, int) and 0 < cached <= prompt_tokens and per_cached is not None:
+        usd -= ((per_prompt or 0.0) - per_cached) * cached  # tokens read from the cache bill at its own price
     return max(1, round(usd * points_per_usd()[0])) if usd > 0 else 0
 
 

@@ -1,1 +1,1 @@
-"""All network code: the private event-loop thread, streaming (fastapi_poe) and plain HTTP, one error table, one retry policy, the rate limiter. May import: base."""
+"""All network code: the private event-loop thread, streaming over either protocol (fastapi_poe's bot protocol or the OpenAI-compatible chat completions) and plain HTTP, one error table, one retry policy, the rate limiter. May import: base."""

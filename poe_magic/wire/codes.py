@@ -55,3 +55,24 @@ def coded_error(status: int, body: str, detail: str, subject: Any,
                              + (f" (%poe models {model} lists its parameters)" if model else ""),
                              model=model, status=status, retryable=False)
     return None
+
+
+#: the ``type`` or string ``code`` of an error body -> the HTTP status it stands for
+_KIND_STATUS = {"invalid_request_error": 400, "invalid_request": 400, "authentication_error": 401,
+                "invalid_api_key": 401, "insufficient_points": 402, "insufficient_quota": 402,
+                "permission_error": 403, "permission_denied": 403, "not_found_error": 404, "model_not_found": 404,
+                "timeout_error": 408, "request_too_large": 413, "rate_limit_error": 429,
+                "rate_limit_exceeded": 429, "server_error": 500, "internal_error": 500, "upstream_error": 502,
+                "overloaded_error": 529, "overloaded": 529}
+
+
+def stream_error_status(err: dict[str, Any]) -> int:
+    """The HTTP status an error object sent *inside* a stream stands for (its numeric ``code``, else
+    its string code or type); 502 (a retry may help) when it says nothing known."""
+    code = err.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 600:
+        return code
+    for name in (code, err.get("type")):
+        if isinstance(name, str) and name in _KIND_STATUS:
+            return _KIND_STATUS[name]
+    return 502

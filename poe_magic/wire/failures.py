@@ -21,7 +21,7 @@ from typing import Any
 
 from poe_magic.base import errors as E
 from poe_magic.base.text import plural
-from poe_magic.wire.codes import coded_error  # the real API's string codes, read before the status
+from poe_magic.wire.codes import coded_error, stream_error_status  # the real API's string codes, read before the status
 
 #: the longest ``Retry-After`` (seconds) we wait for; a longer one is reported, not retried
 MAX_RETRY_AFTER = 60.0
@@ -90,11 +90,13 @@ _FILLER = set("the a an is was are not no found error errors exceeded invalid re
 
 
 def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str,
-              connect_timeout: float | None = None) -> E.PoeMagicError:
+              connect_timeout: float | None = None, url: str | None = None) -> E.PoeMagicError:
     """Turn whatever fastapi_poe/httpx raised into one of our one-line errors.
 
     ``info`` is what the response hook recorded: ``status``, ``retry_after``, ``body``, and
-    ``no_done`` (the stream ended without its ``done`` event)."""
+    ``no_done`` (the stream ended without its ``done`` event); ``url`` is where the request went
+    (default: the bot protocol's ``{root}/bot/{model}``)."""
+    url = url or f"{root}/bot/{model}"
     if isinstance(exc, E.PoeMagicError):
         return exc
     status = info.get("status")
@@ -103,14 +105,14 @@ def map_error(exc: BaseException, info: dict[str, Any], model: str, root: str,
                             retry_after=parse_retry_after(info.get("retry_after")))
     if isinstance(status, int) and 300 <= status < 400:  # never followed: the key would go along
         where = str(info.get("location") or "nowhere")[:200]
-        return E.PoeAPIError(f"{root}/bot/{model} answered with a redirect ({status}) to {where}; not followed",
+        return E.PoeAPIError(f"{url} answered with a redirect ({status}) to {where}; not followed",
                              hint="check POE_BASE_URL", model=model, status=status, retryable=False)
     cause = network_cause(exc)
     if cause is not None:
         return network_error(cause, asking(model), root, connect_timeout)
     kind = str(info.get("content_type") or "?").split(";")[0][:60]
     if type(exc).__name__ == "SSEError" or (status == 200 and "text/event-stream" not in kind):
-        return E.PoeAPIError(f"not a Poe stream at {root}/bot/{model} (the server sent {kind})",
+        return E.PoeAPIError(f"not a Poe stream at {url} (the server sent {kind})",
                              hint="check POE_BASE_URL", model=model, retryable=False)
     if type(exc).__name__ in ("BotError", "BotErrorNoRetry"):
         return _bot_error(str(exc), type(exc).__name__ == "BotError", model)
@@ -210,6 +212,22 @@ def _bot_error(text: str, allow_retry: bool, model: str) -> E.PoeMagicError:
     todo = "try again" if allow_retry else "the bot says a retry will not help; change the prompt or model"
     return E.ServerError(f"{model} reported an error: {message or 'no details'}", hint=todo, model=model,
                          retryable=allow_retry)
+
+
+def chunk_error(error: Any, model: str) -> E.PoeMagicError:
+    """An ``{"error": {...}}`` line inside an OpenAI-compatible stream (its HTTP status was 200):
+    read as the bot protocol's error event of the same cause, so both protocols say the same line."""
+    err = error if isinstance(error, dict) else {"message": str(error)}
+    status = stream_error_status(err)
+    allow_retry = status not in (500, 501) and not 400 <= status < 500
+    kind = {402: "insufficient_fund", 413: "user_message_too_long", 403: "privacy_authorization_error",
+            400: "user_caused_error"}.get(status)
+    message = " ".join(str(err.get("message") or "").split())[:300]
+    if status == 429:
+        return E.RateLimitError(f"rate limited asking {model}: {message or 'no details'}", hint="wait a minute",
+                                model=model)
+    event = {"text": message, "allow_retry": allow_retry, "error_type": kind}
+    return _bot_error(json.dumps(event), allow_retry, model)
 
 
 def network_cause(exc: BaseException) -> BaseException | None:

@@ -95,7 +95,7 @@ def get_json(path_or_url: str, params: dict[str, Any] | None = None, *, what: st
         if not (url == root or url.startswith(root + "/")):
             raise E.PoeUsageError(f"refusing to send the API key to {_origin(url)}: it is not the server root")
         settings.api_key()  # no key: one line now
-        key_auth = _KeyAuth(settings)  # the key itself is in no local variable of any frame here
+        key_auth = KeyAuth(settings)  # the key itself is in no local variable of any frame here
 
     def once() -> Any:
         deadline = time.monotonic() + _total(settings, timeout)
@@ -112,7 +112,7 @@ def get_json(path_or_url: str, params: dict[str, Any] | None = None, *, what: st
     return with_retries(once, reading(what), root, settings=settings, on_wait=on_wait, retry=retry)
 
 
-class _KeyAuth(httpx.Auth):
+class KeyAuth(httpx.Auth):
     """Adds the key as the request goes out; its repr (a traceback's locals) shows no key."""
 
     def __init__(self, settings: Settings) -> None:

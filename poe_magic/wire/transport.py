@@ -1,8 +1,10 @@
 """The streaming transport: the only module that talks to fastapi_poe (plain GETs are
 :mod:`poe_magic.wire.http`'s).
 
-It turns a :class:`PoeRequest` into fastapi_poe's ``QueryRequest``, streams the bot's
-messages, maps every failure onto :mod:`poe_magic.base.errors` (the mapping itself lives in
+It speaks one of two protocols, as ``settings.protocol`` says: fastapi_poe's bot protocol
+(a :class:`PoeRequest` as a ``QueryRequest`` to ``{root}/bot/{model}``), or the OpenAI-compatible
+``{root}/v1/chat/completions`` (:mod:`poe_magic.wire.openai_stream`, which yields the same kinds
+of events). Around one try of either, it streams the messages, maps every failure onto :mod:`poe_magic.base.errors` (the mapping itself lives in
 :mod:`poe_magic.wire.failures`), and retries what is safe to retry, as the one
 :class:`~poe_magic.wire.retry.RetryPolicy` decides, *before the first token only*: after text
 has streamed a retry would repeat it. Between tries it yields :class:`Retrying` so the display
@@ -24,7 +26,7 @@ import asyncio
 import contextlib
 import contextvars
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +35,9 @@ import httpx
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.secrets import contains_key
-from poe_magic.wire import observed
+from poe_magic.wire import observed, openai_stream
 from poe_magic.wire.failures import check_event, ended_early, map_error, upload_error
+from poe_magic.wire.http import KeyAuth
 from poe_magic.wire.request import KEY_REFUSAL, PoeRequest, check_model_name, check_sendable
 from poe_magic.wire.retry import RetryPolicy
 
@@ -152,7 +155,7 @@ class _DrainAfterDone(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         try:
-            if self._chunks is not None and b"\nevent: done" in self._tail:  # at a line start, not quoted text
+            if self._chunks is not None and (b"\nevent: done" in self._tail or b"\ndata: [DONE]" in self._tail):
                 await asyncio.wait_for(self._drain(self._chunks), self._DRAIN_SECONDS)
         except Exception:  # noqa: BLE001 - draining is an optimisation: any trouble, just close
             pass
@@ -220,33 +223,21 @@ def _short_repr_query() -> Any:
 
 
 async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any | Retrying, None]:
-    """Yield fastapi_poe messages (``.text``, ``.is_replace_response``, ``.attachment``, ...)
-    and :class:`Retrying` notices; raise a :class:`~poe_magic.base.errors.PoeMagicError`."""
-    import fastapi_poe as fp
-    from fastapi_poe.client import stream_request_base
-
+    """Yield the answer's messages (``.text``, ``.is_replace_response``, ``.attachment``, ...; on
+    the openai protocol also :class:`~poe_magic.wire.openai_stream.Usage`) and :class:`Retrying`
+    notices; raise a :class:`~poe_magic.base.errors.PoeMagicError`. ``settings.protocol`` picks
+    the protocol; everything around one try (checks, retries, errors) is the same for both."""
     check_model_name(request.model)
     check_sendable(request)  # the key, lone surrogates, unserialisable parameters: nothing sent
     settings.api_key()  # no key: one line now (the key itself is never kept in a local)
-    query = build_query(request)
+    one_try, url = _protocol(request, settings)  # built once: a request it cannot carry is refused here
     client = http_client(settings)
     policy = RetryPolicy.of(settings)
     while True:
         info: dict[str, Any] = {}
         _response_info.set(info)
         streamed = False  # content reached the caller: from now on a retry would repeat it
-        messages = stream_request_base(
-            request=query,
-            bot_name=request.model,
-            api_key=settings.api_key(),
-            tools=_as_models(fp.ToolDefinition, request.tools),
-            tool_calls=_as_models(fp.ToolCallDefinition, request.tool_calls),
-            tool_results=_as_models(fp.ToolResultDefinition, request.tool_results),
-            session=client,
-            on_error=_quiet_on_error,
-            num_tries=1,  # we retry ourselves, and only before the first token
-            base_url=settings.bot_url,
-        )
+        messages = one_try(client, info)
         try:
             async with contextlib.aclosing(messages):  # closes the HTTP response at once on cancel
                 async for message in messages:
@@ -259,12 +250,40 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
         except (asyncio.CancelledError, GeneratorExit):
             raise
         except Exception as exc:  # noqa: BLE001 - every failure is mapped
-            error = map_error(exc, info, request.model, settings.root, settings.connect_timeout)
+            error = map_error(exc, info, request.model, settings.root, settings.connect_timeout, url=url)
         delay = policy.next_delay(error, may_retry=not streamed)
         if delay is None:
             raise error  # outside the except block: no chain back to httpx objects (and the key)
         yield Retrying(policy.retries, delay, error, settings.max_retries)
         await asyncio.sleep(delay)
+
+
+OneTry = Callable[[httpx.AsyncClient, dict[str, Any]], AsyncGenerator[Any, None]]
+
+
+def _protocol(request: PoeRequest, settings: Settings) -> tuple[OneTry, str]:
+    """(a function starting one try of ``request``, the URL it goes to) for ``settings.protocol``."""
+    if settings.protocol == "openai":
+        body = openai_stream.chat_body(request)
+        auth = KeyAuth(settings)  # the key is added as the request leaves, never held in a local here
+        return (lambda client, info: openai_stream.answer(body, request.model, settings, client, info, auth),
+                settings.root + openai_stream.CHAT_PATH)
+    import fastapi_poe as fp
+    from fastapi_poe.client import stream_request_base
+
+    query = build_query(request)
+    tools = _as_models(fp.ToolDefinition, request.tools)
+    calls = _as_models(fp.ToolCallDefinition, request.tool_calls)
+    results = _as_models(fp.ToolResultDefinition, request.tool_results)
+
+    def bot_try(client: httpx.AsyncClient, info: dict[str, Any]) -> AsyncGenerator[Any, None]:
+        return stream_request_base(
+            request=query, bot_name=request.model, api_key=settings.api_key(), tools=tools, tool_calls=calls,
+            tool_results=results, session=client, on_error=_quiet_on_error,
+            num_tries=1,  # we retry ourselves, and only before the first token
+            base_url=settings.bot_url)
+
+    return bot_try, settings.bot_url + request.model
 
 
 def is_content(message: Any) -> bool:
