@@ -49,6 +49,15 @@ def _fixture_marks(item: pytest.Item) -> set[str]:
     return marks
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from poe_magic.base.config import settings
+
+    # The suite sends faster than any person (hundreds of calls a minute to one local server and
+    # key, in this process): the client's 500/min window is tested on its own
+    # (test_ratelimit_window.py), kernels keep the default. The isolation fixture keeps this value.
+    settings.max_rpm = 0
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marks = _fixture_marks(item) | {m.name for m in item.iter_markers() if m.name in ("kernel", "http", "browser")}

@@ -116,3 +116,52 @@ def test_the_limiter_follows_the_headers_the_local_server_sends(tmp_path: Path) 
             assert got == [120, 120, True]
         finally:
             k.shutdown()
+
+
+@pytest.mark.http
+def test_single_calls_book_on_the_window_they_share_with_a_batch(activated: LocalServer) -> None:
+    """Every streamed request books a start on its server and key's limiter (``max_rpm``, default
+    500/min), the very one batches drive: with a 2 s window at 120/min (4 starts per window), 8
+    asks from 8 threads at once and then 6 asks beside a 6-row batch arrive at the server never 5
+    within a window. The real API sends no rate-limit headers: this count is the only guard."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import poe_magic
+    from poe_magic.base.config import settings
+    from poe_magic.wire import ratelimit
+
+    settings.max_rpm = 120
+    limiter = ratelimit.shared(settings)
+    assert limiter is not None and limiter.configured_rpm == 120
+    limiter.window = 2.0
+    try:
+        activated.reset()
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda i: poe_magic.ask(f"s{i}", "EchoBot").text, range(8)))
+        assert all(f"last message**: s{i}\n" in answers[i] for i in range(8))
+        times = sorted(r["time"] for r in activated.requests("/bot/EchoBot"))
+        assert len(times) == 8 and most_in_any_window(times, 2.0) <= 4
+        assert times[-1] - times[0] >= 1.9  # the second four waited for the window
+
+        activated.reset()
+        beside = threading.Thread(target=lambda: [poe_magic.ask(f"b{i}", "EchoBot") for i in range(6)])
+        beside.start()
+        poe_magic.batch([f"r{i}" for i in range(6)], "{text}", models="EchoBot", concurrency=6, max_rpm=120,
+                        cache=False, progress=False)
+        beside.join()
+        times = sorted(r["time"] for r in activated.requests("/bot/EchoBot"))
+        assert len(times) == 12 and most_in_any_window(times, 2.0) <= 4
+    finally:
+        ratelimit._limiters.clear()  # the next test's limiters start with the one-minute window
+
+
+def test_max_rpm_is_checked_where_it_is_set() -> None:
+    from poe_magic.base.config import settings
+    from poe_magic.base.errors import ConfigError
+
+    for bad in (-1, float("nan"), float("inf"), 2e6):
+        with pytest.raises(ConfigError, match="max_rpm must be 0"):
+            settings.max_rpm = bad
+    settings.max_rpm = 0  # no client-side limit
+    assert settings.max_rpm == 0.0

@@ -185,10 +185,11 @@ def test_every_magics_setting_mirrors_a_settings_field(monkeypatch: pytest.Monke
     # the traitlets repeat Settings' fields: same defaults, and %config changes reach settings
     from poe_magic.magics.poe import PoeMagics
 
-    magics = PoeMagics(shell=None)
     defaults = {name: trait.default() for name, trait in Settings.class_traits().items() if trait.metadata.get("config")}
+    assert {n: PoeMagics.class_traits()[n].default() for n in PoeMagics.class_trait_names(config=True)} == defaults
+    magics = PoeMagics(shell=None)
     for name in PoeMagics.class_trait_names(config=True):
-        assert getattr(magics, name) == defaults[name], name
+        assert getattr(magics, name) == getattr(settings, name), name  # starts from what settings hold
         monkeypatch.setattr(settings, name, getattr(settings, name))  # restored after the test
         new = {bool: True, int: 7, float: 0.5, str: "X", list: ["X"]}[type(defaults[name])]
         if name == "base_url":

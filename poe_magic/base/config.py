@@ -150,6 +150,8 @@ class SettingTraits(HasTraits):
                                     "(a server's Retry-After wins).").tag(config=True)
     cache = Bool(False, help="Reuse identical earlier answers from the on-disk cache.").tag(config=True)
     max_tool_rounds = Int(5, help="Cap on tool-call rounds per request.").tag(config=True)
+    max_rpm = Float(500.0, help="Requests per minute this kernel starts on one server and key, every "
+                                "call counted (batches share it); 0: no client-side limit.").tag(config=True)
     max_prompt_chars = Int(20_000_000, help="Longest text one `{interpolation}` field may put into a "
                                             "prompt, in characters (more is refused, nothing sent).").tag(config=True)
 
@@ -164,6 +166,14 @@ class SettingTraits(HasTraits):
     @validate("max_retries")
     def _check_retries(self, proposal: Any) -> int:
         return check_count("max_retries", proposal["value"], 0, 20, error=ConfigError)
+
+    @validate("max_rpm")
+    def _check_max_rpm(self, proposal: Any) -> float:
+        value = proposal["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1_000_000:
+            raise ConfigError(f"max_rpm must be 0 (no limit) or a number of requests per minute up to "
+                              f"1,000,000, got {value!r}")
+        return float(value)
 
     @validate("max_tool_rounds")
     def _check_tool_rounds(self, proposal: Any) -> int:

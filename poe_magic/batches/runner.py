@@ -124,7 +124,7 @@ class Runner:
                  timeout: float | None = None) -> None:
         self.jobs = jobs
         # Retries happen here (through the limiter), so the transport must not retry on its own.
-        self.settings = settings.copy(max_retries=0)
+        self.settings = settings.copy(max_retries=0, max_rpm=0)  # the gate below books each start, not the transport
         self.original_settings = settings  # its max_retries and retry_backoff drive the one retry policy here
         self.concurrency = concurrency
         self.budget, self.store, self.timeout = budget, store, timeout

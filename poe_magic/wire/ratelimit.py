@@ -1,9 +1,12 @@
 """Client-side rate limiting: a sliding one-minute window shared by everything using one API key.
 
 The Poe API allows about 500 requests per minute per key and answers 429 (with
-``Retry-After``) beyond that. Batch runs keep under the limit with a :class:`RateLimiter`,
-one per (server, key) so two batches running at once share it, and react to a 429 by pausing
-every sender, not only the one that was refused.
+``Retry-After``) beyond that, and in practice sends no rate-limit headers to steer by. So the
+client keeps count itself: one :class:`RateLimiter` per (server, key) that every streamed
+request books a start on (``settings.max_rpm``, default 500/min: :func:`shared`, used by the
+transport before each try) and that batches drive themselves at their own ``max_rpm``
+(:func:`limiter_for`), so two batches and the cells run beside them share one window. A 429
+pauses every sender, not only the one that was refused.
 
 The limit is a per-minute allowance, not a pace: at most ``rpm`` requests start in any 60 s
 window, so a batch smaller than the allowance runs at full concurrency (16 one-second requests
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from poe_magic.base.config import Settings
-from poe_magic.base.errors import PoeUsageError
+from poe_magic.base.errors import ConfigError, PoeUsageError
 from poe_magic.wire import observed
 
 #: requests per minute batches use unless told otherwise: under the API's ~500/min
@@ -179,6 +182,23 @@ def _account(settings: Settings) -> tuple[str, str]:
     """(server, key digest): the key itself is never kept."""
     key = settings.api_key()
     return settings.root, hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def shared(settings: Settings) -> RateLimiter | None:
+    """The limiter every streamed request books a start on (:func:`poe_magic.wire.transport.stream`,
+    before each try): this server and key's, the very one batches use, so a batch and the calls
+    made beside it share one window. Made at ``settings.max_rpm`` when no batch made it first;
+    None when ``max_rpm`` is 0 or there is no key (the transport says so in one line)."""
+    if not settings.max_rpm:
+        return None
+    try:
+        account = _account(settings)
+    except ConfigError:
+        return None
+    limiter = _limiters.get(account)
+    if limiter is None:
+        limiter = _limiters[account] = RateLimiter(settings.max_rpm)
+    return limiter
 
 
 def limiter_for(settings: Settings, rpm: float | None) -> RateLimiter | None:

@@ -35,7 +35,7 @@ import httpx
 from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.secrets import contains_key
-from poe_magic.wire import observed, openai_stream
+from poe_magic.wire import observed, openai_stream, ratelimit
 from poe_magic.wire.failures import check_event, ended_early, map_error, upload_error
 from poe_magic.wire.http import KeyAuth
 from poe_magic.wire.request import KEY_REFUSAL, PoeRequest, check_model_name, check_sendable
@@ -233,7 +233,10 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
     one_try, url = _protocol(request, settings)  # built once: a request it cannot carry is refused here
     client = http_client(settings)
     policy = RetryPolicy.of(settings)
+    gate = ratelimit.shared(settings)  # this server and key's window, shared with batches (None: max_rpm 0)
     while True:
+        if gate is not None:
+            await gate.acquire()  # at once while the minute has room
         info: dict[str, Any] = {}
         _response_info.set(info)
         streamed = False  # content reached the caller: from now on a retry would repeat it
@@ -254,6 +257,8 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
         delay = policy.next_delay(error, may_retry=not streamed)
         if delay is None:
             raise error  # outside the except block: no chain back to httpx objects (and the key)
+        if gate is not None and isinstance(error, E.RateLimitError):
+            gate.pause(delay)  # the calls streaming beside this one (a comparison's columns) wait too
         yield Retrying(policy.retries, delay, error, settings.max_retries)
         await asyncio.sleep(delay)
 
