@@ -54,6 +54,13 @@ def test_values_are_typed_per_schema() -> None:
         {"thinking_budget": 0.5}
 
 
+def test_reasoning_effort_is_taken_where_the_reasoning_block_says_so() -> None:
+    thinking = {**SONNET, "reasoning": {"budget": None, "required": False, "supports_reasoning_effort": True}}
+    assert check_params("M", {"reasoning_effort": "low", "seed": "3"}, thinking) == {"reasoning_effort": "low", "seed": 3}
+    with pytest.raises(E.PoeUsageError, match="no such parameter"):  # a model that does not say so
+        check_params("M", {"reasoning_effort": "low"}, {**SONNET, "reasoning": {"supports_reasoning_effort": False}})
+
+
 def test_models_without_a_schema_get_values_as_given() -> None:
     assert check_params("M", {"foo": "bar"}, {"id": "m"}) == {"foo": "bar"}
     assert check_params("M", {"foo": "bar"}, {"id": "m", "parameters": None}) == {"foo": "bar"}

@@ -58,6 +58,8 @@ def check_params(model: str, params: dict[str, Any], entry: dict[str, Any] | Non
     listed = {p["name"]: p for p in parameters_of(entry)}
     if not params or not listed:
         return dict(params)
+    if _takes_effort(entry) and "reasoning_effort" not in listed:  # said under ``reasoning``, not listed
+        listed["reasoning_effort"] = {"name": "reasoning_effort", "schema": {"type": "string"}}
     typed = {}
     for name, value in params.items():
         if name not in listed:
@@ -67,6 +69,13 @@ def check_params(model: str, params: dict[str, Any], entry: dict[str, Any] | Non
                           f"it takes {', '.join(listed)}")
         typed[name] = _typed(model, name, value, listed[name]["schema"])
     return typed
+
+
+def _takes_effort(entry: dict[str, Any] | None) -> bool:
+    """The entry's ``reasoning`` says the model takes ``reasoning_effort`` (the real catalogue
+    says so there, and lists it among ``parameters`` only for some models)."""
+    reasoning = entry.get("reasoning") if isinstance(entry, dict) else None
+    return isinstance(reasoning, dict) and reasoning.get("supports_reasoning_effort") is True
 
 
 def _typed(model: str, name: str, value: Any, schema: dict[str, Any]) -> Any:
