@@ -25,11 +25,11 @@ import dataclasses
 import importlib
 import inspect
 import re
-import tomllib
-from pathlib import Path
 import warnings
+from pathlib import Path
 from typing import Any
 
+import tomllib
 from mkdocs.exceptions import PluginError
 
 ERROR_TREE = "<!-- poe_magic:error-tree -->"
@@ -188,7 +188,7 @@ def _layers() -> list[str]:
         contracts = config["tool"]["importlinter"]["contracts"]
         layers = next(c["layers"] for c in contracts if c.get("type") == "layers")
     except (OSError, KeyError, StopIteration, tomllib.TOMLDecodeError) as exc:
-        raise PluginError(f"docs/hooks/generated.py: no import-linter layers contract in {PYPROJECT}: {exc!r}")
+        raise PluginError(f"docs/hooks/generated.py: no import-linter layers contract in {PYPROJECT}: {exc!r}") from None
     return [layer.removeprefix("poe_magic.") for layer in layers]
 
 
