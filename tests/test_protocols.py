@@ -117,6 +117,8 @@ def test_usage_lands_on_the_reply_and_prices_the_estimate(openai: LocalServer) -
     assert usage["prompt_tokens"] == -(-len("be brief" + "count my tokens please") // 4)  # the server's count
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
     assert reply.estimated_points is not None and "≈" in reply.footer()
+    assert reply.output_metadata()["usage"] == usage  # the saved notebook keeps the tokens too
+    assert "usage" not in poe_magic.Reply(model="m", prompt="").output_metadata()  # none reported: no key
     request = build_request("count my tokens please", "GPT-4o-mini", system="be brief")
     bigger = poe_magic.Reply(model="GPT-4o-mini", prompt="", text=reply.text,
                              usage={**usage, "completion_tokens": usage["completion_tokens"] * 1000})

@@ -90,7 +90,8 @@ class Reply:
     def output_metadata(self) -> dict[str, Any]:
         """What a saved notebook keeps about this answer (``metadata["poe_magic"]`` of its
         output): model, points (None until known), timings, parameters, system prompt, the
-        SHA-256 of the prompt sent and the package version. Never the key."""
+        SHA-256 of the prompt sent, the package version and, where the protocol reported them,
+        the tokens used (``usage``). Never the key."""
         return {
             "model": self.model,
             "points": self.points,
@@ -106,6 +107,7 @@ class Reply:
             "system": _scrubbed(self.system) if settings.metadata_prompts else None,
             "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
             "version": __version__,
+            **({"usage": dict(self.usage)} if self.usage else {}),  # tokens, where the protocol reports them
         }
 
     @property
