@@ -315,34 +315,54 @@ def has_fts5(db: sqlite3.Connection) -> bool:
 
 def prune(db: sqlite3.Connection, max_mb: float) -> int:
     """When the log is larger than ``max_mb``: delete the oldest calls, only as many as bring
-    it down to 80% of the limit (the newest are never lost for older ones), then make the file
-    really shrink (FTS ``optimize``, ``VACUUM``, WAL truncated). Returns the rows deleted."""
+    it down to 80% of the limit (the newest are never lost for older ones, the newest call is
+    always kept), then make the file really shrink (FTS ``optimize``, ``VACUUM``, WAL
+    truncated). A row's share of the file is estimated from its text (the FTS index and the
+    pages make the rest), so the size is checked again after each pass. Returns the rows deleted."""
     limit = max_mb * 1_000_000
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL counts too: emptied into the file
-    used = _used(db)
-    if used <= limit:
-        return 0
-    rows = db.execute("SELECT rowid, 200 + length(coalesce(prompt, '')) + length(coalesce(answer, '')) + "
-                      "length(coalesce(system, '')) + length(coalesce(data, '')) + length(coalesce(params, '')) + "
-                      "length(coalesce(error, '')) FROM calls ORDER BY ts DESC, rowid DESC").fetchall()
-    estimated = sum(size for _, size in rows) or 1
-    budget = 0.8 * limit * estimated / used  # in estimated bytes (the FTS index and pages make the rest)
-    kept = 0
-    cut = len(rows)
-    for i, (_, size) in enumerate(rows):
-        kept += size
-        if kept > budget:
-            cut = i
+    deleted = 0
+    for _ in range(PRUNE_PASSES):
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL counts too: emptied into the file
+        used = _used(db)
+        if used <= limit:
+            if _pages(db) * _page_size(db) > limit:  # free pages (FTS merges leave them) past the limit
+                db.execute("VACUUM")
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             break
-    doomed = [(rowid,) for rowid, _ in rows[cut:]]
-    with db:
-        db.executemany("DELETE FROM calls WHERE rowid = ?", doomed)
-    if has_fts5(db):
+        rows = db.execute("SELECT rowid, 200 + length(coalesce(prompt, '')) + length(coalesce(answer, '')) + "
+                          "length(coalesce(system, '')) + length(coalesce(data, '')) + length(coalesce(params, '')) + "
+                          "length(coalesce(error, '')) FROM calls ORDER BY ts DESC, rowid DESC").fetchall()
+        estimated = sum(size for _, size in rows) or 1
+        budget = 0.8 * limit * estimated / used  # in estimated bytes
+        kept, cut = 0, len(rows)
+        for i, (_, size) in enumerate(rows):
+            kept += size
+            if kept > budget:
+                cut = max(i, 1)  # the newest call stays, whatever its size
+                break
+        doomed = [(rowid,) for rowid, _ in rows[cut:]]
+        if not doomed:
+            break
         with db:
-            db.execute("INSERT INTO calls_fts(calls_fts) VALUES ('optimize')")  # merged: deleted entries leave
-    db.execute("VACUUM")
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return len(doomed)
+            db.executemany("DELETE FROM calls WHERE rowid = ?", doomed)
+        if has_fts5(db):
+            with db:
+                db.execute("INSERT INTO calls_fts(calls_fts) VALUES ('optimize')")  # merged: deleted entries leave
+        db.execute("VACUUM")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        deleted += len(doomed)
+    return deleted
+
+
+PRUNE_PASSES = 4  # a pass's estimate is rough; more than two were never needed in the property test
+
+
+def _pages(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA page_count").fetchone()[0])
+
+
+def _page_size(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA page_size").fetchone()[0])
 
 
 def _used(db: sqlite3.Connection) -> int:
