@@ -70,6 +70,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for name in sorted(marks):
             if name not in {m.name for m in item.iter_markers()}:
                 item.add_marker(getattr(pytest.mark, name))
+        # pytest-xdist (-n 2, pyproject's addopts) hands out whole groups: a module's tests stay
+        # together (its kernel and server fixtures start once), and the browser tests run one
+        # after another on one worker (each drives a JupyterLab, a kernel and a Chromium).
+        item.add_marker(pytest.mark.xdist_group("browser" if "browser" in marks else item.path.name))
 
 
 @pytest.fixture(scope="session", autouse=True)

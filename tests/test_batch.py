@@ -314,6 +314,7 @@ def test_background_handle_while_other_cells_run(bk: Kernel, bsrv: LocalServer) 
     assert started.error is None
     (display_id,) = [m["content"]["transient"]["display_id"] for m in started.of_type("display_data")]
     assert bk.value("[run.done(), run.progress.finished < run.progress.total]") == [False, True]
+    wait_for_requests(bsrv, "SlowBot", 1)  # sending (a loaded machine may take a moment to start)
     answer = bk.run_ok("%%poe EchoBot\nwhile the batch runs")  # the kernel is free meanwhile
     assert "while the batch runs" in answer.markdown()[0]
     _, late = run_collecting(bk, "import time; time.sleep(1.2)", also=start_id)

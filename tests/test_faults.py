@@ -203,8 +203,9 @@ PARTIAL_CASES = [
      "the answer from TruncateBot was cut short", words("partial", 3), [200, 200]),
     ("stall after some text", "%config PoeMagics.stall_timeout = 0.5\n%%poe StallBot -o r\nwords=3",
      "PoeTimeoutError", "StallBot stalled: no data for 0.5 s (stall timeout)", words("partial", 3), [200]),
-    ("--timeout reached while streaming", "%%poe SlowBot -o r --timeout 0.8\nchunks=100 delay=0.1 first_delay=0",
-     "PoeTimeoutError", "SlowBot did not finish within 0.8 s (--timeout)", "word0 word1 word2 ", [200]),
+    # 3 s: on a loaded machine the first words may take a second to arrive (100 chunks take 10 s)
+    ("--timeout reached while streaming", "%%poe SlowBot -o r --timeout 3\nchunks=100 delay=0.1 first_delay=0",
+     "PoeTimeoutError", "SlowBot did not finish within 3 s (--timeout)", "word0 word1 word2 ", [200]),
     ("key echoed in an error after text", "%%poe HeaderEchoBot -o r\nwords=2", "ServerError",
      "HeaderEchoBot reported an error: upstream refused request with headers {'Authorization': 'Bearer pk-…QRST'}",
      words("partial", 2), [200]),

@@ -22,7 +22,7 @@ PROBES = TESTS / "isolation_probes.py"
 
 def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "POE_MAGIC_PROBE_CWD": str(TESTS.parent)}
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rE", "--tb=line", "-p", "no:randomly", "-p", "no:cacheprovider", *args],
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rE", "--tb=line", "-p", "no:randomly", "-p", "no:cacheprovider", "-n", "0", *args],
                           cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=240)
 
 
