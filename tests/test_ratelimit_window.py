@@ -165,3 +165,13 @@ def test_max_rpm_is_checked_where_it_is_set() -> None:
             settings.max_rpm = bad
     settings.max_rpm = 0  # no client-side limit
     assert settings.max_rpm == 0.0
+
+
+def test_a_request_held_back_by_the_window_says_so_in_its_footer() -> None:
+    from poe_magic.base.errors import RateLimitError
+    from poe_magic.wire.transport import Retrying
+
+    held = Retrying(0, 12.34, None, 3, held="500 requests a minute on this key reached (PoeMagics.max_rpm)")
+    assert held.notice() == "500 requests a minute on this key reached (PoeMagics.max_rpm) · sending in 12.3 s"
+    retry = Retrying(1, 2, RateLimitError("rate limited (429) asking GPT-5"), 3)
+    assert retry.notice() == "rate limited (429) asking GPT-5 · retrying in 2 s (retry 1 of 3)"

@@ -50,13 +50,20 @@ class Retrying:
 
     attempt: int  # 1 for the first retry
     delay: float  # seconds until it starts
-    error: E.PoeMagicError  # what failed
+    error: E.PoeMagicError | None  # what failed (None: nothing failed, the rate limit holds it back)
     limit: int = 0  # settings.max_retries when it was sent
+    held: str = ""  # why it waits when nothing failed
 
     def notice(self) -> str:
-        """The status line shown while waiting: what failed and when the retry starts."""
+        """The status line shown while waiting: what failed (or holds it back) and when it starts."""
+        if self.error is None:
+            return f"{self.held} · sending in {round(self.delay, 1):g} s"
         of = f" of {self.limit}" if self.limit else ""
         return f"{self.error.what} · retrying in {round(self.delay, 1):g} s (retry {self.attempt}{of})"
+
+
+#: a wait for the rate limit longer than this is said in the footer (a shorter one is not worth a flicker)
+HELD_NOTICE_S = 1.0
 
 
 _response_info: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("poe_response_info")
@@ -235,8 +242,12 @@ async def stream(request: PoeRequest, settings: Settings) -> AsyncGenerator[Any 
     policy = RetryPolicy.of(settings)
     gate = ratelimit.shared(settings)  # this server and key's window, shared with batches (None: max_rpm 0)
     while True:
-        if gate is not None:
-            await gate.acquire()  # at once while the minute has room
+        wait = gate.reserve() if gate is not None else 0.0  # 0 while the minute has room
+        if gate is not None and wait > HELD_NOTICE_S:
+            yield Retrying(policy.retries, wait, None, settings.max_retries,
+                           held=f"{gate.rpm:g} requests a minute on this key reached (PoeMagics.max_rpm)")
+        if wait > 0:
+            await asyncio.sleep(wait)
         info: dict[str, Any] = {}
         _response_info.set(info)
         streamed = False  # content reached the caller: from now on a retry would repeat it
