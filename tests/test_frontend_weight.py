@@ -47,7 +47,7 @@ def test_a_late_cost_updates_the_footer_alone(lk: Kernel) -> None:
     footer_id = shown[-1]  # the footer: the cell's last output, carrying the metadata
     footer = [m for m in result.messages if display_id(m) == footer_id][-1]["content"]
     assert footer["metadata"]["poe_magic"]["model"] == "LongBot"
-    assert footer["metadata"]["poe_magic"].get("points") is None and "LongBot ·" in footer["data"]["text/plain"]
+    assert footer["metadata"]["poe_magic"]["points"] is None and "LongBot ·" in footer["data"]["text/plain"]
     late = late_messages(lk, priced, timeout=LAG + 20)
     assert priced(late), "the cost found after the cell never reached the frontend"
     assert {display_id(m) for m in late} == {footer_id}  # only the footer, updated in place

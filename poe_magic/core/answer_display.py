@@ -44,12 +44,6 @@ def footer_bundle(footer: str, fmt: str = "markdown") -> Bundle:
     return {"text/markdown": f"<sub>{footer}</sub>", "text/plain": footer}
 
 
-def compact(metadata: dict[str, Any]) -> dict[str, Any]:
-    """``metadata`` without its empty fields (None, [], {}): a reader takes a missing key as
-    unknown, and a short answer's footer stays small (issue 26)."""
-    return {key: value for key, value in metadata.items() if value is not None and value != [] and value != {}}
-
-
 #: how each output format renders a (text, footer) pair; extended by other modules
 FORMATS: dict[str, Callable[[str, str], Bundle]] = {
     "markdown": markdown_bundle,
@@ -135,7 +129,7 @@ class AnswerNotebookSink(NotebookSink):
         reply.watch_points(self._show_footer)
 
     def _show_footer(self, reply: Reply) -> None:
-        footer, metadata = reply.footer(brief=True), {"poe_magic": compact(reply.output_metadata())}
+        footer, metadata = reply.footer(brief=True), {"poe_magic": reply.output_metadata()}
         with self._lock:
             if self.footer is None or (footer, metadata) == self._footer_sent:
                 return
@@ -232,5 +226,5 @@ def answer_sink(fmt: str = "markdown", stream: bool = True) -> Any:
     return choose_sink(stream, lambda: AnswerNotebookSink(fmt), AnswerTerminalSink)
 
 
-__all__ = ["FORMATS", "compact", "AnswerNotebookSink", "AnswerTerminalSink", "SilentSink", "answer_sink",
+__all__ = ["FORMATS", "AnswerNotebookSink", "AnswerTerminalSink", "SilentSink", "answer_sink",
            "markdown_bundle", "text_bundle"]
