@@ -287,8 +287,8 @@ def test_the_saved_notebook_renders_one_answer_in_nbconvert_html(kernel: Kernel)
     assert [html.index(f">{h}<") for h in headings] == sorted(html.index(f">{h}<") for h in headings)  # in order
     assert html.count("<h2") == len(headings) and "LongBot ·" in html and "```" not in html
     markdown, _ = MarkdownExporter().from_notebook_node(nb)  # (what GitHub-like readers get as text)
-    squash = lambda text: re.sub(r"\n{3,}", "\n\n", text)  # (nbconvert puts blank lines between outputs)
-    assert squash(expected.strip()) in squash(markdown) and "LongBot ·" in markdown
+    squashed = re.sub(r"\n{3,}", "\n\n", markdown)  # (nbconvert puts blank lines between outputs)
+    assert re.sub(r"\n{3,}", "\n\n", expected.strip()) in squashed and "LongBot ·" in markdown
 
 
 def test_text_held_back_shows_during_a_pause_and_the_first_text_at_once(kernel: Kernel) -> None:
