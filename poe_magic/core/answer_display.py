@@ -185,10 +185,12 @@ class AnswerNotebookSink(NotebookSink):
             self._timer = None
 
     def _flush(self) -> None:
+        """The timer: show what was held back, or wait on if it is not due yet (its tail grew
+        since the timer was set, and a longer tail waits longer)."""
         with self._lock:
             self._timer = None
             if self._pending is not None and not self._ended:
-                self._send(*self._pending)
+                self._offer(*self._pending)
 
 
 class AnswerTerminalSink(TerminalSink):
