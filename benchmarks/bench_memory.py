@@ -52,8 +52,9 @@ def short_cells() -> list[Row]:
             notes=f"current RSS {first:.1f} -> {last:.1f} MB, after 20 warm-up cells; print() cells: "
                   f"{base_first:.1f} -> {base_last:.1f} MB"),
         row("memory", f"kernel resident growth over the next {CELLS} short cells (steady state)", later - last,
-            unit="MB", goal="<= 2 MB", notes=f"current RSS {last:.1f} -> {later:.1f} MB: the first 200 cells fill "
-                                             "bounded caches (likely the page caches of the kernel's 3 SQLite connections: not verified)"),
+            unit="MB", goal="<= 2 MB", notes=f"current RSS {last:.1f} -> {later:.1f} MB: the growth of the first 200 cells is not "
+                                             "retained Python objects (next row) but allocator state (pymalloc arenas, "
+                                             "heap), and varies from run to run (0.4 to 9 MB seen for the same cells)"),
         row("memory", "Python memory kept per short cell (tracemalloc, 50 cells)", traced / 50 / 1024, unit="KB",
             notes=f"of which allocated in poe_magic's own files: {ours / 50 / 1024:.2f} KB per cell; the rest "
                   "is IPython's and ipykernel's per-cell history (In, Out, compile cache)"),

@@ -14,7 +14,6 @@ from protocols import both_protocols
 
 from poe_magic.comparison import view as compare_view
 from poe_magic.core import markdown_html
-from poe_magic.server.bots.demo import MARKDOWN_SAMPLE
 from poe_magic.server.launch import LocalServer
 
 WORDS4 = "word0 word1 word2 word3"
@@ -337,20 +336,6 @@ def test_terminal_view_prints_each_answer_and_a_summary(activated: LocalServer, 
 
 
 # -- rendering units ---------------------------------------------------------------------------
-
-def test_live_markdown_matches_a_full_render_and_respects_fences() -> None:
-    live = markdown_html.LiveMarkdown()
-    text = MARKDOWN_SAMPLE + "\nAfter the code.\n\n```\nfenced\n\nstill fenced\n```\n\nThe end."
-    for i in range(1, len(text) + 1, 7):
-        live(text[:i])
-    assert live(text) == markdown_html.markdown_to_html(text)
-    # a blank line inside an open fence is not a block boundary
-    live = markdown_html.LiveMarkdown()
-    live("```python\nx = 1\n\ny = 2\n")
-    assert live._done == ""
-    # a replaced answer starts over
-    assert "other" in live("other answer") and "x = 1" not in live("other answer")
-
 
 def test_model_output_is_escaped_and_fallback_without_mistune(monkeypatch: pytest.MonkeyPatch) -> None:
     html = markdown_html.markdown_to_html("<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x>")

@@ -382,8 +382,9 @@ def test_kernel_shutdown_while_streaming_keeps_the_text(srv: LocalServer, files:
         gather(lambda: not kernel.manager.is_alive(), 10)
         assert not kernel.manager.is_alive(), "the kernel should exit promptly, not after the whole answer"
         last = CellResult(messages=messages).displays()
-        # the final state is one output holding the whole answer, then its footer; outputs of frozen blocks are emptied
-        screen = "\n\n".join(d["text/plain"] for d in last.values() if d.get("text/plain"))
+        # the final state: the answer's outputs (Markdown alone: issue 26), then its footer
+        *answer, footer = last.values()
+        screen = "".join(d.get("text/markdown", "") for d in answer) + "\n\n" + footer["text/plain"]
         assert screen.startswith("word0 word1 word2") and screen.endswith(" · ⏹ stopped"), screen[-300:]
         assert "word399" not in screen
     finally:

@@ -5,6 +5,7 @@ call only after LAG seconds (as the real one does), so the cost is always found 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +101,53 @@ def test_the_warm_up_can_be_turned_off(server: LocalServer, tmp_path: Path) -> N
         assert k.value("__import__('poe_magic.wire.loop', fromlist=['x']).shared_loop().running") is False
     finally:
         k.shutdown()
+
+
+# -- issue 26 row 2: the shape of the traffic while an answer streams ----------------------------
+
+KINDS = ("display_data", "update_display_data", "stream", "execute_result")
+
+
+def answer_messages(result: object) -> tuple[list[dict], list[str]]:
+    """The answer's display messages (the footer's aside) and its outputs' display ids, in order."""
+    messages = result.of_type("display_data", "update_display_data")  # type: ignore[attr-defined]
+    ids = list(dict.fromkeys(display_id(m) for m in messages))[:-1]  # the last output is the footer
+    return [m for m in messages if display_id(m) in ids], ids
+
+
+def test_a_long_answer_sends_each_frozen_part_once_and_no_plain_copy(lk: Kernel) -> None:
+    result = lk.run_ok("%%poe LongBot -o shaped\nkb=20 seconds=4", timeout=120)
+    answer = lk.value("shaped.text")
+    messages, ids = answer_messages(result)
+    assert len(ids) > 3  # frozen parts, then the tail
+    assert all(set(m["content"]["data"]) == {"text/markdown"} for m in messages)  # no text/plain copy
+    assert all(not m["content"]["metadata"] for m in messages)  # the metadata is the footer's
+    final = {display_id(m): m["content"]["data"]["text/markdown"] for m in messages}
+    assert "".join(final[i] for i in ids) == answer  # the outputs read as the answer, in order
+    # a frozen part (every output but the tail) is sent once, never again, not at the end either
+    for i in ids[:-1]:
+        last = max(n for n, m in enumerate(messages) if display_id(m) == i)
+        sent = [m for m in messages if display_id(m) == i and m["content"]["data"]["text/markdown"] == final[i]]
+        assert len(sent) == 1 and all(display_id(m) != i for m in messages[last + 1:])
+    # so the answer's characters went out as frozen parts once, plus the tail's re-sends
+    frozen = sum(len(final[i]) for i in ids[:-1])
+    assert frozen > len(answer) / 2
+    assert messages[-1]["content"]["data"]["text/markdown"] == answer[frozen:]  # the final message: the tail alone
+
+
+def _output_bytes(result: object) -> tuple[int, int]:
+    messages = result.of_type(*KINDS)  # type: ignore[attr-defined]
+    return sum(size(m) for m in messages), len(messages)
+
+
+def test_a_short_answer_weighs_about_a_print_of_it(lk: Kernel) -> None:
+    """A short answer: its output and the footer's, two messages, against a plain ``print`` of
+    the same text measured in the same kernel (a ratio, not a timing). Within 2x of it but for
+    the provenance metadata the saved notebook keeps (``metadata["poe_magic"]``, ~400 bytes)."""
+    lk.run_ok("%%poe EchoBot -o brief\nhello there")  # (warm)
+    result = lk.run_ok("%%poe EchoBot -o brief\nhello there")
+    ours, count = _output_bytes(result)
+    printed, _ = _output_bytes(lk.run_ok(f"print({lk.value('brief.text')!r})"))
+    assert count == 2, [m["header"]["msg_type"] for m in result.of_type(*KINDS)]  # no live update, no re-send
+    metadata = sum(len(json.dumps(m["content"]["metadata"])) for m in result.of_type(*KINDS))
+    assert ours - metadata <= 2 * printed, (ours, metadata, printed)

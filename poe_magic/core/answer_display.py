@@ -2,7 +2,9 @@
 
 The notebook sink shows the answer with a footer (model, timings, points, what went wrong; its
 own output once the answer ended, so a late cost re-sends only the footer), its finished
-blocks frozen and only the open tail sent again (traffic linear in the answer); callers throttle updates and ``finish`` always sends the exact final state. The terminal sink
+blocks frozen into parts sent once and only the open tail sent again, paced to stay within ~3x
+the answer's bytes (:mod:`poe_magic.core.frozen_parts`); ``finish`` sends the rest of the
+answer and the footer. The terminal sink
 prints the answer as it arrives. Both are of the :mod:`poe_magic.core.display` family.
 """
 
@@ -16,7 +18,7 @@ from typing import Any, TextIO
 
 from poe_magic.base.config import settings
 from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, SilentSink, TerminalSink, choose_sink
-from poe_magic.core.frozen_parts import FrozenParts
+from poe_magic.core.frozen_parts import LivePlan
 from poe_magic.core.reply import Reply, closed_markdown
 from poe_magic.core.safe_markdown import safe_markdown
 
@@ -51,37 +53,29 @@ FORMATS: dict[str, Callable[[str, str], Bundle]] = {
 
 #: formats whose answer may be shown block by block (code and HTML need the whole text at once)
 BLOCKWISE = {"markdown", "text"}
-#: a live update is sent once the text grew by 1/GROWTH of what it sends, or MAX_WAIT seconds
-#: after the last (longer for a tail past TAIL_FREE characters, e.g. one huge code block): the
-#: bytes sent stay a few times the answer, at least two updates a second while text arrives
-GROWTH, MAX_WAIT, TAIL_FREE = 3, 0.5, 4096
 #: seconds without text before the display says it is waiting for the first token
 FIRST_WAIT = 0.3
 
 
 class AnswerNotebookSink(NotebookSink):
-    """Streams a Reply into the cell: while it streams, finished Markdown blocks are frozen into
-    outputs sent once and only the open tail (the last output, with the footer) is sent again;
-    at the end the first output shows the whole answer and the others are emptied.
+    """Streams a Reply into the cell as a run of outputs: finished Markdown blocks frozen into
+    parts sent once (never again, not even at the end), then the open tail, sent again as it
+    grows, paced by :class:`~poe_magic.core.frozen_parts.LivePlan` (issue 26: the traffic stays
+    within ~3x the answer, at least one update a second while text arrives).
 
-    So the traffic to the frontend, and the Markdown it renders, stay linear in the answer
-    (issue 19): each live update costs the open block, not the answer so far, and is held back
-    (at most ``MAX_WAIT`` s, then a timer shows it) until the text grew by a third of what it
-    would send; the frozen parts stay few (:mod:`~poe_magic.core.frozen_parts`). The final state
-    is one output with the exact answer (Markdown and text; emptied outputs, ``text/plain``
-    ``""``, show nothing), then the footer as its own small output carrying
-    ``metadata["poe_magic"]``: a cost found later updates that output alone (issue 26).
+    The saved notebook shows the parts then the tail: the answer, in order. Answer outputs carry
+    ``text/markdown`` alone (every notebook frontend, nbconvert and GitHub render it; a
+    ``text/plain`` copy doubled the bytes for no reader). The footer (model, times, points) and
+    ``metadata["poe_magic"]`` are one small output of their own once the answer ended: a cost
+    found later updates that output alone (issue 26).
     """
 
     def __init__(self, fmt: str = "markdown") -> None:
         super().__init__()  # output 0 (the cell is fixed here, on the calling thread)
         self.render = FORMATS[fmt]
-        self.blockwise = fmt in BLOCKWISE
         self.view = NotebookOutputs(first=self)  # (self.updates counts output 0; view.updates all)
-        self._frozen = FrozenParts()
-        self._sent_len = -1  # length of the text the tail last showed
-        self._sent_at = 0.0
-        self._lock = threading.RLock()  # a flush timer may show what an update held back
+        self._plan = LivePlan(fmt in BLOCKWISE)
+        self._lock = threading.RLock()  # a timer may show what an update held back
         self._pending: tuple[str, str] | None = None
         self._timer: threading.Timer | None = None
         self._ended = False
@@ -101,7 +95,7 @@ class AnswerNotebookSink(NotebookSink):
     def _show_waiting(self, model: str) -> None:
         with self._lock:
             if not self._ended and not self.shown:
-                self._show("", f"{model} · waiting for the first token…", force=True)
+                self._send("", f"{model} · waiting for the first token…")
 
     def _stop_waiting(self) -> None:
         if self._waiting is not None:
@@ -111,20 +105,20 @@ class AnswerNotebookSink(NotebookSink):
     def update(self, reply: Reply) -> None:
         with self._lock:
             self._stop_waiting()
-            self._show(reply.text, f"{reply.model} · streaming…")
+            self._offer(reply.text, f"{reply.model} · streaming…")
 
     def status(self, reply: Reply, text: str) -> None:
         with self._lock:
             self._stop_waiting()
-            self._show(reply.text, f"{reply.model} · {text}", force=True)
+            self._send(reply.text, f"{reply.model} · {text}")
 
     def finish(self, reply: Reply) -> None:
         with self._lock:
             self._ended = True
             self._stop_waiting()
-            if self._timer is not None:
-                self._timer.cancel()
-        self._whole(reply.text)  # the answer alone, sent once: never again for its cost
+            self._cancel_timer()
+            self._send(reply.text, "", final=True)  # the rest of the answer: the parts stay as sent
+            self._plan.release()  # (the sink lives as long as the reply's cost watchers)
         # the footer (a failure named briefly: the one-line error under the display says the
         # rest) and the metadata are their own output, below the answer: the cost, often found
         # after the cell ended, updates that output alone (frontends update a display_id even
@@ -142,61 +136,61 @@ class AnswerNotebookSink(NotebookSink):
             self._footer_sent = (footer, metadata)
             self.footer.publish(footer_bundle(footer, self.fmt), metadata)
 
-    def _whole(self, text: str) -> None:
-        """The whole answer in the first output (sent once, at the end), the others emptied.
-        The sink keeps no copy of it (it lives as long as the reply's cost watchers)."""
-        with self._lock:
-            self.view.publish(0, self.render(text, ""))
-            self.view.blank_from(1)
-            self._frozen = FrozenParts()
-            self._pending = None
-
     def redraw(self, text: str, footer: str = "") -> None:
         """Show ``text`` in place of the answer (e.g. its image links, once the images are
-        embedded below, replaced by a note); the footer output stays as it is."""
-        self._whole(text)
+        embedded below, replaced by a note): the parts it still starts with are not re-sent;
+        the footer output stays as it is."""
+        with self._lock:
+            self._send(text, "", final=True)
+            self._plan.release()
 
-    def _show(self, text: str, footer: str, *, force: bool = False) -> None:
-        """Show ``text`` live: new frozen parts, then the tail (held back while not worth its bytes)."""
-        if self.blockwise:
-            parts, levels, tail = self._frozen.layout(text)
-        else:
-            parts, levels, tail = [], [], text
-        wait = MAX_WAIT * max(1.0, len(tail) / TAIL_FREE)
-        since = time.monotonic() - self._sent_at
-        if not force and self._sent_len > 0 and (len(text) - self._sent_len) * GROWTH < len(tail) + 100 \
-                and since < wait:
-            self._pending = (text, footer)
-            if self._timer is None:  # shown by then unless more text comes first
-                self._timer = threading.Timer(wait - since, self._flush)
-                self._timer.daemon = True
-                self._timer.start()
+    def _offer(self, text: str, footer: str) -> None:
+        """Show ``text`` now if the plan says so, else when it is due (a timer)."""
+        due = self._plan.due(text, time.monotonic())
+        if due is None:
             return
+        if due <= 0:
+            self._send(text, footer)
+            return
+        self._pending = (text, footer)
+        if self._timer is None:  # shown by then unless an update shows it first
+            self._timer = threading.Timer(due, self._flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _send(self, text: str, footer: str, final: bool = False) -> None:
+        """New frozen parts (each sent once), then the tail with the footer."""
         self._pending = None
-        shown = self._frozen.parts
-        changed = next((i for i, part in enumerate(shown) if i >= len(parts) or part != parts[i]), None)
-        if changed is not None:  # parts merged (or the answer replaced): empty what follows first,
-            self.view.blank_from(changed + 1)  # so the frontend never shows a part twice
-        for i, part in enumerate(parts):
-            if i >= len(shown) or part != shown[i]:
-                self.view.publish(i, _live(self.render(part, "")))
-        self._frozen.accept(parts, levels)
-        self.view.publish(len(parts), _live(self.render(tail, footer)))
-        self.view.blank_from(len(parts) + 1)  # (a replaced answer may need fewer outputs)
-        self._sent_len, self._sent_at = len(text), time.monotonic()
+        self._cancel_timer()
+        step = self._plan.step(text, time.monotonic(), final)
+        if step.blank_from is not None:  # a replaced answer: what it changed goes first
+            self.view.blank_from(step.blank_from)
+        for i, part in step.parts:
+            self.view.publish(i, self._bundle(part, ""))
+        shown = step.tail_index < len(self.view.outputs) and self.view.outputs[step.tail_index].shown
+        if step.tail or footer or shown or step.tail_index == 0:  # (no empty output after the parts)
+            self.view.publish(step.tail_index, self._bundle(step.tail, footer))
+        self.view.blank_from(step.tail_index + 1)
+
+    def _bundle(self, text: str, footer: str) -> Bundle:
+        """The rendered answer piece, its rich type alone (a text answer: its text)."""
+        bundle = self.render(text, footer)
+        if len(bundle) > 1:
+            bundle.pop("text/plain", None)
+        return bundle
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _flush(self) -> None:
+        """The timer: show what was held back, or wait on if it is not due yet (its tail grew
+        since the timer was set, and a longer tail waits longer)."""
         with self._lock:
             self._timer = None
             if self._pending is not None and not self._ended:
-                self._show(*self._pending, force=True)
-
-
-def _live(bundle: Bundle) -> Bundle:
-    """A live bundle: its rich type alone (``text/plain`` comes with the final state)."""
-    if len(bundle) > 1:
-        bundle.pop("text/plain", None)
-    return bundle
+                self._offer(*self._pending)
 
 
 class AnswerTerminalSink(TerminalSink):

@@ -15,6 +15,8 @@ updates (:class:`Throttle`) and always send the exact final state last.
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -91,13 +93,22 @@ class NotebookSink:
             if self._handle is None:
                 from IPython.display import display
 
-                self._handle = display(bundle, raw=True, display_id=True, metadata=metadata)
+                self._handle = display(bundle, raw=True, display_id=_new_display_id(), metadata=metadata)
             else:
                 self._handle.update(bundle, raw=True, metadata=metadata)
                 self.updates += 1
         finally:
             if tokens is not None:
                 self._shell.reset_thread_parent(tokens)
+
+
+_ID_PREFIX, _ids = secrets.token_hex(5), itertools.count(1)
+
+
+def _new_display_id() -> str:
+    """A display id unique in this process and, by its random prefix, across kernels: 12-odd
+    characters where IPython's uuid4 takes 32, in every message that updates an output."""
+    return f"{_ID_PREFIX}{next(_ids):x}"
 
 
 def _fingerprint(bundle: Bundle) -> tuple[Any, ...]:

@@ -1,12 +1,9 @@
-"""Markdown to safe HTML for views that render it themselves (the comparison grid): mistune when installed, escaped text otherwise; LiveMarkdown re-renders only a stream's unfinished last block."""
+"""Markdown to safe HTML for views that render it themselves (the comparison grid): mistune when installed, escaped text otherwise."""
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable
-
-from poe_magic.core.reply import closed_markdown
 
 _converter: Callable[[str], str] | None = None
 
@@ -48,58 +45,6 @@ def _mistune_converter() -> Callable[[str], str]:
     except TypeError:  # mistune 2: its renderer API differs; keep its safe defaults
         markdown = mistune.create_markdown(escape=True, plugins=plugins)
     return lambda text: str(markdown(text))  # (mistune's type says str or AST tokens; HTML here)
-
-
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-
-
-class LiveMarkdown:
-    """Renders a growing answer, caching the HTML of its finished blocks.
-
-    A block is finished once a later non-indented line follows a blank line outside a code
-    fence; only the text after the last finished block is rendered again on each call. The
-    result can differ from a full render in rare cases (e.g. a loose list split in two), which
-    is why the final display renders the whole answer once.
-    """
-
-    def __init__(self, render: Callable[[str], str] = markdown_to_html) -> None:
-        self.render = render
-        self._done = ""  # finished text, rendered into _html
-        self._html: list[str] = []
-
-    def __call__(self, text: str) -> str:
-        if not text.startswith(self._done):  # the model replaced its answer
-            self._done, self._html = "", []
-        cut = self._boundary(text)
-        if cut > len(self._done):
-            self._html.append(self.render(text[len(self._done):cut]))
-            self._done = text[:cut]
-        tail = text[len(self._done):]
-        return "".join(self._html) + (self.render(closed_markdown(tail)) if tail.strip() else "")
-
-    def _boundary(self, text: str) -> int:
-        """Offset of the last block start after ``_done`` (``len(_done)`` when none)."""
-        pos = cut = len(self._done)
-        fence: str | None = None
-        after_blank = False
-        for line in text[pos:].splitlines(keepends=True):
-            if not line.endswith("\n"):
-                break  # the last line is still growing
-            marker = _FENCE.match(line)
-            if fence is not None:
-                if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence) \
-                        and not line.strip().strip(fence[0]):
-                    fence = None
-            elif not line.strip():
-                after_blank = True
-            else:
-                if after_blank and not line[0].isspace():
-                    cut = pos
-                after_blank = False
-                if marker:
-                    fence = marker.group(1)
-            pos += len(line)
-        return cut
 
 
 _PRE = "white-space:pre;overflow-x:auto;overflow-wrap:normal;word-wrap:normal;word-break:normal"

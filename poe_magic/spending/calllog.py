@@ -36,6 +36,7 @@ from poe_magic.core.reply import Reply
 FILE_NAME = "log.sqlite3"
 PRUNE_EVERY = 500  # inserts between size checks
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another kernel's transaction
+CACHE_KB = 128  # the writer's SQLite page cache
 
 COLUMNS = ["id", "time", "ts", "kind", "model", "prompt", "system", "params", "attachments", "answer", "data",
            "status", "error", "time_to_first_token", "elapsed", "points", "thread", "grp", "notebook", "cached",
@@ -291,6 +292,9 @@ def connect(file: Path) -> sqlite3.Connection:
         except OSError:  # not there (yet), or a file system without modes
             pass
     db.execute("PRAGMA synchronous=NORMAL")
+    # the writer appends rows and reads nothing back: a small page cache (the default, 2 MB, was
+    # filled by the first few hundred calls and kept for the session: issue 26, kernel memory)
+    db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     db.executescript(_SCHEMA.format(fts=_FTS if has_fts5(db) else ""))
     return db
 
