@@ -271,8 +271,9 @@ def test_budget_refuses_before_sending_and_stops_mid_run(own_bk: tuple[Kernel, L
               " budget=600, concurrency=1, max_rpm=0)")
     assert len(bot_requests(bsrv, "PricedBot")) == 6
     assert bk.value("[int(out.error.isna().sum()), int(out.points.sum())]") == [6, 600]
-    assert bk.value("sorted(set(out.error.dropna()))") == [
-        "not sent: budget of 600 points reached (~600 spent or committed)"]
+    # the sixth call counts at 100 once billed, at its estimate (50) until then: either is said
+    (stopped,) = bk.value("sorted(set(out.error.dropna()))")
+    assert stopped in {f"not sent: budget of 600 points reached (~{n} spent or committed)" for n in (550, 600)}
     assert bk.value("list(out.answer[:6].str.contains('for 100 points'))") == [True] * 6
     # the session budget (%poe budget) is a preflight check: a batch stops on it too
     bsrv.reset()
