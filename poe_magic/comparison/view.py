@@ -28,6 +28,7 @@ from poe_magic.core.display import NotebookSink, TerminalSink, choose_sink
 from poe_magic.core.markdown_blocks import MarkdownBlocks
 from poe_magic.core.markdown_html import markdown_to_html, pre_html
 from poe_magic.core.reply import Reply, closed_markdown
+from poe_magic.wire.loop import Later, shared_loop
 
 
 class Comparison(Protocol):
@@ -244,7 +245,7 @@ class GridNotebookSink(NotebookSink):
         self.summary: NotebookSink | None = None  # the summary table's own output, once finished
         self._summary_sent: tuple[str, dict[str, Any]] | None = None
         self._summary_lock = threading.RLock()
-        self._summary_timer: threading.Timer | None = None
+        self._summary_timer: Later | None = None  # on the loop's thread (see LoopThread.call_later)
 
     @property
     def behind(self) -> bool:
@@ -331,9 +332,7 @@ class GridNotebookSink(NotebookSink):
         with self._summary_lock:
             if self._summary_timer is not None:
                 return
-            self._summary_timer = threading.Timer(SUMMARY_WAIT, self._show_summary, (comparison,))
-            self._summary_timer.daemon = True
-            self._summary_timer.start()
+            self._summary_timer = shared_loop().call_later(SUMMARY_WAIT, self._show_summary, comparison)
 
     def _show_summary(self, comparison: Comparison) -> None:
         with self._summary_lock:

@@ -21,6 +21,7 @@ from poe_magic.core.display import Bundle, NotebookOutputs, NotebookSink, Silent
 from poe_magic.core.frozen_parts import LivePlan
 from poe_magic.core.reply import Reply, closed_markdown
 from poe_magic.core.safe_markdown import safe_markdown
+from poe_magic.wire.loop import Later, shared_loop
 
 
 def markdown_bundle(text: str, footer: str = "") -> Bundle:
@@ -77,20 +78,18 @@ class AnswerNotebookSink(NotebookSink):
         self._plan = LivePlan(fmt in BLOCKWISE)
         self._lock = threading.RLock()  # a timer may show what an update held back
         self._pending: tuple[str, str] | None = None
-        self._timer: threading.Timer | None = None
+        self._timer: Later | None = None  # on the loop's thread, not a thread per timer (see call_later)
         self._ended = False
         self.fmt = fmt
         self.footer: NotebookSink | None = None  # its own output once the answer ended
         self._footer_sent: tuple[str, dict[str, Any]] | None = None
-        self._waiting: threading.Timer | None = None  # shows "waiting for the first token" if it is slow
+        self._waiting: Later | None = None  # shows "waiting for the first token" if it is slow
 
     def start(self, reply: Reply) -> None:
         """Say "waiting for the first token" only if it does not come within FIRST_WAIT s (most
         answers start sooner: one message less, issue 26)."""
         with self._lock:
-            self._waiting = threading.Timer(FIRST_WAIT, self._show_waiting, (reply.model,))
-            self._waiting.daemon = True
-            self._waiting.start()
+            self._waiting = shared_loop().call_later(FIRST_WAIT, self._show_waiting, reply.model)
 
     def _show_waiting(self, model: str) -> None:
         with self._lock:
@@ -154,9 +153,7 @@ class AnswerNotebookSink(NotebookSink):
             return
         self._pending = (text, footer)
         if self._timer is None:  # shown by then unless an update shows it first
-            self._timer = threading.Timer(due, self._flush)
-            self._timer.daemon = True
-            self._timer.start()
+            self._timer = shared_loop().call_later(due, self._flush)
 
     def _send(self, text: str, footer: str, final: bool = False) -> None:
         """New frozen parts (each sent once), then the tail with the footer."""

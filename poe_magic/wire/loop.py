@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -72,6 +73,15 @@ class LoopThread:
     def call_soon(self, fn: Any, *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Later:
+        """Run ``fn(*args)`` on the loop's thread in ``delay`` seconds (``cancel()`` the result to
+        drop it). Delayed display work runs here rather than on a ``threading.Timer``: ipykernel
+        gives every thread that shows output its own iopub pipe (a zmq socket and an eventfd,
+        swept only every 10 s), so a timer thread per paced update held file descriptors."""
+        later = Later(fn, args)
+        self.loop.call_soon_threadsafe(lambda: later.cancelled or self.loop.call_later(delay, later.fire))
+        return later
+
     def stop(self, timeout: float = 2.0) -> None:
         """Cancel what is pending, stop the loop and join the thread."""
         with self._lock:
@@ -93,6 +103,26 @@ class LoopThread:
             return sum(1 for t in asyncio.all_tasks() if t is not current and not t.done())
 
         return self.run(count(), timeout=5)
+
+
+class Later:
+    """A call :meth:`LoopThread.call_later` will make; :meth:`cancel` makes it a no-op (safe
+    from any thread: the loop checks the flag when the time comes)."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn, self.args = fn, args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def fire(self) -> None:
+        if self.cancelled:
+            return
+        try:
+            self.fn(*self.args)
+        except Exception:  # noqa: BLE001 - a display gone away must not stop the loop every request runs on
+            logging.getLogger("poe_magic").debug("delayed call failed", exc_info=True)
 
 
 def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
