@@ -49,6 +49,8 @@ ANSWERS: dict[str, tuple[int, str, list[bytes]]] = {
                                             b'"overloaded now", "type": "overloaded_error", "code": "overloaded"}}\n\n']),
     "NoDone": (200, "text/event-stream", [chunk({"content": "cut "})]),
     "Redirect": (302, "text/plain", [b"moved"]),
+    "Endless": (200, "text/event-stream", [chunk({"content": "kept "}), b"data: " + b"x" * 5000]),  # no newline
+    "Huge": (200, "application/json", [b'{"choices": [], "pad": "' + b"y" * 5000 + b'"}']),
     "Tools": (200, "text/event-stream", [
         chunk({"tool_calls": [{"index": 0, "id": "t1", "type": "function", "function": {"name": "add", "arguments": ""}}]}),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"a": 1}'}}]}), DONE]),
@@ -138,6 +140,15 @@ def test_what_goes_wrong_is_one_line_and_keeps_what_came(stub: Stub, model: str,
     assert KEY not in str(error)
     if model in ("Garbage", "MidError", "NoDone"):
         assert text_of(events)  # the text before the failure reached the caller
+
+
+def test_sizes_a_server_sends_are_bounded_before_they_are_held(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(openai_stream, "MAX_LINE", 4096)  # (16 MB in use: the same check, a smaller figure)
+    events, error = run(stub, "Endless")
+    assert isinstance(error, E.ServerError) and "sent a chunk over" in str(error) and text_of(events) == "kept "
+    monkeypatch.setattr(openai_stream, "MAX_BODY", 4096)
+    events, error = run(stub, "Huge")
+    assert isinstance(error, E.ServerError) and "in one answer; the stream was stopped" in str(error)
 
 
 def test_a_whole_completion_is_read_when_the_server_does_not_stream(stub: Stub) -> None:

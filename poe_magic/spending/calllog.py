@@ -329,7 +329,7 @@ def prune(db: sqlite3.Connection, max_mb: float) -> int:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL counts too: emptied into the file
         used = _used(db)
         if used <= limit:
-            if _pages(db) * _page_size(db) > limit:  # free pages (FTS merges leave them) past the limit
+            if _pragma(db, "page_count") * _pragma(db, "page_size") > limit:  # free pages (FTS merges leave them)
                 db.execute("VACUUM")
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             break
@@ -361,14 +361,9 @@ def prune(db: sqlite3.Connection, max_mb: float) -> int:
 PRUNE_PASSES = 4  # a pass's estimate is rough; more than two were never needed in the property test
 
 
-def _pages(db: sqlite3.Connection) -> int:
-    return int(db.execute("PRAGMA page_count").fetchone()[0])
-
-
-def _page_size(db: sqlite3.Connection) -> int:
-    return int(db.execute("PRAGMA page_size").fetchone()[0])
+def _pragma(db: sqlite3.Connection, name: str) -> int:
+    return int(db.execute(f"PRAGMA {name}").fetchone()[0])
 
 
 def _used(db: sqlite3.Connection) -> int:
-    pages, free, size = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
-    return int((pages - free) * size)
+    return (_pragma(db, "page_count") - _pragma(db, "freelist_count")) * _pragma(db, "page_size")

@@ -78,8 +78,8 @@ class LoopThread:
         drop it). Delayed display work runs here rather than on a ``threading.Timer``: ipykernel
         gives every thread that shows output its own iopub pipe (a zmq socket and an eventfd,
         swept only every 10 s), so a timer thread per paced update held file descriptors."""
-        later = Later(fn, args)
-        self.loop.call_soon_threadsafe(lambda: later.cancelled or self.loop.call_later(delay, later.fire))
+        later, loop = Later(fn, args), self.loop
+        loop.call_soon_threadsafe(lambda: later.cancelled or loop.call_later(delay, later.fire))
         return later
 
     def stop(self, timeout: float = 2.0) -> None:

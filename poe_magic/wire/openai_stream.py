@@ -33,6 +33,8 @@ from poe_magic.wire.failures import check_event, chunk_error
 from poe_magic.wire.request import Message, PoeRequest
 
 CHAT_PATH = "/v1/chat/completions"
+MAX_BODY = 256 * 2**20  # bytes of one answer's stream (a long answer is a few MB with its JSON framing)
+MAX_LINE = 16 * 2**20  # bytes of one SSE line (one chunk)
 #: fields of the body itself: a --param by one of these names would overwrite the request
 RESERVED = frozenset({"model", "messages", "stream", "stream_options", "tools", "tool_choice", "n"})
 
@@ -120,13 +122,13 @@ async def answer(body: dict[str, Any], model: str, settings: Settings, client: h
             raise httpx.HTTPStatusError(f"HTTP {status}", request=response.request, response=response)
         kind = response.headers.get("content-type", "")
         if kind.startswith("application/json"):  # a server that answered as if stream were false
-            async for event in _whole(await response.aread(), model):
+            async for event in _whole(b"".join([piece async for piece in _bounded(response, model)]), model):
                 yield event
             return
         if not kind.startswith("text/event-stream"):
             raise E.PoeAPIError(f"not an OpenAI-compatible stream at {url} (the server sent {kind.split(';')[0][:60]})",
                                 hint="check POE_BASE_URL", model=model, retryable=False)
-        async for line in response.aiter_lines():
+        async for line in _lines(response, model):
             if not line.startswith("data:"):
                 continue  # blank lines, ": keep-alive" comments, event names
             payload = line[5:].strip()
@@ -135,6 +137,31 @@ async def answer(body: dict[str, Any], model: str, settings: Settings, client: h
             for event in _events(_parse(payload, model), model):
                 yield event
     info["no_done"] = True  # the body ended without [DONE]: the answer was cut short
+
+
+async def _bounded(response: httpx.Response, model: str) -> AsyncGenerator[bytes, None]:
+    """The body's bytes, refused past :data:`MAX_BODY` in all (a server's size is untrusted)."""
+    total = 0
+    async for piece in response.aiter_bytes():
+        total += len(piece)
+        if total > MAX_BODY:
+            raise E.ServerError(f"{model} sent more than {MAX_BODY // 2**20} MB in one answer; the stream was stopped",
+                                model=model, retryable=False)
+        yield piece
+
+
+async def _lines(response: httpx.Response, model: str) -> AsyncGenerator[str, None]:
+    """The stream's lines, a line past :data:`MAX_LINE` refused before it is held whole."""
+    pending = b""
+    async for piece in _bounded(response, model):
+        *done, pending = (pending + piece).split(b"\n")
+        for line in done:
+            yield line.rstrip(b"\r").decode("utf-8", "replace")
+        if len(pending) > MAX_LINE:
+            raise E.ServerError(f"{model} sent a chunk over {MAX_LINE // 2**20} MB; the stream was stopped",
+                                model=model, retryable=False)
+    if pending:
+        yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
 
 def _parse(payload: str, model: str) -> dict[str, Any]:

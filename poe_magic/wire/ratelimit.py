@@ -195,10 +195,7 @@ def shared(settings: Settings) -> RateLimiter | None:
         account = _account(settings)
     except ConfigError:
         return None
-    limiter = _limiters.get(account)
-    if limiter is None:
-        limiter = _limiters[account] = RateLimiter(settings.max_rpm)
-    return limiter
+    return _limiter_of(account, settings.max_rpm)[0]
 
 
 def limiter_for(settings: Settings, rpm: float | None) -> RateLimiter | None:
@@ -211,9 +208,16 @@ def limiter_for(settings: Settings, rpm: float | None) -> RateLimiter | None:
     if rpm == 0:
         return None
     account = _account(settings)
-    limiter = _limiters.get(account)
-    if limiter is None:
-        limiter = _limiters[account] = RateLimiter(rpm)
-    else:
+    limiter, made = _limiter_of(account, rpm)
+    if not made:
         limiter.set_rate(rpm)  # a new batch starts from the set rate, not an old back-off
     return limiter
+
+
+def _limiter_of(account: tuple[str, str], rpm: float) -> tuple[RateLimiter, bool]:
+    """This account's limiter, and whether it was made now (at ``rpm``)."""
+    limiter = _limiters.get(account)
+    if limiter is not None:
+        return limiter, False
+    limiter = _limiters[account] = RateLimiter(rpm)
+    return limiter, True
