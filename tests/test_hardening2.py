@@ -198,3 +198,10 @@ def test_an_attachment_holding_the_key_is_sent_with_a_warning(activated: LocalSe
     else:
         assert err.count(f"{notes.name} contains your Poe API key") == 1 and len(err.strip().splitlines()) == 1, err
         assert key not in err
+
+
+def test_the_footer_output_renders_no_html_a_name_carries() -> None:
+    from poe_magic.core.answer_display import footer_bundle
+
+    shown = footer_bundle("Bot<img src=x onerror=alert(1)> · 0.10 s")["text/markdown"]
+    assert "<img" not in shown and shown.startswith("<sub>") and shown.endswith("</sub>")

@@ -42,7 +42,7 @@ def footer_bundle(footer: str, fmt: str = "markdown") -> Bundle:
         return {"text/plain": footer}
     if fmt == "html":
         return {"text/html": f'<div style="opacity:.7"><sub>{html.escape(footer)}</sub></div>', "text/plain": footer}
-    return {"text/markdown": f"<sub>{footer}</sub>", "text/plain": footer}
+    return {"text/markdown": f"<sub>{safe_markdown(footer)}</sub>", "text/plain": footer}  # as in markdown_bundle
 
 
 #: how each output format renders a (text, footer) pair; extended by other modules
