@@ -168,12 +168,18 @@ def run_cell(page: Any, i: int) -> None:
 
 def pick(picker: Any, typed: str, model: str) -> None:
     """Filter the picker's list and click ``model``, as a person would."""
+    from playwright.sync_api import expect
+
     box = picker.locator("input[type='text']")
     box.click()
     box.fill("")
     box.press_sequentially(typed, delay=40)
-    option = picker.locator(".poe-model-list select option").filter(has_text=re.compile(rf"^{model}\s·"))
-    option.click()
+    options = picker.locator(".poe-model-list select option")
+    # the kernel filters the list: click once it has (a click on the unfiltered list is undone when
+    # the filtered one replaces it, which a loaded machine makes likely)
+    count = picker.get_by_text(re.compile(r"\d+ of \d+ models"))  # "3 of 26 models" once filtered
+    expect(count).to_have_text(re.compile(r"(\d+) of (?!\1 )\d+ models"))
+    options.filter(has_text=re.compile(rf"^{model}\s·")).click()
 
 
 @pytest.mark.parametrize("kind", list(FRONTENDS))
