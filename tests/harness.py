@@ -111,12 +111,21 @@ class Kernel:
 
     def __init__(self, env: dict[str, str] | None = None, log: Any = None) -> None:
         """``log``: an open file that receives the kernel process's own stdout and stderr."""
-        self.manager = KernelManager(kernel_name="python3")
         streams = {"stdout": log, "stderr": log} if log is not None else {}
-        self.manager.start_kernel(env={**os.environ, **(env or {})}, **streams)
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        for attempt in range(3):
+            self.manager = KernelManager(kernel_name="python3")
+            self.manager.start_kernel(env={**os.environ, **(env or {})}, **streams)
+            self.client = self.manager.client()
+            self.client.start_channels()
+            try:
+                self.client.wait_for_ready(timeout=60)
+                break
+            except RuntimeError:  # "Kernel died before replying": jupyter_client picks free ports,
+                # then the kernel binds them; another worker's kernel may take one in between
+                self.client.stop_channels()
+                self.manager.shutdown_kernel(now=True)
+                if attempt == 2:
+                    raise
         self.remembered = False
 
     def run_quietly(self, code: str) -> CellResult:
