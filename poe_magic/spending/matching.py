@@ -20,7 +20,7 @@ listed, and a lone late entry goes to the call whose run it lies nearest.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from poe_magic.catalog import store
@@ -85,15 +85,6 @@ def is_provisional(entry: dict[str, Any], skew_s: float = 0.0, now: float | None
     return age < PROVISIONAL_S or (isinstance(breakdown, dict) and not breakdown)
 
 
-def _distance(call: Call, stamp_us: float) -> float:
-    """Seconds from ``stamp_us`` (our clock) to the call's run [start, end]."""
-    if stamp_us < call.started_us:
-        return (call.started_us - stamp_us) / 1e6
-    if stamp_us > call.ended_us:
-        return (stamp_us - call.ended_us) / 1e6
-    return 0.0
-
-
 def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[str],
            skew: tuple[float, float] | None) -> dict[int, list[dict[str, Any]]]:
     """The entries of the newest page ``entries`` (newest first) that belong to ``pending``
@@ -112,19 +103,35 @@ def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[
                         key=lambda e: e["creation_time"])
         if not listed:
             continue
+        # each call's numbers once (started_us is computed from a datetime): the table below asks
+        # entries x calls times
+        runs = [(calls[i].started_us, calls[i].ended_us, position.get(calls[i].after_id)
+                 if calls[i].after_id is not None else None) for i in mine]
+        stamps = [e["creation_time"] - offset_s * 1e6 for e in listed]  # onto our clock
+        places = [position[e["query_id"]] for e in listed]
 
-        def cost(entry: dict[str, Any], call: Call) -> float | None:
-            limit = position.get(call.after_id) if call.after_id is not None else None
-            if limit is not None and position[entry["query_id"]] >= limit:
-                return None  # listed before the call started: someone else's
-            stamp = entry["creation_time"] - offset_s * 1e6  # onto our clock
-            if not call.started_us - slack_us <= stamp <= call.ended_us + slack_us:
-                return None
-            return _distance(call, stamp)
-
-        for i, picked in _align(listed, [calls[i] for i in mine], cost, SKIP_S + unsure_s).items():
-            found[mine[i]] = picked
+        several = [calls[i].requests != "one" for i in mine]
+        cost = _misfit(runs, stamps, places, slack_us)
+        for j, picked in _align(len(listed), several, cost, SKIP_S + unsure_s).items():
+            found[mine[j]] = [listed[i] for i in picked]
     return found
+
+
+def _misfit(runs: list[tuple[int, int, int | None]], stamps: list[float], places: list[int],
+            slack_us: float) -> Callable[[int, int], float | None]:
+    """cost(entry i, call j): seconds from the entry's stamp to the call's run [start, end], or
+    None when they cannot pair (stamped outside the slack, or listed before the call started)."""
+
+    def cost(i: int, j: int) -> float | None:
+        start, end, limit = runs[j]
+        if limit is not None and places[i] >= limit:
+            return None  # listed before the call started: someone else's
+        stamp = stamps[i]
+        if not start - slack_us <= stamp <= end + slack_us:
+            return None
+        return (start - stamp) / 1e6 if stamp < start else (stamp - end) / 1e6 if stamp > end else 0.0
+
+    return cost
 
 
 # The price (seconds of misfit) of leaving a call, or an entry, unmatched: a lone entry is taken
@@ -132,37 +139,54 @@ def assign(pending: Iterable[Call], entries: list[dict[str, Any]], claimed: set[
 # own entry is still to be listed).
 SKIP_S = 1.5
 
+_NEXT, _SKIP, _TAKE = 0, 1, 2  # the moves of _align's table
 
-def _align(entries: list[dict[str, Any]], calls: list[Call], cost: Any, skip: float) -> dict[int, list[dict[str, Any]]]:
-    """Entries (oldest first) to calls (by start) keeping both orders, at the least total misfit:
-    each pair costs its distance, a call left without an entry (not listed yet) or an entry left
-    without a call (someone else's) costs a fixed price. A tool-calling call may take several."""
-    n, m = len(entries), len(calls)
+
+def _align(n: int, several: list[bool], cost: Callable[[int, int], float | None],
+           skip: float) -> dict[int, list[int]]:
+    """Entries 0..n-1 (oldest first) to calls (by start; ``several[j]``: call j may take more than
+    one) keeping both orders, at the least total misfit: pair (i, j) costs ``cost(i, j)`` (None:
+    they cannot pair), a call left without an entry (not listed yet) or an entry left without a
+    call (someone else's) costs ``skip``. Returns {call: [entry indices]}.
+
+    The table is entries x calls (300 x 200 when a quick loop's calls are all pending): it keeps
+    two rows of costs and one byte per move, so a read allocates a few hundred KB in a few
+    blocks, not a dict of 120,000 tuples whose freed arenas the kernel kept (issue 26's memory)."""
+    m = len(several)
     inf = float("inf")
-    # best[i][j][took]: least cost of matching entries[i:] to calls[j:]; took: calls[j] has one already
-    best = [[[inf, inf] for _ in range(m + 1)] for _ in range(n + 1)]
-    move: dict[tuple[int, int, int], tuple[str, int, int, int]] = {}
+    width = 2 * (m + 1)  # [j][took] flattened: took 1 = calls[j] has an entry already
+    # below[j*2+took]: least cost of matching entries[i+1:] to calls[j:]; row: the same for entries[i:]
+    below: list[float] = []  # the row under the first one (i == n) is never read
+    moves = bytearray((n + 1) * width)
     for i in range(n, -1, -1):
-        for j in range(m, -1, -1):
+        row = [inf] * width
+        row[2 * m] = row[2 * m + 1] = skip * (n - i)  # j == m: the entries left are someone else's
+        for j in range(m - 1, -1, -1):
             for took in (1, 0):
-                if j == m:
-                    best[i][j][took] = skip * (n - i)
-                    continue
-                options: list[tuple[float, tuple[str, int, int, int]]] = [
-                    ((0.0 if took else skip) + best[i][j + 1][0], ("next", i, j + 1, 0))]
+                at = 2 * j + took
+                value, step = (0.0 if took else skip) + row[2 * (j + 1)], _NEXT
                 if i < n:
-                    options.append((skip + best[i + 1][j][took], ("skip", i + 1, j, took)))
-                    fit = cost(entries[i], calls[j])
-                    if fit is not None and (calls[j].requests != "one" or not took):
-                        after = (i + 1, j, 1) if calls[j].requests != "one" else (i + 1, j + 1, 0)
-                        options.append((fit + best[after[0]][after[1]][after[2]], ("take", *after)))
-                value, step = min(options, key=lambda o: o[0])
-                best[i][j][took], move[(i, j, took)] = value, step
-    picked: dict[int, list[dict[str, Any]]] = {}
-    state = (0, 0, 0)
-    while state[1] < m and state in move:
-        kind, *nxt = move[state]
-        if kind == "take":
-            picked.setdefault(state[1], []).append(entries[state[0]])
-        state = (nxt[0], nxt[1], nxt[2])
+                    skipped = skip + below[at]
+                    if skipped < value:
+                        value, step = skipped, _SKIP
+                    if not (took and not several[j]):
+                        fit = cost(i, j)
+                        if fit is not None:
+                            taken = fit + (below[2 * j + 1] if several[j] else below[2 * (j + 1)])
+                            if taken < value:
+                                value, step = taken, _TAKE
+                row[at] = value
+                moves[i * width + at] = step
+        below = row
+    picked: dict[int, list[int]] = {}
+    i = j = took = 0
+    while j < m:
+        step = moves[i * width + 2 * j + took]
+        if step == _NEXT:
+            j, took = j + 1, 0
+        elif step == _SKIP:
+            i += 1
+        else:
+            picked.setdefault(j, []).append(i)
+            i, j, took = (i + 1, j, 1) if several[j] else (i + 1, j + 1, 0)
     return picked
