@@ -43,16 +43,21 @@ def displays(cell: Any) -> list[dict[str, Any]]:
     return cell.of_type("display_data", "update_display_data")
 
 
+def packed(obj: Any) -> int:
+    """Bytes of ``obj`` as jupyter_client packs a message part: JSON, UTF-8, non-ASCII characters
+    as themselves (``json.dumps``' default \\u escapes would count a "·" as 6 bytes, not 2)."""
+    return len(json.dumps(obj, default=str, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+
+
 def content_bytes(messages: list[dict[str, Any]]) -> int:
     """Bytes of the messages' content (data, metadata, display id), as the issue measured."""
-    return sum(len(json.dumps(m["content"])) for m in messages)
+    return sum(packed(m["content"]) for m in messages)
 
 
 def wire_bytes(messages: list[dict[str, Any]]) -> int:
     """Bytes of the messages with their envelope: header, parent header, metadata and content
     (the HMAC signature and the ZMQ frames add ~70 more each)."""
-    return sum(len(json.dumps({key: m[key] for key in ("header", "parent_header", "metadata", "content")},
-                              default=str)) for m in messages)
+    return sum(packed({key: m[key] for key in ("header", "parent_header", "metadata", "content")}) for m in messages)
 
 
 def answer_figures(cell: Any, answer: str) -> tuple[int, int, float, int]:
@@ -103,7 +108,7 @@ def late_update(kb: int = 30) -> Row:
     sent = content_bytes(late)
     meta = next((m["content"].get("metadata") for m in reversed(displays(cell) + late)
                  if (m["content"].get("metadata") or {}).get("poe_magic")), {})
-    old = len(json.dumps({"data": markdown_bundle(answer, "LongBot · 1.00 s · 1,000 points"), "metadata": meta}))
+    old = packed({"data": markdown_bundle(answer, "LongBot · 1.00 s · 1,000 points"), "metadata": meta})
     return row("traffic", f"{kb} KB answer: bytes sent after the cell ended, when its cost arrives", sent,
                baseline=old, goal="<= 0.05x", unit="B",
                notes=f"{len(late)} late message(s), priced: {_priced(late)}; the old design re-sent the whole "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,9 +154,11 @@ class Kernel:
     def submit(self, code: str, allow_stdin: bool = False) -> str:
         return self.client.execute(code, store_history=True, allow_stdin=allow_stdin)
 
-    def collect(self, msg_id: str, timeout: float = 120.0, answers: list[str] | None = None) -> CellResult:
+    def collect(self, msg_id: str, timeout: float = 120.0, answers: list[str] | None = None,
+                on_message: Callable[[dict[str, Any]], None] | None = None) -> CellResult:
         """Gather the cell's messages; with ``answers``, reply to its ``input()`` prompts in
-        order (an empty answer once they run out), recording each prompt on ``.prompts``."""
+        order (an empty answer once they run out), recording each prompt on ``.prompts``;
+        ``on_message`` sees each message as it comes (e.g. to interrupt once text shows)."""
         result = CellResult(started=time.perf_counter())
         deadline = time.monotonic() + timeout
         while True:
@@ -173,6 +175,8 @@ class Kernel:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             result.messages.append(msg)
+            if on_message is not None:
+                on_message(msg)
             if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
         result.finished = time.perf_counter()

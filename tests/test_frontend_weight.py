@@ -48,14 +48,15 @@ def test_a_late_cost_updates_the_footer_alone(lk: Kernel) -> None:
     footer_id = shown[-1]  # the footer: the cell's last output, carrying the metadata
     footer = [m for m in result.messages if display_id(m) == footer_id][-1]["content"]
     assert footer["metadata"]["poe_magic"]["model"] == "LongBot"
-    assert footer["metadata"]["poe_magic"]["points"] is None and "LongBot ·" in footer["data"]["text/plain"]
+    assert footer["metadata"]["poe_magic"]["points"] is None and set(footer["data"]) == {"text/markdown"}
+    assert "LongBot ·" in footer["data"]["text/markdown"]
     late = late_messages(lk, priced, timeout=LAG + 20)
     assert priced(late), "the cost found after the cell never reached the frontend"
     assert {display_id(m) for m in late} == {footer_id}  # only the footer, updated in place
     assert all(m["header"]["msg_type"] == "update_display_data" for m in late)
     assert all(size(m) < 1500 for m in late), [size(m) for m in late]
     assert not [m for m in late if shares_text(m, answer)]  # no piece of the answer
-    assert "points" in late[-1]["content"]["data"]["text/plain"]
+    assert "points" in late[-1]["content"]["data"]["text/markdown"]
     assert lk.value("weighed.points") == late[-1]["content"]["metadata"]["poe_magic"]["points"]
 
 

@@ -97,6 +97,6 @@ def test_saved_metadata_is_scrubbed_like_the_log_and_can_leave_prompts_out(k: Ke
     k.run_ok("%config PoeMagics.metadata_prompts = False")
     try:
         metas = _saved_metadata(k.run_ok(cell))
-        assert metas and all(m["system"] is None and m["params"] == ["note"] for m in metas), metas
+        assert metas and all("system" not in m and m["params"] == ["note"] for m in metas), metas
     finally:
         k.run_ok("%config PoeMagics.metadata_prompts = True")

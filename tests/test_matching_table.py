@@ -21,7 +21,6 @@ from poe_magic.spending.calls import Call
 from poe_magic.spending.matching import SKIP_S, SLACK_S, assign
 
 
-
 def reference_align(entries: list[dict[str, Any]], calls: list[Call], offset_s: float,
                     slack_us: float, position: dict[Any, int], skip: float) -> dict[int, list[dict[str, Any]]]:
     """The plain table the compact one replaced (full cost table, a dict of moves), kept as the spec."""

@@ -10,9 +10,9 @@ import base64
 import hashlib
 import json
 import re
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from harness import CellResult, Kernel
 
@@ -124,9 +124,14 @@ def test_failed_turns_are_recorded_as_partial_or_not_at_all(kernel: Kernel) -> N
 def test_interrupted_turn_is_kept_marked_partial(kernel: Kernel) -> None:
     kernel.run_ok("%poe reset --all")
     msg_id = kernel.submit("%%poe SlowBot --chat slow\nchunks=200 delay=0.05")
-    time.sleep(1.0)
-    kernel.interrupt()
-    assert kernel.collect(msg_id).error["ename"] == "StreamInterrupted"
+    shown: list[bool] = []
+
+    def interrupt_once_shown(msg: dict[str, Any]) -> None:  # (a fixed sleep raced a loaded machine)
+        if not shown and "word1" in json.dumps(msg["content"]):
+            shown.append(True)
+            kernel.interrupt()
+
+    assert kernel.collect(msg_id, on_message=interrupt_once_shown).error["ename"] == "StreamInterrupted"
     turn = kernel.value("(lambda t: [t.partial, t.answer.startswith('word0 word1')])"
                         "(__import__('poe_magic').get_thread('slow').turns[-1])")
     assert turn == [True, True]

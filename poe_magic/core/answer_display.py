@@ -42,7 +42,9 @@ def footer_bundle(footer: str, fmt: str = "markdown") -> Bundle:
         return {"text/plain": footer}
     if fmt == "html":
         return {"text/html": f'<div style="opacity:.7"><sub>{html.escape(footer)}</sub></div>', "text/plain": footer}
-    return {"text/markdown": f"<sub>{safe_markdown(footer)}</sub>", "text/plain": footer}  # as in markdown_bundle
+    # Markdown alone, like the answer's outputs: every notebook frontend renders it, and a
+    # text/plain copy was a tenth of a short answer's traffic (issue 26); consoles: see docs/models.md
+    return {"text/markdown": f"<sub>{safe_markdown(footer)}</sub>"}
 
 
 #: how each output format renders a (text, footer) pair; extended by other modules

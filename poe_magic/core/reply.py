@@ -15,6 +15,10 @@ from poe_magic.base.secrets import scrub
 from poe_magic.base.text import plural
 from poe_magic.base.version import __version__
 
+#: hex digits of the prompt's SHA-256 a saved notebook keeps (64 bits: enough to tell the calls of a
+#: model within two seconds apart, which is all :func:`~poe_magic.notebook_costs` compares)
+PROMPT_DIGITS = 16
+
 
 @dataclass(eq=False)
 class Reply:
@@ -90,11 +94,14 @@ class Reply:
     def output_metadata(self) -> dict[str, Any]:
         """What a saved notebook keeps about this answer (``metadata["poe_magic"]`` of its
         output): model, points (None until known), timings, parameters, system prompt, the
-        SHA-256 of the prompt sent, the package version and, where the protocol reported them,
-        the tokens used (``usage``). Never the key."""
-        return {
+        SHA-256 of the prompt sent (its first :data:`PROMPT_DIGITS` hex digits), the package
+        version and, where the protocol reported them, the tokens used (``usage``). Never the key.
+
+        A key whose value is None, False or empty is left out (``points`` excepted): it is sent
+        with every short answer, and issue 26 weighs those against a ``print``; a reader takes a
+        missing key as None (``cached``: False)."""
+        full = {
             "model": self.model,
-            "points": self.points,
             "time": self.started_at.isoformat(timespec="seconds"),
             "elapsed": None if self.elapsed is None else round(self.elapsed, 3),
             "time_to_first_token": None if self.time_to_first_token is None else round(self.time_to_first_token, 3),
@@ -105,10 +112,13 @@ class Reply:
             "temperature": self.temperature,
             "stop": list(self.stop),
             "system": _scrubbed(self.system) if settings.metadata_prompts else None,
-            "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest(),
+            "prompt_sha256": hashlib.sha256(self.prompt.encode("utf-8", "surrogatepass")).hexdigest()[:PROMPT_DIGITS],
             "version": __version__,
-            **({"usage": dict(self.usage)} if self.usage else {}),  # tokens, where the protocol reports them
+            "usage": dict(self.usage) if self.usage else None,  # tokens, where the protocol reports them
         }
+        kept = {key: value for key, value in full.items() if value is not None and value is not False and value != {}
+                and value != [] and value != ""}
+        return {"model": self.model, "points": self.points, **kept}
 
     @property
     def ok(self) -> bool:

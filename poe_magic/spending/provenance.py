@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poe_magic.base import errors as E
+from poe_magic.core.reply import PROMPT_DIGITS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +80,7 @@ def _row(entry: dict[str, Any], cell: int, count: Any, comparison: str | None) -
             "model": _text(entry.get("model")), "points": _number(entry.get("points"), int),
             "time": _text(entry.get("time")), "elapsed": _number(entry.get("elapsed"), float),
             "time_to_first_token": _number(entry.get("time_to_first_token"), float), "status": _text(entry.get("status")),
-            "cached": entry.get("cached") if isinstance(entry.get("cached"), bool) else None,
+            "cached": entry.get("cached", False) if isinstance(entry.get("cached", False), bool) else None,
             "comparison": comparison, "prompt_sha256": _text(entry.get("prompt_sha256")),
             "version": _text(entry.get("version"))}
 
@@ -127,7 +128,7 @@ def _fill_from_log(rows: list[dict[str, Any]]) -> None:
             for prompt, points in db.execute("SELECT prompt, points FROM calls WHERE model = ? AND ts BETWEEN ? AND ? "
                                              "AND points IS NOT NULL", (row["model"], ts - 2, ts + 2)):
                 digest = hashlib.sha256(str(prompt).encode("utf-8", "surrogatepass")).hexdigest()
-                if digest == row["prompt_sha256"]:
+                if len(row["prompt_sha256"]) >= PROMPT_DIGITS and digest.startswith(row["prompt_sha256"]):
                     row["points"], row["points_from"] = _number(points, int), "call log"
                     break
     except sqlite3.Error:  # an unreadable log: the notebook's own figures stand
