@@ -356,7 +356,7 @@ def test_local_upload_name_with_slash_gives_a_working_url(activated: LocalServer
 
 
 def test_huge_retry_after_and_balances_are_shown_sanely() -> None:
-    from poe_magic.wire.failures import next_retry, parse_retry_after
+    from poe_magic.wire.retry import next_retry, parse_retry_after
 
     for raw in ("1e308", "inf", "nan", "-5", "99999999999999999999999"):
         seconds = parse_retry_after(raw)

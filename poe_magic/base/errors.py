@@ -46,7 +46,7 @@ Where each comes from (mapping in :func:`poe_magic.wire.failures.map_error`, upl
 (*) Retries happen only *before the first token* (text, data or an attachment): after that
 a retry would repeat the answer, so the partial text is kept and the error shown under it.
 At most ``settings.max_retries`` retries (default 3), waiting ``Retry-After`` when the
-server sends it (up to :data:`poe_magic.wire.failures.MAX_RETRY_AFTER` = 60 s; longer waits
+server sends it (up to :data:`poe_magic.wire.retry.MAX_RETRY_AFTER` = 60 s; longer waits
 are not retried), else ``retry_backoff`` s doubled each time (1, 2, 4 s by default).
 401, 402, 403, 404 and 413 are never retried. ``retryable`` on an instance says which.
 

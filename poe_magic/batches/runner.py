@@ -44,9 +44,8 @@ from poe_magic.core.reply import Reply
 from poe_magic.prompting import confirm
 from poe_magic.prompting.runner import Call
 from poe_magic.spending import ledger
-from poe_magic.wire.failures import MAX_RETRY_AFTER
 from poe_magic.wire.ratelimit import RateLimiter
-from poe_magic.wire.retry import RetryPolicy
+from poe_magic.wire.retry import MAX_RETRY_AFTER, RetryPolicy
 
 T = TypeVar("T")
 

@@ -5,30 +5,22 @@ fastapi_poe / httpx raised, plus what the response hook saw) and :func:`status_e
 :func:`network_error` (plain HTTP, :mod:`poe_magic.wire.http`: points history, catalogue,
 media files). The same status gives the same class and the same wording wherever it came
 from: "rate limited (429) asking GPT-5" / "rate limited (429) reading the points history".
-:func:`upload_error` does the same for file uploads. :func:`next_retry` is the retry policy.
+:func:`upload_error` does the same for file uploads. How long to wait before a retry is
+:mod:`poe_magic.wire.retry`'s; the shape checks of streamed events are :mod:`poe_magic.wire.stream_events`.
 The table of causes is documented in :mod:`poe_magic.base.errors`.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from poe_magic.base import errors as E
-from poe_magic.base.text import plural
 from poe_magic.wire.codes import coded_error, stream_error_status  # the real API's string codes, read before the status
+from poe_magic.wire.retry import parse_retry_after
 
-#: the longest ``Retry-After`` (seconds) we wait for; a longer one is reported, not retried
-MAX_RETRY_AFTER = 60.0
-#: cap on the exponential backoff between retries (seconds)
-MAX_BACKOFF = 30.0
-#: a longer Retry-After (1e308, inf) is read as this many seconds (a week), so messages stay sane
-MAX_SHOWN_WAIT = 7 * 86_400.0
 
 @dataclass(frozen=True)
 class Subject:
@@ -303,90 +295,3 @@ def _adds_information(detail: str, said: str) -> bool:
     said = said.lower()
     words = {w for w in re.findall(r"[a-z0-9_.-]+", detail.lower()) if w not in _FILLER and not w.isdigit()}
     return any(w.strip("'\".") not in said for w in words)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date (RFC 9110); None when absent/garbled."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, OverflowError):
-            return None
-    if math.isnan(seconds):
-        return None
-    return min(max(0.0, seconds), MAX_SHOWN_WAIT)  # 1e308 or inf: "a week", not 1e308 s
-
-
-def retry_delay(error: E.PoeMagicError, attempt: int, backoff: float) -> float | None:
-    """Seconds to wait before retry number ``attempt`` (1-based), or None: do not retry.
-
-    ``Retry-After`` wins when the server sent it; a wait longer than :data:`MAX_RETRY_AFTER`
-    is not retried (the message says how long the server asked to wait)."""
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        if retry_after > MAX_RETRY_AFTER:
-            error.amend(f"the server asks to wait {retry_after:.0f} s", hint="try again after that")
-            return None
-        return float(retry_after)
-    return min(backoff * (2 ** (attempt - 1)), MAX_BACKOFF)
-
-
-def next_retry(error: E.PoeMagicError, retries: int, max_retries: int, backoff: float) -> float | None:
-    """Seconds to wait before retry ``retries + 1`` of a failed call, or None: give up (the
-    message then says after how many retries)."""
-    delay = None
-    if error.retryable and retries < max_retries:
-        delay = retry_delay(error, retries + 1, backoff)
-    if delay is None and retries:
-        error.amend(f"gave up after {plural(retries, 'retry', 'retries')}")
-    return delay
-
-
-def _malformed(model: str, what: str) -> E.ServerError:
-    return E.ServerError(f"{model} sent a malformed chunk ({what}); the stream was stopped",
-                         model=model, retryable=False)
-
-
-def check_event(message: Any, model: str) -> None:
-    """Refuse (a one-line ServerError: the stream is then closed) a streamed message whose
-    OpenAI-style ``json`` data does not have the shape the accumulator folds: every field of
-    every event is untrusted. Text and file events were checked by fastapi_poe already."""
-    data = getattr(message, "data", None)
-    if data is None:
-        return
-    if not isinstance(data, dict):
-        raise _malformed(model, f"a json event that is a {type(data).__name__}, not an object")
-    choices = data.get("choices")
-    if choices is None:
-        return
-    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
-        raise _malformed(model, "choices is not a list of objects")
-    for choice in choices:
-        delta = choice.get("delta")
-        if delta is None:
-            continue
-        if not isinstance(delta, dict):
-            raise _malformed(model, f"delta is a {type(delta).__name__}, not an object")
-        if not isinstance(delta.get("content"), (str, type(None))):
-            raise _malformed(model, "delta.content is not text")
-        calls = delta.get("tool_calls")
-        if calls is not None and not (isinstance(calls, list) and all(_good_call(c) for c in calls)):
-            raise _malformed(model, "tool_calls is not a list of tool-call objects")
-
-
-def _good_call(call: Any) -> bool:
-    if not isinstance(call, dict):
-        return False
-    index, function = call.get("index", 0), call.get("function")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1000:
-        return False
-    if not all(isinstance(call.get(k), (str, type(None))) for k in ("id", "type")):
-        return False
-    if function is None:
-        return True
-    return isinstance(function, dict) and all(isinstance(function.get(k), (str, type(None)))
-                                              for k in ("name", "arguments"))

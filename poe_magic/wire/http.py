@@ -28,11 +28,10 @@ from poe_magic.wire.failures import (
     Subject,
     network_cause,
     network_error,
-    parse_retry_after,
     reading,
     status_error,
 )
-from poe_magic.wire.retry import RetryPolicy
+from poe_magic.wire.retry import RetryPolicy, parse_retry_after
 
 #: seconds to read an answer, and to send a request, unless the caller says otherwise
 READ_TIMEOUT, WRITE_TIMEOUT = 60.0, 30.0

@@ -29,8 +29,9 @@ import httpx
 from poe_magic.base import errors as E
 from poe_magic.base import notices
 from poe_magic.base.config import Settings
-from poe_magic.wire.failures import check_event, chunk_error
+from poe_magic.wire.failures import chunk_error
 from poe_magic.wire.request import Message, PoeRequest
+from poe_magic.wire.stream_events import check_event
 
 CHAT_PATH = "/v1/chat/completions"
 MAX_BODY = 256 * 2**20  # bytes of one answer's stream (a long answer is a few MB with its JSON framing)

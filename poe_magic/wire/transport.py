@@ -36,10 +36,11 @@ from poe_magic.base import errors as E
 from poe_magic.base.config import Settings
 from poe_magic.base.secrets import contains_key
 from poe_magic.wire import observed, openai_stream, ratelimit
-from poe_magic.wire.failures import check_event, ended_early, map_error, upload_error
+from poe_magic.wire.failures import ended_early, map_error, upload_error
 from poe_magic.wire.http import KeyAuth
 from poe_magic.wire.request import KEY_REFUSAL, PoeRequest, check_model_name, check_sendable
 from poe_magic.wire.retry import RetryPolicy
+from poe_magic.wire.stream_events import check_event
 
 # fastapi_poe is imported lazily (~0.4 s: FastAPI, pydantic), never at %load_ext.
 
