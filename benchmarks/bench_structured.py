@@ -106,7 +106,7 @@ def _log_search(rows: list[Row]) -> None:
         rare = " zanzibar" if i % 10_000 == 0 else ""
         batch.append((f"bench{i}", "2026-01-01T00:00:00", now - LOG_ROWS + i, "ask", f"Model-{i % 5}",
                       f"question {i} about {words}{rare}", None, "{}", None, f"answer {i}: {words} " * 8, None,
-                      "ok", None, 0.1, 0.5, 10, None, "", "", 0, 0))
+                      "ok", None, 0.1, 0.5, 10, None, "", "", 0, 0, None))
         if len(batch) == 10_000:
             with db:
                 db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES "

@@ -119,9 +119,9 @@ def test_log_off_writes_nothing(activated: LocalServer, poe_home: Path) -> None:
 def test_pruning_keeps_the_newest(tmp_path: Path) -> None:
     db = calllog.connect(tmp_path / "log.sqlite3")
     rows = [(f"id{i}", "t", float(i), "ask", "M", "p" * 2000, None, "{}", None, "a" * 2000, None, "ok", None,
-             None, 1.0, 1, None, "", "", 0, 0) for i in range(2000)]
+             None, 1.0, 1, None, "", "", 0, 0, None) for i in range(2000)]
     with db:
-        db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES ({', '.join('?' * 21)})", rows)
+        db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES ({', '.join('?' * len(calllog.COLUMNS))})", rows)
     deleted = calllog.prune(db, 4.0)  # about 8 MB of text: the oldest go until under 4 MB
     left = [r[0] for r in db.execute("SELECT ts FROM calls ORDER BY ts")]
     assert deleted > 0 and len(left) == 2000 - deleted and left[0] == 2000 - len(left)
@@ -187,3 +187,39 @@ def test_two_kernels_write_at_once_and_a_third_searches(server: LocalServer, sha
         reader.shutdown()
     db = sqlite3.connect(shared_home / "log.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@both_protocols
+def test_the_tokens_a_protocol_reports_are_logged(activated: LocalServer, protocol: object) -> None:
+    reply = poe_magic.ask("count my tokens", "EchoBot", stream=False)
+    row = poe_magic.log("count my tokens", limit=1).iloc[0]
+    if settings.protocol == "openai":  # /v1/chat/completions reports usage
+        assert reply.usage and reply.usage["completion_tokens"] > 0
+        assert row["usage"] == reply.usage
+        assert poe_magic.log_reply(row["id"]).usage == reply.usage
+    else:  # the bot protocol reports none
+        assert reply.usage is None and row["usage"] is None
+
+
+def test_a_log_made_before_the_usage_column_is_read_and_then_upgraded(activated: LocalServer,
+                                                                       poe_home: Path) -> None:
+    poe_home.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(poe_home / calllog.FILE_NAME)
+    old_columns = [c for c in calllog.COLUMNS if c != "usage"]  # the table as the first release made it
+    old.execute(f"CREATE TABLE calls ({', '.join(old_columns)})")
+    old.execute(f"INSERT INTO calls ({', '.join(old_columns)}) VALUES ({', '.join('?' * len(old_columns))})",
+                [{"id": "a" * 32, "time": "2026-01-01T00:00:00+00:00", "ts": 1767225600.0, "model": "EchoBot",
+                  "prompt": "an old call", "status": "ok", "cached": 0, "retries": 0}.get(c) for c in old_columns])
+    old.commit()
+    old.close()
+    before = poe_magic.log()
+    assert list(before["prompt"]) == ["an old call"] and before["usage"].isna().all()
+    assert poe_magic.log_reply("a" * 32).usage is None
+    settings.protocol = "openai"
+    try:
+        poe_magic.ask("a new call", "EchoBot", stream=False)
+    finally:
+        settings.protocol = "poe"
+    after = poe_magic.log()
+    assert list(after["prompt"]) == ["a new call", "an old call"]
+    assert after["usage"].iloc[0]["completion_tokens"] > 0 and after["usage"].iloc[1] is None

@@ -232,9 +232,10 @@ def _insert(db: Any, first: int, sizes: list[int]) -> None:
     from poe_magic.spending import calllog
 
     rows = [(f"id{first + i}", "t", float(first + i), "ask", "M", "p" * (size // 2), None, "{}", None,
-             "a" * (size - size // 2), None, "ok", None, None, 1.0, 1, None, "", "", 0, 0) for i, size in enumerate(sizes)]
+             "a" * (size - size // 2), None, "ok", None, None, 1.0, 1, None, "", "", 0, 0, None) for i, size in enumerate(sizes)]
     with db:
-        db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES ({', '.join('?' * 21)})", rows)
+        db.executemany(f"INSERT INTO calls ({', '.join(calllog.COLUMNS)}) VALUES "
+                       f"({', '.join('?' * len(calllog.COLUMNS))})", rows)
 
 
 @hsettings(max_examples=25, deadline=None)

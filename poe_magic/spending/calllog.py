@@ -40,12 +40,14 @@ CACHE_KB = 128  # the writer's SQLite page cache
 
 COLUMNS = ["id", "time", "ts", "kind", "model", "prompt", "system", "params", "attachments", "answer", "data",
            "status", "error", "time_to_first_token", "elapsed", "points", "thread", "grp", "notebook", "cached",
-           "retries"]
+           "retries", "usage"]
+#: columns added after the first release: an older log gets them on its next write (ALTER TABLE)
+_ADDED = {"usage": "TEXT"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (id TEXT PRIMARY KEY, time TEXT, ts REAL, kind TEXT, model TEXT, prompt TEXT,
   system TEXT, params TEXT, attachments TEXT, answer TEXT, data TEXT, status TEXT, error TEXT,
   time_to_first_token REAL, elapsed REAL, points INTEGER, thread TEXT, grp TEXT, notebook TEXT, cached INTEGER,
-  retries INTEGER);
+  retries INTEGER, usage TEXT);
 CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts);
 CREATE INDEX IF NOT EXISTS calls_model ON calls(model, ts);
 {fts}
@@ -119,6 +121,7 @@ def record(reply: Reply, request: Any = None, settings: Settings = default_setti
         "time_to_first_token": reply.time_to_first_token, "elapsed": reply.elapsed, "points": reply.points,
         "thread": reply.thread, "grp": group, "notebook": os.environ.get("JPY_SESSION_NAME", ""),
         "cached": int(reply.cached), "retries": reply.retries,
+        "usage": _json(reply.usage) if reply.usage else None,  # tokens, where the protocol reported them
     }
     writer = _writer(path(settings), settings)
     writer.put(("insert", row))
@@ -296,7 +299,24 @@ def connect(file: Path) -> sqlite3.Connection:
     # filled by the first few hundred calls and kept for the session: issue 26, kernel memory)
     db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     db.executescript(_SCHEMA.format(fts=_FTS if has_fts5(db) else ""))
+    _add_columns(db)
     return db
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Give a log made by an earlier version the columns added since (its rows read NULL there)."""
+    for name, kind in _ADDED.items():
+        if name not in table_columns(db):
+            try:
+                db.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+            except sqlite3.OperationalError as exc:  # another kernel added it just now
+                if "duplicate column" not in str(exc):
+                    raise
+
+
+def table_columns(db: sqlite3.Connection) -> set[str]:
+    """The columns the log's ``calls`` table has (an older log lacks the ones added since)."""
+    return {row[1] for row in db.execute("PRAGMA table_info(calls)")}
 
 
 def read_only_uri(file: Path) -> str:

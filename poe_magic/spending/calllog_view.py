@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MAX_LIMIT = 10_000_000
 SHOWN = ["id", "time", "kind", "model", "prompt", "system", "answer", "data", "status", "error", "points", "elapsed",
-         "time_to_first_token", "thread", "group", "notebook", "params", "attachments", "cached", "retries"]
+         "time_to_first_token", "thread", "group", "notebook", "params", "attachments", "cached", "retries", "usage"]
 _DTYPES = {"id": "string", "kind": "string", "model": "string", "prompt": "string", "system": "string",
            "answer": "string", "status": "string", "error": "string", "points": "Int64", "elapsed": "float64",
            "time_to_first_token": "float64", "thread": "string", "group": "string", "notebook": "string",
@@ -84,7 +84,8 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
     ``since``/``until`` take a datetime, an ISO date or a timedelta (``since=timedelta(days=1)``).
     Columns: ``id``, ``time``, ``kind``, ``model``, ``prompt``, ``system``, ``answer``, ``data``,
     ``status``, ``error``, ``points``, ``elapsed``, ``time_to_first_token``, ``thread``,
-    ``group`` (comparison or batch id), ``notebook``, ``params``, ``attachments``, ...
+    ``group`` (comparison or batch id), ``notebook``, ``params``, ``attachments``, ``cached``,
+    ``retries``, ``usage`` (the tokens as the protocol reported them, a dict, or None).
     """
     import pandas as pd
 
@@ -115,13 +116,15 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
             if bound is not None:
                 where.append(f"ts {op} ?")
                 args.append(bound)
-        columns = [c if c != "group" else "grp" for c in SHOWN]
+        present = calllog.table_columns(db)  # (a log written by an earlier version may lack usage)
+        columns = [("grp" if c == "group" else c) if c in present or c == "group" else f"NULL AS {c}" for c in SHOWN]
         rows = db.execute(f"SELECT {', '.join(columns)} FROM calls WHERE {' AND '.join(where)} "
                           f"ORDER BY ts DESC LIMIT ?", [*args, limit]).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=SHOWN)
     frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601")
-    frame["data"] = pd.Series([json.loads(d) if isinstance(d, str) and d else None for d in frame["data"]],
-                              dtype="object", index=frame.index)
+    for column in ("data", "usage"):
+        frame[column] = pd.Series([json.loads(d) if isinstance(d, str) and d else None for d in frame[column]],
+                                  dtype="object", index=frame.index)
     return frame.astype(_DTYPES)
 
 
@@ -146,7 +149,8 @@ def log_reply(id: str) -> Reply:
                   started_at=datetime.fromisoformat(row["time"]), time_to_first_token=row["time_to_first_token"],
                   elapsed=row["elapsed"], points=row["points"], cached=bool(row["cached"]), thread=row["thread"],
                   system=row["system"], params=json.loads(row["params"] or "{}"), retries=row["retries"] or 0,
-                  data=json.loads(row["data"]) if row["data"] else None)
+                  data=json.loads(row["data"]) if row["data"] else None,
+                  usage=json.loads(row["usage"]) if "usage" in row.keys() and row["usage"] else None)
     if row["status"] == "interrupted":
         reply.interrupted = True
     elif row["error"]:
