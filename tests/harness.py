@@ -6,8 +6,11 @@ timings come from the kernel's own iopub messages, exactly what a frontend would
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +109,31 @@ del _poe_restore
 """
 
 
+#: how test kernels talk to this process: Unix sockets on Linux and macOS, TCP on Windows
+TRANSPORT = "ipc" if os.name == "posix" else "tcp"
+
+
+_SOCKET_DIRS: list[str] = []
+
+
+def kernel_manager() -> KernelManager:
+    """A manager for one test kernel: over Unix sockets in a folder of its own (an absolute path:
+    the kernel may run in another working directory; a shared one would race for socket names)."""
+    if TRANSPORT == "tcp":
+        return KernelManager(kernel_name="python3")
+    if not _SOCKET_DIRS:
+        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _SOCKET_DIRS])
+    _SOCKET_DIRS.append(tempfile.mkdtemp(prefix="poe-kernel-"))
+    return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(_SOCKET_DIRS[-1], "k"))
+
+
+def notebook_client(notebook: Any, **options: Any) -> Any:
+    """An nbclient NotebookClient whose kernel talks over :data:`TRANSPORT` (as test kernels do)."""
+    from nbclient import NotebookClient
+
+    return NotebookClient(notebook, km=kernel_manager(), **options)
+
+
 class Kernel:
     """A real IPython kernel in a subprocess."""
 
@@ -113,15 +141,17 @@ class Kernel:
         """``log``: an open file that receives the kernel process's own stdout and stderr."""
         streams = {"stdout": log, "stderr": log} if log is not None else {}
         for attempt in range(3):
-            self.manager = KernelManager(kernel_name="python3")
+            # Unix sockets where there are some: no TCP port to pick, so no race with the kernels
+            # other workers (or nbclient, or JupyterLab) start at the same moment
+            self.manager = kernel_manager()
             self.manager.start_kernel(env={**os.environ, **(env or {})}, **streams)
             self.client = self.manager.client()
             self.client.start_channels()
             try:
                 self.client.wait_for_ready(timeout=60)
                 break
-            except RuntimeError:  # "Kernel died before replying": jupyter_client picks free ports,
-                # then the kernel binds them; another worker's kernel may take one in between
+            except RuntimeError:  # "Kernel died before replying": over TCP, jupyter_client picks free
+                # ports, then the kernel binds them; another worker's kernel may take one in between
                 self.client.stop_channels()
                 self.manager.shutdown_kernel(now=True)
                 if attempt == 2:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Kernel
+from harness import Kernel, notebook_client
 from protocols import both_protocols
 
 from poe_magic.comparison import view as compare_view
@@ -268,7 +268,6 @@ def test_budget_stops_further_runs_and_keeps_the_runs_done(kernel: Kernel, serve
 def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: LocalServer, tmp_path: Path) -> None:
     """Execute a notebook headlessly (as CI and nbconvert do), then read what the saved file holds."""
     import nbformat
-    from nbclient import NotebookClient
     from nbconvert import HTMLExporter
 
     nb = nbformat.v4.new_notebook(cells=[
@@ -276,7 +275,7 @@ def test_persisted_notebook_shows_every_answer_without_a_kernel(activated: Local
         nbformat.v4.new_code_cell("%%poe SlowBot-1 MarkdownBot EchoBot --param chunks=3 --param delay=0.02\n"
                                   "compare me"),
     ])
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    notebook_client(nb, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
     path = tmp_path / "compare.ipynb"
     nbformat.write(nb, path)
     outputs = nbformat.read(path, as_version=4).cells[1].outputs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from harness import Kernel
+from harness import Kernel, notebook_client
 
 import poe_magic
 from poe_magic.base import errors as E
@@ -30,10 +30,8 @@ CELLS = [
 @pytest.fixture
 def executed(activated: LocalServer, tmp_path: Path) -> Path:
     """A notebook run top to bottom by nbclient against the local server, saved to disk."""
-    from nbclient import NotebookClient
-
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    notebook_client(notebook, timeout=120).execute()
     path = tmp_path / "made.ipynb"
     nbformat.write(notebook, path)
     return path

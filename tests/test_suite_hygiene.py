@@ -26,6 +26,7 @@ PYTEST_CHECKS = {"raises", "warns", "fail", "deprecated_call"}
 STARTERS = {
     "Kernel": "kernel",  # harness.Kernel: an ipykernel
     "NotebookClient": "kernel",  # nbclient: an ipykernel
+    "notebook_client": "kernel",  # harness.notebook_client: nbclient's, over Unix sockets
     "demo.execute": "kernel",  # runs a tutorial notebook in a kernel
     "demo.main": "kernel",
     "local_server": "http",  # a server of its own
