@@ -52,9 +52,10 @@ def short_cells() -> list[Row]:
             notes=f"current RSS {first:.1f} -> {last:.1f} MB, after 20 warm-up cells; print() cells: "
                   f"{base_first:.1f} -> {base_last:.1f} MB"),
         row("memory", f"kernel resident growth over the next {CELLS} short cells (steady state)", later - last,
-            unit="MB", goal="<= 2 MB", notes=f"current RSS {last:.1f} -> {later:.1f} MB: the growth of the first 200 cells is not "
-                                             "retained Python objects (next row) but allocator state (pymalloc arenas, "
-                                             "heap), and varies from run to run (0.4 to 9 MB seen for the same cells)"),
+            unit="MB", goal="<= 2 MB", notes=f"current RSS {last:.1f} -> {later:.1f} MB. Little of the growth is retained "
+                                             "Python objects (next row); until the history matcher's table was made "
+                                             "compact, its ~7 MB of short-lived tuples per read left pymalloc arenas "
+                                             "pinned: 3 to 9 MB over the first 200 cells"),
         row("memory", "Python memory kept per short cell (tracemalloc, 50 cells)", traced / 50 / 1024, unit="KB",
             notes=f"of which allocated in poe_magic's own files: {ours / 50 / 1024:.2f} KB per cell; the rest "
                   "is IPython's and ipykernel's per-cell history (In, Out, compile cache)"),
