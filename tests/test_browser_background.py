@@ -2,7 +2,7 @@
 Chromium): a ``%%poe --background`` answer completes in its own cell's output while the next
 cell runs and prints, and nothing of it lands in the next cell's output.
 
-Reuses the frontend launcher of ``test_browser_notebook7`` with this test's notebook.
+The frontends, the browser and the page helpers are ``tests/browser_kit.py``'s.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import test_browser_notebook7 as nb7
-from test_browser import ARTIFACTS, CHROMIUM_ARGS, WAIT_MS, _need_browser
+from browser_kit import ARTIFACTS, FRONTENDS, Frontend, artifacts_on_failure, cell, need_browser, open_browser, run_all
 
 from poe_magic.server.launch import LocalServer
 
@@ -28,40 +27,26 @@ CELLS = [
 
 def area(page: Any, i: int) -> Any:
     """All outputs of cell ``i`` (its output area)."""
-    return nb7.cell(page, i).locator(".jp-OutputArea").first
+    return cell(page, i).locator(".jp-OutputArea").first
 
 
-@pytest.mark.parametrize("kind", list(nb7.FRONTENDS))
-def test_a_background_answer_completes_in_its_own_output(kind: str, server: LocalServer, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    chromium = _need_browser()
-    from playwright.sync_api import expect, sync_playwright
+@pytest.mark.parametrize("kind", list(FRONTENDS))
+def test_a_background_answer_completes_in_its_own_output(kind: str, server: LocalServer, tmp_path: Path) -> None:
+    chromium = need_browser()
+    from playwright.sync_api import expect
 
-    monkeypatch.setattr(nb7, "CELLS", CELLS)
-    expect.set_options(timeout=WAIT_MS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    front = nb7.Frontend(kind, tmp_path, server)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1200})
-            page.set_default_timeout(WAIT_MS)
-            try:
-                page.goto(f"{front.url}{front.path}everyday.ipynb?token={front.token}")
-                nb7.run_all(page)  # every cell has its execution count: the next cell ran
-                first, second = area(page, 1), area(page, 2)
-                expect(second).to_contain_text("next cell 2")
-                expect(first).to_contain_text("answers in the background")
-                assert "word49" not in first.inner_text(), \
-                    "the answer was already complete when the next cell ended: not in the background"
-                expect(first).to_contain_text("word49", timeout=60_000)
-                expect(first).to_contain_text(re.compile(r"SlowBot · .*s"), timeout=30_000)
-                assert "word" not in second.inner_text()
-                page.screenshot(path=str(ARTIFACTS / f"browser-{kind}-background.png"), full_page=True)
-            except BaseException:
-                page.screenshot(path=str(ARTIFACTS / f"browser-FAILED-{kind}-background.png"), full_page=True)
-                raise
-            finally:
-                browser.close()
-    finally:
-        front.stop()
+    with Frontend(kind, tmp_path, server) as front, \
+            open_browser(chromium, front, height=1200) as page, \
+            artifacts_on_failure(page, f"{kind}-background", full_page=True):
+        front.write_notebook("background.ipynb", CELLS)
+        page.goto(front.page_url("background.ipynb"))
+        run_all(page, len(CELLS), kind)  # every cell has its execution count: the next cell ran
+        first, second = area(page, 1), area(page, 2)
+        expect(second).to_contain_text("next cell 2")
+        expect(first).to_contain_text("answers in the background")
+        assert "word49" not in first.inner_text(), \
+            "the answer was already complete when the next cell ended: not in the background"
+        expect(first).to_contain_text("word49", timeout=60_000)
+        expect(first).to_contain_text(re.compile(r"SlowBot · .*s"), timeout=30_000)
+        assert "word" not in second.inner_text()
+        page.screenshot(path=str(ARTIFACTS / f"browser-{kind}-background.png"), full_page=True)

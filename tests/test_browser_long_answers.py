@@ -15,21 +15,19 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_browser import (
+from browser_kit import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
-    WAIT_MS,
-    Lab,
-    _logs,
-    _need_browser,
+    Frontend,
     artifacts_on_failure,
     cell,
+    need_browser,
+    open_browser,
     outputs,
     prompt,
+    run_cell,
     wait_for_kernel,
 )
 
@@ -61,15 +59,6 @@ CELLS = [
 ]
 
 
-def _notebook(path: Path) -> None:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    nbformat.write(nb, str(path))
-
-
 class Traffic:
     """Display messages and bytes the page received on its kernel websockets."""
 
@@ -88,40 +77,18 @@ class Traffic:
 @pytest.fixture(scope="module")
 def lab_page(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Traffic, Any]]:
     """The long-answers notebook open in JupyterLab, its kernel started (no cell run yet)."""
-    chromium = _need_browser()
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=WAIT_MS)
-    ARTIFACTS.mkdir(exist_ok=True)
-    base = tmp_path_factory.mktemp("lab_long")
-    lab = Lab(base, server)
-    _notebook(base / "notebooks" / "long.ipynb")  # (Lab serves base/notebooks)
-    try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1400})
-            page.set_default_timeout(WAIT_MS)
-            _logs[page] = (lab, server)
-            traffic = Traffic(page)
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-            with artifacts_on_failure(page, "long-setup"):
-                page.goto(f"{lab.url}/lab/tree/long.ipynb?token={lab.token}")
-                wait_for_kernel(page)
-                run(page, 0)
-            yield page, traffic, cdp
-            browser.close()
-    finally:
-        lab.stop()
-
-
-def run(page: Any, i: int, timeout: float = 240_000) -> None:
-    """Run cell ``i`` (selected by its prompt) and wait until it has finished."""
-    from playwright.sync_api import expect
-
-    prompt(page, i).click()
-    page.keyboard.press("Shift+Enter")
-    expect(prompt(page, i)).to_have_text(re.compile(r"\[\d+\]:"), timeout=timeout)
+    chromium = need_browser()
+    with Frontend("jupyterlab", tmp_path_factory.mktemp("lab_long"), server) as lab, \
+            open_browser(chromium, lab, height=1400) as page:
+        lab.write_notebook("long.ipynb", CELLS)
+        traffic = Traffic(page)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        with artifacts_on_failure(page, "long-setup"):
+            page.goto(lab.page_url("long.ipynb"))
+            wait_for_kernel(page)
+            run_cell(page, 0, timeout=240_000)
+        yield page, traffic, cdp
 
 
 def task_ms(cdp: Any) -> float:
@@ -222,7 +189,7 @@ def test_a_late_cost_changes_the_footer_in_place_and_the_answer_stays(lab_page: 
     server._call("POST", "/_local/usage_modes", {"history_lag": 4})  # (the isolation fixture undoes it)
     answer = long_markdown(8 * 1024)
     with artifacts_on_failure(page, "long-late-cost"):
-        run(page, 4)
+        run_cell(page, 4, timeout=240_000)
         page.wait_for_timeout(300)  # the last renders land
         before = cell(page, 4).evaluate(SNAPSHOT)
         check_one_answer(before, answer, final=True)
