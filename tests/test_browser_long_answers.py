@@ -157,8 +157,9 @@ def test_frozen_blocks_and_the_tail_render_as_one_answer(lab_page: tuple[Any, Tr
             if len(shown) > 3 and "streaming" in shown[-1]["text"]:
                 settled(page, answer)
                 snapshots += 1
-                if snapshots == 2:
-                    cell(page, 1).screenshot(path=str(ARTIFACTS / "browser-long-answer-live.png"))
+                if snapshots == 2:  # (the page, not the cell: a growing cell is never "stable" for
+                    # Playwright's element screenshot, which then waits its whole timeout)
+                    page.screenshot(path=str(ARTIFACTS / "browser-long-answer-live.png"))
             page.wait_for_timeout(300)
         assert snapshots >= 2, "never saw the answer live in several outputs"
         expect(prompt(page, 1)).to_have_text(re.compile(r"\[\d+\]:"), timeout=120_000)
