@@ -61,8 +61,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marks = _fixture_marks(item) | {m.name for m in item.iter_markers() if m.name in ("kernel", "http", "browser")}
-        if item.path.name == "test_browser.py":
-            marks.add("browser")
         if "browser" in marks:
             marks.add("kernel")  # JupyterLab runs the notebook in a real kernel
         if "kernel" in marks:
