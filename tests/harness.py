@@ -116,13 +116,18 @@ TRANSPORT = "ipc" if os.name == "posix" else "tcp"
 _SOCKET_DIRS: list[str] = []
 
 
+def _remove_socket_dirs() -> None:
+    for folder in _SOCKET_DIRS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def kernel_manager() -> KernelManager:
     """A manager for one test kernel: over Unix sockets in a folder of its own (an absolute path:
     the kernel may run in another working directory; a shared one would race for socket names)."""
     if TRANSPORT == "tcp":
         return KernelManager(kernel_name="python3")
     if not _SOCKET_DIRS:
-        atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _SOCKET_DIRS])
+        atexit.register(_remove_socket_dirs)
     _SOCKET_DIRS.append(tempfile.mkdtemp(prefix="poe-kernel-"))
     return KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(_SOCKET_DIRS[-1], "k"))
 

@@ -101,7 +101,6 @@ class Reply:
         with every short answer, and issue 26 weighs those against a ``print``; a reader takes a
         missing key as None (``cached``: False)."""
         full = {
-            "model": self.model,
             "time": self.started_at.isoformat(timespec="seconds"),
             "elapsed": None if self.elapsed is None else round(self.elapsed, 3),
             "time_to_first_token": None if self.time_to_first_token is None else round(self.time_to_first_token, 3),

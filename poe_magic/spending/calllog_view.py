@@ -117,7 +117,8 @@ def log(search: str | None = None, *, model: str | None = None, since: Any = Non
                 where.append(f"ts {op} ?")
                 args.append(bound)
         present = calllog.table_columns(db)  # (a log written by an earlier version may lack usage)
-        columns = [("grp" if c == "group" else c) if c in present or c == "group" else f"NULL AS {c}" for c in SHOWN]
+        stored = ["grp" if c == "group" else c for c in SHOWN]
+        columns = [c if c in present else f"NULL AS {c}" for c in stored]
         rows = db.execute(f"SELECT {', '.join(columns)} FROM calls WHERE {' AND '.join(where)} "
                           f"ORDER BY ts DESC LIMIT ?", [*args, limit]).fetchall()
     frame = pd.DataFrame.from_records(rows, columns=SHOWN)

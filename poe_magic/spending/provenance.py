@@ -80,9 +80,13 @@ def _row(entry: dict[str, Any], cell: int, count: Any, comparison: str | None) -
             "model": _text(entry.get("model")), "points": _number(entry.get("points"), int),
             "time": _text(entry.get("time")), "elapsed": _number(entry.get("elapsed"), float),
             "time_to_first_token": _number(entry.get("time_to_first_token"), float), "status": _text(entry.get("status")),
-            "cached": entry.get("cached", False) if isinstance(entry.get("cached", False), bool) else None,
+            "cached": _flag(entry.get("cached", False)),  # left out when False (Reply.output_metadata)
             "comparison": comparison, "prompt_sha256": _text(entry.get("prompt_sha256")),
             "version": _text(entry.get("version"))}
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _text(value: Any) -> str | None:

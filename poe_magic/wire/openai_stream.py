@@ -208,10 +208,11 @@ def usage_of(raw: Any) -> dict[str, int]:
     """The token counts of a ``usage`` block (every field untrusted: only whole numbers >= 0 kept)."""
     if not isinstance(raw, dict):
         return {}
+    def detail(block: str, name: str) -> Any:
+        details = raw.get(block)
+        return details.get(name) if isinstance(details, dict) else None
+
     found = {"prompt_tokens": raw.get("prompt_tokens"), "completion_tokens": raw.get("completion_tokens"),
-             "total_tokens": raw.get("total_tokens"),
-             "cached_tokens": (raw.get("prompt_tokens_details") or {}).get("cached_tokens")
-             if isinstance(raw.get("prompt_tokens_details"), dict) else None,
-             "reasoning_tokens": (raw.get("completion_tokens_details") or {}).get("reasoning_tokens")
-             if isinstance(raw.get("completion_tokens_details"), dict) else None}
+             "total_tokens": raw.get("total_tokens"), "cached_tokens": detail("prompt_tokens_details", "cached_tokens"),
+             "reasoning_tokens": detail("completion_tokens_details", "reasoning_tokens")}
     return {k: v for k, v in found.items() if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12}
